@@ -1,0 +1,62 @@
+# Every target installs what it needs on first use: a virtualenv with the pinned Python packages
+# (.venv) and, for the CDK CLI, the pinned npm packages (node_modules).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help install test test-unit test-infra test-e2e lint synth deploy destroy demo clean
+
+help:
+	@echo "make demo     run the whole pipeline offline on the bundled sample dataset"
+	@echo "make test     lint (ruff, mypy) and run every test suite"
+	@echo "make lint     ruff and mypy only"
+	@echo "make synth    synthesize the CloudFormation templates (no AWS credentials needed)"
+	@echo "make deploy   deploy to the AWS account of your current credentials"
+	@echo "make destroy  delete the deployed stack"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
+
+test-unit: $(VENV)/.installed
+	$(VENV)/bin/pytest tests/unit
+
+test-infra: $(VENV)/.installed
+	$(VENV)/bin/pytest tests/infra
+
+test-e2e: $(VENV)/.installed
+	$(VENV)/bin/pytest tests/e2e
+
+synth: $(VENV)/.installed node_modules/.installed
+	$(CDK) synth --app "$(PY) app.py" --quiet
+
+deploy: $(VENV)/.installed node_modules/.installed
+	$(CDK) deploy --app "$(PY) app.py" --require-approval broadening
+
+destroy: $(VENV)/.installed node_modules/.installed
+	$(CDK) destroy --app "$(PY) app.py"
+
+demo: $(VENV)/.installed
+	$(PY) -m offline demo $(if $(DATA),--data $(DATA)) $(if $(MODEL),--base-model $(MODEL))
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .offline

@@ -1,0 +1,48 @@
+"""Typed errors. The state machine's Retry and Catch name these classes (a Lambda error's type is its
+class name), so renaming one is a change to the workflow's contract: see ``stacks/workflow.py``."""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base class of every error the pipeline raises on purpose."""
+
+
+class RunInputError(PipelineError):
+    """The run's input, settings or data are wrong. Not retried: the run stops before money is spent."""
+
+
+class SettingsError(RunInputError):
+    """A setting has a wrong value. The message names the setting and what is allowed."""
+
+
+class DataNotFoundError(RunInputError):
+    """A data object named by the run does not exist or cannot be read."""
+
+
+class BedrockThrottledError(PipelineError):
+    """Bedrock throttled the call even after the SDK's own retries. Retried by the state machine."""
+
+
+class AwsServiceUnavailableError(PipelineError):
+    """A transient service-side failure (5xx, timeouts). Retried by the state machine."""
+
+
+class BedrockRequestRejectedError(PipelineError):
+    """Bedrock rejected a request as invalid (ValidationException and similar). Not retried."""
+
+
+class ResourceMissingError(PipelineError):
+    """A job, model or throughput the run expects is gone."""
+
+
+class WaitTimeoutError(PipelineError):
+    """A job or throughput took longer than its configured timeout. Caught: the run cleans up."""
+
+
+class EvaluationError(PipelineError):
+    """The evaluation could not produce a result (no usable test examples, every call failed)."""
+
+
+# The names the state machine uses. Kept here so the workflow and the handlers cannot drift apart.
+RETRYABLE_ERRORS = (BedrockThrottledError.__name__, AwsServiceUnavailableError.__name__)

@@ -1,0 +1,193 @@
+"""What the pipeline knows about a base model: its data format, limits, hyperparameter ranges and
+request/response bodies. Each family module builds ``BaseModel`` entries from these pieces; every step
+(validation, job creation, evaluation) and the offline emulator reads them through
+``customizer.families``."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from customizer.errors import SettingsError
+
+
+class CustomizationType(enum.StrEnum):
+    FINE_TUNING = "FINE_TUNING"
+    CONTINUED_PRE_TRAINING = "CONTINUED_PRE_TRAINING"
+
+
+class DataFormat(enum.StrEnum):
+    """The JSONL record shapes Bedrock accepts (see docs/ and ../shared/reference/bedrock.md)."""
+
+    PROMPT_COMPLETION = "prompt-completion"  # {"prompt": ..., "completion": ...}
+    CONVERSATION = "bedrock-conversation-2024"  # {"schemaVersion", "system", "messages": [...]}
+    CLAUDE_MESSAGES = "claude-messages"  # {"system": str, "messages": [{"role", "content": str}]}
+    CONTINUED_PRE_TRAINING = "input"  # {"input": ...}
+
+
+class InvocationStyle(enum.StrEnum):
+    """How a model is called at run time: one of the InvokeModel bodies, or the Converse API."""
+
+    TITAN = "titan"
+    COHERE = "cohere"
+    LLAMA = "llama"
+    CONVERSE = "converse"
+
+
+@dataclass(frozen=True)
+class HyperParameter:
+    """One hyperparameter: Bedrock takes every value as a string, the range is checked as a number."""
+
+    name: str
+    kind: type[int] | type[float]
+    minimum: float
+    maximum: float
+    default: float | None = None
+    # Cohere's evalPercentage only applies when no validation data is given.
+    only_without_validation: bool = False
+
+    def allowed(self) -> str:
+        if self.minimum == self.maximum:
+            return f"{self.kind.__name__} equal to {_fmt(self.minimum)}"
+        return f"{self.kind.__name__} from {_fmt(self.minimum)} to {_fmt(self.maximum)}"
+
+    def normalize(self, value: object, where: str) -> str:
+        """Return the value as the string Bedrock expects, or raise SettingsError naming ``where``."""
+        if isinstance(value, bool):
+            raise SettingsError(f"{where}: {value!r} is not a number; allowed: {self.allowed()}")
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise SettingsError(f"{where}: {value!r} is not a number; allowed: {self.allowed()}") from None
+        if not math.isfinite(number):
+            raise SettingsError(f"{where}: {value!r} is not finite; allowed: {self.allowed()}")
+        if self.kind is int and number != int(number):
+            raise SettingsError(f"{where}: {value!r} is not a whole number; allowed: {self.allowed()}")
+        if not self.minimum <= number <= self.maximum:
+            raise SettingsError(f"{where}: {value!r} is out of range; allowed: {self.allowed()}")
+        return str(int(number)) if self.kind is int else _fmt(number)
+
+
+def _fmt(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() and abs(number) >= 1 else repr(float(number))
+
+
+@dataclass(frozen=True)
+class RecordLimits:
+    """Record counts per file, as documented defaults (several are adjustable service quotas)."""
+
+    min_training: int = 1
+    max_training: int | None = None
+    max_validation: int | None = None
+    # Some families count training and validation together (Llama: 100 - 10,000 in all).
+    max_combined: int | None = None
+    min_combined: int | None = None
+
+
+@dataclass(frozen=True)
+class TokenLimits:
+    """Tokens per record. ``by_batch_size`` maps the largest batch size of a band to its limit."""
+
+    max_total: int
+    max_input: int | None = None
+    max_output: int | None = None
+    by_batch_size: tuple[tuple[int, int], ...] = ()
+
+    def total_for_batch(self, batch_size: int | None) -> int:
+        if batch_size is None or not self.by_batch_size:
+            return self.max_total
+        for largest, limit in self.by_batch_size:
+            if batch_size <= largest:
+                return limit
+        return self.by_batch_size[-1][1]
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """On-demand list prices in USD, for the cost estimate. Taken on ``PRICES_AS_OF`` (us-east-1)."""
+
+    training_per_1k_tokens: float
+    storage_per_month: float
+    throughput_per_hour_no_commitment: float
+
+
+PRICES_AS_OF = "2025-06-01"
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    """A base model that Bedrock can customize."""
+
+    model_id: str
+    name: str
+    family: str
+    formats: Mapping[CustomizationType, DataFormat]
+    hyperparameters: tuple[HyperParameter, ...]
+    records: RecordLimits
+    tokens: TokenLimits
+    invocation: InvocationStyle
+    pricing: Pricing
+    training_file_max_bytes: int = 1024**3
+    validation_file_max_bytes: int = 100 * 1024**2
+    # Can be served on demand (CreateCustomModelDeployment) instead of provisioned throughput.
+    on_demand_deployment: bool = False
+    reserved_strings: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def customization_types(self) -> tuple[CustomizationType, ...]:
+        return tuple(self.formats)
+
+    def data_format(self, customization_type: CustomizationType | str) -> DataFormat:
+        ctype = CustomizationType(customization_type)
+        if ctype not in self.formats:
+            allowed = ", ".join(t.value for t in self.customization_types)
+            raise SettingsError(
+                f"settings.customization_type: {ctype.value} is not supported by {self.model_id}; "
+                f"allowed: {allowed}"
+            )
+        return self.formats[ctype]
+
+    def hyperparameter(self, name: str) -> HyperParameter | None:
+        return next((h for h in self.hyperparameters if h.name == name), None)
+
+    def resolve_hyperparameters(
+        self, given: Mapping[str, Any], *, has_validation_data: bool
+    ) -> dict[str, str]:
+        """Check ``given`` against this model's ranges and fill in defaults.
+
+        Returns the strings Bedrock takes. Raises SettingsError naming the first wrong setting."""
+        known = {h.name for h in self.hyperparameters}
+        for name in given:
+            if name not in known:
+                raise SettingsError(
+                    f"settings.hyperparameters.{name}: unknown for {self.model_id}; "
+                    f"allowed: {', '.join(sorted(known))}"
+                )
+        resolved: dict[str, str] = {}
+        for spec in self.hyperparameters:
+            where = f"settings.hyperparameters.{spec.name}"
+            if spec.only_without_validation and has_validation_data:
+                if spec.name in given:
+                    raise SettingsError(
+                        f"{where}: only allowed when no validation data is given; "
+                        "remove it or remove the validation file"
+                    )
+                continue
+            if spec.name in given:
+                resolved[spec.name] = spec.normalize(given[spec.name], where)
+            elif spec.default is not None:
+                resolved[spec.name] = spec.normalize(spec.default, where)
+        return resolved
+
+    def token_limit(self, hyperparameters: Mapping[str, str]) -> int:
+        batch = hyperparameters.get("batchSize")
+        return self.tokens.total_for_batch(int(batch) if batch is not None else None)
+
+    def matches(self, model_id: str) -> bool:
+        """True for this model's id, its aliases, and its context-length variants
+        (``amazon.titan-text-express-v1:0:8k`` is the express model)."""
+        return any(model_id == i or model_id.startswith(i + ":") for i in (self.model_id, *self.aliases))

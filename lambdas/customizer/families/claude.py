@@ -1,0 +1,34 @@
+"""Anthropic Claude 3 Haiku (fine-tuning, Claude-style messages, Converse API)."""
+
+from customizer.families.base import (
+    BaseModel,
+    CustomizationType,
+    DataFormat,
+    HyperParameter,
+    InvocationStyle,
+    Pricing,
+    RecordLimits,
+    TokenLimits,
+)
+
+MODELS = (
+    BaseModel(
+        model_id="anthropic.claude-3-haiku-20240307-v1:0",
+        name="Claude 3 Haiku",
+        family="claude",
+        formats={CustomizationType.FINE_TUNING: DataFormat.CLAUDE_MESSAGES},
+        hyperparameters=(
+            HyperParameter("epochCount", int, 1, 10, 2),
+            HyperParameter("batchSize", int, 4, 256, 32),
+            HyperParameter("learningRateMultiplier", float, 0.1, 2.0, 1.0),
+            HyperParameter("earlyStoppingThreshold", float, 0.0, 0.1, 0.001),
+            HyperParameter("earlyStoppingPatience", int, 1, 10, 2),
+        ),
+        records=RecordLimits(min_training=32, max_training=10_000, max_validation=1_000),
+        tokens=TokenLimits(max_total=32_000),
+        invocation=InvocationStyle.CONVERSE,
+        pricing=Pricing(training_per_1k_tokens=0.004, storage_per_month=1.95, throughput_per_hour_no_commitment=50.0),
+        training_file_max_bytes=10 * 1024**3,
+        validation_file_max_bytes=1024**3,
+    ),
+)

@@ -1,0 +1,54 @@
+"""Meta Llama 2, 3.1 (prompt/completion records) and 3.2 / 3.3 (Bedrock conversation schema)."""
+
+from customizer.families.base import (
+    BaseModel,
+    CustomizationType,
+    DataFormat,
+    HyperParameter,
+    InvocationStyle,
+    Pricing,
+    RecordLimits,
+    TokenLimits,
+)
+
+_HYPERPARAMETERS = (
+    HyperParameter("epochCount", int, 1, 10, 5),
+    HyperParameter("batchSize", int, 1, 1, 1),
+    HyperParameter("learningRate", float, 5e-6, 0.1, 1e-4),
+)
+# Llama counts training and validation records together: 100 to 10,000.
+_RECORDS = RecordLimits(min_combined=100, max_combined=10_000)
+_PROMPT_COMPLETION = {CustomizationType.FINE_TUNING: DataFormat.PROMPT_COMPLETION}
+_CONVERSATION = {CustomizationType.FINE_TUNING: DataFormat.CONVERSATION}
+
+
+def _llama(model_id: str, name: str, conversation: bool, max_tokens: int, price: Pricing, **extra: object) -> BaseModel:
+    return BaseModel(
+        model_id=model_id,
+        name=name,
+        family="llama",
+        formats=_CONVERSATION if conversation else _PROMPT_COMPLETION,
+        hyperparameters=_HYPERPARAMETERS,
+        records=_RECORDS,
+        tokens=TokenLimits(max_total=max_tokens),
+        # Conversation-schema models are called through Converse, the others with Llama's own body.
+        invocation=InvocationStyle.CONVERSE if conversation else InvocationStyle.LLAMA,
+        pricing=price,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+_SMALL = Pricing(training_per_1k_tokens=0.00149, storage_per_month=1.95, throughput_per_hour_no_commitment=23.50)
+_LARGE = Pricing(training_per_1k_tokens=0.00799, storage_per_month=1.95, throughput_per_hour_no_commitment=23.50)
+
+MODELS = (
+    _llama("meta.llama2-13b-v1", "Llama 2 13B", False, 4096, _SMALL),
+    _llama("meta.llama2-70b-v1", "Llama 2 70B", False, 4096, _LARGE),
+    _llama("meta.llama3-1-8b-instruct-v1:0", "Llama 3.1 8B Instruct", False, 16_000, _SMALL),
+    _llama("meta.llama3-1-70b-instruct-v1:0", "Llama 3.1 70B Instruct", False, 16_000, _LARGE),
+    _llama("meta.llama3-2-1b-instruct-v1:0", "Llama 3.2 1B Instruct", True, 16_000, _SMALL),
+    _llama("meta.llama3-2-3b-instruct-v1:0", "Llama 3.2 3B Instruct", True, 16_000, _SMALL),
+    _llama("meta.llama3-2-11b-instruct-v1:0", "Llama 3.2 11B Instruct", True, 16_000, _SMALL),
+    _llama("meta.llama3-2-90b-instruct-v1:0", "Llama 3.2 90B Instruct", True, 10_000, _LARGE),
+    _llama("meta.llama3-3-70b-instruct-v1:0", "Llama 3.3 70B Instruct", True, 16_000, _LARGE, on_demand_deployment=True),
+)

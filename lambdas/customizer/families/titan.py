@@ -1,0 +1,69 @@
+"""Amazon Titan Text: Express, Lite (fine-tuning and continued pre-training), Premier (fine-tuning)."""
+
+from customizer.families.base import (
+    BaseModel,
+    CustomizationType,
+    DataFormat,
+    HyperParameter,
+    InvocationStyle,
+    Pricing,
+    RecordLimits,
+    TokenLimits,
+)
+
+_FT_AND_CPT = {
+    CustomizationType.FINE_TUNING: DataFormat.PROMPT_COMPLETION,
+    CustomizationType.CONTINUED_PRE_TRAINING: DataFormat.CONTINUED_PRE_TRAINING,
+}
+
+
+def _express_lite_hyperparameters(max_batch: int) -> tuple[HyperParameter, ...]:
+    return (
+        HyperParameter("epochCount", int, 1, 10, 5),
+        HyperParameter("batchSize", int, 1, max_batch, 1),
+        HyperParameter("learningRate", float, 0.0, 1.0, 0.00001),
+        HyperParameter("learningRateWarmupSteps", int, 0, 250, 5),
+    )
+
+
+MODELS = (
+    BaseModel(
+        model_id="amazon.titan-text-express-v1",
+        name="Titan Text G1 - Express",
+        family="titan",
+        formats=_FT_AND_CPT,
+        hyperparameters=_express_lite_hyperparameters(64),
+        # Fine-tuning: up to 10,000 training records (quota); continued pre-training: up to 100,000.
+        records=RecordLimits(max_training=100_000, max_validation=1_000),
+        tokens=TokenLimits(max_total=4096, by_batch_size=((1, 4096), (4, 2048), (64, 2048))),
+        invocation=InvocationStyle.TITAN,
+        pricing=Pricing(training_per_1k_tokens=0.008, storage_per_month=1.95, throughput_per_hour_no_commitment=20.50),
+    ),
+    BaseModel(
+        model_id="amazon.titan-text-lite-v1",
+        name="Titan Text G1 - Lite",
+        family="titan",
+        formats=_FT_AND_CPT,
+        hyperparameters=_express_lite_hyperparameters(64),
+        records=RecordLimits(max_training=100_000, max_validation=1_000),
+        tokens=TokenLimits(max_total=4096, by_batch_size=((2, 4096), (6, 2048), (64, 2048))),
+        invocation=InvocationStyle.TITAN,
+        pricing=Pricing(training_per_1k_tokens=0.0004, storage_per_month=1.95, throughput_per_hour_no_commitment=7.10),
+    ),
+    BaseModel(
+        model_id="amazon.titan-text-premier-v1:0",
+        name="Titan Text G1 - Premier",
+        family="titan",
+        formats={CustomizationType.FINE_TUNING: DataFormat.PROMPT_COMPLETION},
+        hyperparameters=(
+            HyperParameter("epochCount", int, 1, 5, 2),
+            HyperParameter("batchSize", int, 1, 1, 1),
+            HyperParameter("learningRate", float, 1e-7, 1e-5, 1e-6),
+            HyperParameter("learningRateWarmupSteps", int, 0, 20, 5),
+        ),
+        records=RecordLimits(max_training=20_000, max_validation=1_000),
+        tokens=TokenLimits(max_total=4096),
+        invocation=InvocationStyle.TITAN,
+        pricing=Pricing(training_per_1k_tokens=0.008, storage_per_month=1.95, throughput_per_hour_no_commitment=20.50),
+    ),
+)

@@ -1,0 +1,164 @@
+"""Pipeline settings: typed, checked, with defaults.
+
+Two layers:
+- ``DeploymentSettings``: fixed when the stack is synthesized (``cdk.json`` context key ``pipeline``),
+  such as the notification e-mail and the execution's hard timeout. Checked at synth time.
+- ``RunSettings``: the defaults for every run (``pipeline.defaults`` in ``cdk.json``), which a run may
+  override: by a run config uploaded with the data, then by the execution input's ``settings``. Checked
+  at synth time (the defaults) and by the first step of every run (the merged result), before any job is
+  created.
+
+Every error names the setting (``settings.throughput_policy``...) and what is allowed."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from customizer.errors import SettingsError
+from customizer.families import BaseModel as FamilyModel
+from customizer.families import CustomizationType, base_model
+
+
+class ThroughputPolicy(enum.StrEnum):
+    KEEP = "keep"  # leave the throughput in service after evaluation
+    DELETE = "delete"  # always delete it after evaluation (evaluation-only runs)
+    KEEP_IF_BETTER = "keep_if_better"  # keep it only if the custom model beats its base
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class EvaluationSettings(_Strict):
+    max_examples: int = Field(200, ge=1, le=100_000, description="test examples evaluated at most")
+    max_tokens: int = Field(256, ge=1, le=8192, description="answer length limit per call")
+    temperature: float = Field(0.0, ge=0.0, le=1.0)
+    top_p: float = Field(0.9, ge=0.0, le=1.0)
+    concurrency: int = Field(4, ge=1, le=64, description="calls in flight at once per model")
+    min_improvement: float = Field(
+        0.0, ge=0.0, le=1.0, description="keep_if_better: custom accuracy must exceed base by more than this"
+    )
+
+
+class PollSettings(_Strict):
+    job_seconds: int = Field(300, ge=1, le=3600, description="wait between customization job checks")
+    throughput_seconds: int = Field(60, ge=1, le=3600, description="wait between throughput checks")
+
+
+class TimeoutSettings(_Strict):
+    job_hours: float = Field(48.0, gt=0, le=720, description="stop the job and clean up after this long")
+    throughput_minutes: float = Field(120.0, gt=0, le=1440, description="give up on a throughput not InService")
+
+
+class RunSettings(_Strict):
+    base_model_id: str = "amazon.titan-text-express-v1"
+    customization_type: CustomizationType = CustomizationType.FINE_TUNING
+    hyperparameters: dict[str, str | int | float] = Field(default_factory=dict)
+    model_units: int = Field(1, ge=1, le=100)
+    commitment: Literal["OneMonth", "SixMonths"] | None = None
+    throughput_policy: ThroughputPolicy = ThroughputPolicy.KEEP_IF_BETTER
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    poll: PollSettings = Field(default_factory=PollSettings)
+    timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
+
+    @model_validator(mode="after")
+    def _committed_throughput_cannot_be_deleted(self) -> RunSettings:
+        if self.commitment and self.throughput_policy is not ThroughputPolicy.KEEP:
+            raise ValueError(
+                "a throughput with a commitment cannot be deleted before its term ends; "
+                "set throughput_policy to 'keep' or remove commitment"
+            )
+        return self
+
+    @property
+    def model(self) -> FamilyModel:
+        return base_model(self.base_model_id)
+
+
+_EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+
+class DeploymentSettings(_Strict):
+    notification_email: str | None = Field(None, pattern=_EMAIL_PATTERN)
+    execution_timeout_hours: int = Field(96, ge=1, le=8760, description="hard limit of one execution")
+    run_prefix: str = Field("runs/", pattern=r"^[A-Za-z0-9!_.*'()/-]+/$")
+    log_retention_days: int = 30
+    defaults: RunSettings = Field(default_factory=RunSettings)
+
+    @model_validator(mode="after")
+    def _check(self) -> DeploymentSettings:
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ValueError(f"log_retention_days must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        t = self.defaults.timeouts
+        if self.execution_timeout_hours < t.job_hours + t.throughput_minutes / 60:
+            raise ValueError(
+                "execution_timeout_hours must be at least defaults.timeouts.job_hours plus "
+                "defaults.timeouts.throughput_minutes, so the run's own timeouts (which clean up) come first"
+            )
+        return self
+
+
+def _describe(error: ValidationError, prefix: str) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in (prefix, *item["loc"]) if p != "")
+        message = item["msg"].removeprefix("Value error, ")
+        got = item.get("input")
+        shown = "" if isinstance(got, Mapping) or item["type"] == "missing" else f" (got {json.dumps(got, default=str)})"
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"{where}: {message}{shown}")
+    return "; ".join(lines)
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``; nested objects merge, everything else replaces.
+    Hyperparameters replace key by key, like any nested object."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_deployment_settings(context: Mapping[str, Any] | None) -> DeploymentSettings:
+    """Settings from ``cdk.json`` context (key ``pipeline``). Raises SettingsError naming the setting."""
+    try:
+        settings = DeploymentSettings.model_validate(context or {})
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, "pipeline")) from None
+    check_family(settings.defaults, has_validation_data=True, where="pipeline.defaults")
+    return settings
+
+
+def resolve_run_settings(defaults: Mapping[str, Any], *overrides: Mapping[str, Any]) -> RunSettings:
+    """Merge overrides (run config, then execution input) onto the defaults and check the result."""
+    merged: dict[str, Any] = dict(defaults)
+    for override in overrides:
+        if not isinstance(override, Mapping):
+            raise SettingsError(f"settings: must be a JSON object, not {type(override).__name__}")
+        merged = deep_merge(merged, override)
+    try:
+        return RunSettings.model_validate(merged)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, "settings")) from None
+
+
+def check_family(settings: RunSettings, *, has_validation_data: bool, where: str = "settings") -> dict[str, str]:
+    """Check the settings against the base model's knowledge; return the resolved hyperparameters."""
+    try:
+        model = settings.model
+        model.data_format(settings.customization_type)
+        return model.resolve_hyperparameters(settings.hyperparameters, has_validation_data=has_validation_data)
+    except SettingsError as exc:
+        if where == "settings":
+            raise
+        raise SettingsError(str(exc).replace("settings.", f"{where}.", 1)) from None
