@@ -28,8 +28,8 @@ class AwsServiceUnavailableError(PipelineError):
     """A transient service-side failure (5xx, timeouts). Retried by the state machine."""
 
 
-class BedrockRequestRejectedError(PipelineError):
-    """Bedrock rejected a request as invalid (ValidationException and similar). Not retried."""
+class AwsRequestRejectedError(PipelineError):
+    """AWS rejected a request (ValidationException, AccessDenied and similar). Not retried."""
 
 
 class ResourceMissingError(PipelineError):

@@ -81,7 +81,30 @@ class RunSettings(_Strict):
 
 
 _EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 
 class DeploymentSettings(_Strict):
@@ -110,7 +133,9 @@ def _describe(error: ValidationError, prefix: str) -> str:
         where = ".".join(str(p) for p in (prefix, *item["loc"]) if p != "")
         message = item["msg"].removeprefix("Value error, ")
         got = item.get("input")
-        shown = "" if isinstance(got, Mapping) or item["type"] == "missing" else f" (got {json.dumps(got, default=str)})"
+        shown = (
+            "" if isinstance(got, Mapping) or item["type"] == "missing" else f" (got {json.dumps(got, default=str)})"
+        )
         if item["type"] == "extra_forbidden":
             message = "unknown setting"
         lines.append(f"{where}: {message}{shown}")

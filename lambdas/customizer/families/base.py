@@ -146,17 +146,14 @@ class BaseModel:
         if ctype not in self.formats:
             allowed = ", ".join(t.value for t in self.customization_types)
             raise SettingsError(
-                f"settings.customization_type: {ctype.value} is not supported by {self.model_id}; "
-                f"allowed: {allowed}"
+                f"settings.customization_type: {ctype.value} is not supported by {self.model_id}; allowed: {allowed}"
             )
         return self.formats[ctype]
 
     def hyperparameter(self, name: str) -> HyperParameter | None:
         return next((h for h in self.hyperparameters if h.name == name), None)
 
-    def resolve_hyperparameters(
-        self, given: Mapping[str, Any], *, has_validation_data: bool
-    ) -> dict[str, str]:
+    def resolve_hyperparameters(self, given: Mapping[str, Any], *, has_validation_data: bool) -> dict[str, str]:
         """Check ``given`` against this model's ranges and fill in defaults.
 
         Returns the strings Bedrock takes. Raises SettingsError naming the first wrong setting."""
@@ -164,8 +161,7 @@ class BaseModel:
         for name in given:
             if name not in known:
                 raise SettingsError(
-                    f"settings.hyperparameters.{name}: unknown for {self.model_id}; "
-                    f"allowed: {', '.join(sorted(known))}"
+                    f"settings.hyperparameters.{name}: unknown for {self.model_id}; allowed: {', '.join(sorted(known))}"
                 )
         resolved: dict[str, str] = {}
         for spec in self.hyperparameters:

@@ -56,7 +56,7 @@ def _conversation(record: dict[str, Any]) -> Example:
     if "system" in record:
         blocks = record["system"]
         if not isinstance(blocks, list):
-            raise RecordError("system", "must be a list of {\"text\": ...} blocks")
+            raise RecordError("system", 'must be a list of {"text": ...} blocks')
         system = "\n".join(_text(b, "text", f"system[{i}].text") for i, b in enumerate(blocks) if isinstance(b, dict))
     messages = record.get("messages")
     if not isinstance(messages, list) or len(messages) < 2:
@@ -70,7 +70,7 @@ def _conversation(record: dict[str, Any]) -> Example:
             raise RecordError(f"messages[{i}].role", f"must be {expected!r} (roles alternate, starting with user)")
         content = message.get("content")
         if not isinstance(content, list) or not content:
-            raise RecordError(f"messages[{i}].content", "must be a non-empty list of {\"text\": ...} blocks")
+            raise RecordError(f"messages[{i}].content", 'must be a non-empty list of {"text": ...} blocks')
         parts = []
         for j, block in enumerate(content):
             if not isinstance(block, dict):

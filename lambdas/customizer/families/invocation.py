@@ -61,10 +61,20 @@ def build_request(
     elif style is InvocationStyle.COHERE:
         body = {"prompt": text, "max_tokens": config.max_tokens, "temperature": config.temperature, "p": config.top_p}
     else:
-        body = {"prompt": text, "max_gen_len": config.max_tokens, "temperature": config.temperature, "top_p": config.top_p}
+        body = {
+            "prompt": text,
+            "max_gen_len": config.max_tokens,
+            "temperature": config.temperature,
+            "top_p": config.top_p,
+        }
     return RuntimeRequest(
         "invoke_model",
-        {"modelId": model_id, "body": json.dumps(body), "contentType": "application/json", "accept": "application/json"},
+        {
+            "modelId": model_id,
+            "body": json.dumps(body),
+            "contentType": "application/json",
+            "accept": "application/json",
+        },
     )
 
 
@@ -95,7 +105,17 @@ def _require(body: dict[str, Any], key: str, kind: type | tuple[type, ...], styl
 
 _ALLOWED_KEYS = {
     InvocationStyle.TITAN: {"inputText", "textGenerationConfig"},
-    InvocationStyle.COHERE: {"prompt", "max_tokens", "temperature", "p", "k", "stop_sequences", "return_likelihoods", "stream", "num_generations"},
+    InvocationStyle.COHERE: {
+        "prompt",
+        "max_tokens",
+        "temperature",
+        "p",
+        "k",
+        "stop_sequences",
+        "return_likelihoods",
+        "stream",
+        "num_generations",
+    },
     InvocationStyle.LLAMA: {"prompt", "max_gen_len", "temperature", "top_p", "images"},
 }
 
@@ -126,7 +146,11 @@ def render_response(style: InvocationStyle, text: str, input_tokens: int, output
             "results": [{"tokenCount": output_tokens, "outputText": text, "completionReason": "FINISH"}],
         }
     if style is InvocationStyle.COHERE:
-        return {"id": "emulated", "generations": [{"id": "emulated-0", "text": text, "finish_reason": "COMPLETE"}], "prompt": ""}
+        return {
+            "id": "emulated",
+            "generations": [{"id": "emulated-0", "text": text, "finish_reason": "COMPLETE"}],
+            "prompt": "",
+        }
     return {
         "generation": text,
         "prompt_token_count": input_tokens,

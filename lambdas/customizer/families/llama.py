@@ -50,5 +50,7 @@ MODELS = (
     _llama("meta.llama3-2-3b-instruct-v1:0", "Llama 3.2 3B Instruct", True, 16_000, _SMALL),
     _llama("meta.llama3-2-11b-instruct-v1:0", "Llama 3.2 11B Instruct", True, 16_000, _SMALL),
     _llama("meta.llama3-2-90b-instruct-v1:0", "Llama 3.2 90B Instruct", True, 10_000, _LARGE),
-    _llama("meta.llama3-3-70b-instruct-v1:0", "Llama 3.3 70B Instruct", True, 16_000, _LARGE, on_demand_deployment=True),
+    _llama(
+        "meta.llama3-3-70b-instruct-v1:0", "Llama 3.3 70B Instruct", True, 16_000, _LARGE, on_demand_deployment=True
+    ),
 )

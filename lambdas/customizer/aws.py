@@ -1,0 +1,94 @@
+"""AWS clients and the translation of SDK failures into the pipeline's typed errors.
+
+Clients use botocore's standard retry mode, which absorbs short bursts of throttling inside a step in
+milliseconds to seconds; what is left surfaces as BedrockThrottledError and the state machine retries the
+step with backoff. Endpoints and credentials come from the standard SDK settings only."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
+
+from customizer.errors import (
+    AwsRequestRejectedError,
+    AwsServiceUnavailableError,
+    BedrockThrottledError,
+    DataNotFoundError,
+    ResourceMissingError,
+)
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=120)
+
+THROTTLING_CODES = frozenset(
+    {"ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded", "SlowDown"}
+)
+TRANSIENT_CODES = frozenset(
+    {
+        "ServiceUnavailableException",
+        "InternalServerException",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ModelNotReadyException",
+        "ModelTimeoutException",
+        "RequestTimeout",
+    }
+)
+MISSING_CODES = frozenset({"ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "404", "NotFound"})
+
+
+@functools.cache
+def client(service: str) -> Any:
+    """One client per service per process (Lambda reuses it across invocations)."""
+    return boto3.client(service, config=_CONFIG)
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def translate_errors(action: str) -> Iterator[None]:
+    """Turn SDK failures inside the block into typed errors whose names the state machine knows."""
+    try:
+        yield
+    except ClientError as exc:
+        code = error_code(exc)
+        message = f"{action}: {code}: {exc.response.get('Error', {}).get('Message', '')}"
+        if code in THROTTLING_CODES:
+            raise BedrockThrottledError(message) from exc
+        if code in TRANSIENT_CODES or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+            raise AwsServiceUnavailableError(message) from exc
+        if code in MISSING_CODES:
+            raise ResourceMissingError(message) from exc
+        raise AwsRequestRejectedError(message) from exc
+    except (ConnectionError, ReadTimeoutError) as exc:
+        raise AwsServiceUnavailableError(f"{action}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise AwsServiceUnavailableError(f"{action}: {exc}") from exc
+
+
+def translated(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with translate_errors(action):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def split_s3_uri(uri: str, where: str = "s3 uri") -> tuple[str, str]:
+    """``s3://bucket/key`` -> (bucket, key); DataNotFoundError naming ``where`` when it is not one."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.lstrip("/"):
+        raise DataNotFoundError(f"{where}: {uri!r} is not an s3://bucket/key URI")
+    return parsed.netloc, parsed.path.lstrip("/")

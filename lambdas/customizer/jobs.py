@@ -1,0 +1,154 @@
+"""The customization job: create it once, check it, read its metrics, stop it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from customizer import aws
+from customizer.errors import ResourceMissingError, WaitTimeoutError
+from customizer.models import Job, Run
+
+TRAINING_METRICS = "training_artifacts/step_wise_training_metrics.csv"
+VALIDATION_METRICS = "validation_artifacts/post_fine_tuning_validation/validation/validation_metrics.csv"
+
+
+def pipeline_tags(run: Run, pipeline_tag: str) -> list[dict[str, str]]:
+    """Tags on everything the run creates, so cleanup and sweeps can find it."""
+    return [
+        {"key": "pipeline", "value": pipeline_tag},
+        {"key": "run-id", "value": run.run_id},
+        {"key": "execution", "value": run.execution_name[:256]},
+    ]
+
+
+def _job_from(response: dict[str, Any]) -> Job:
+    return Job(
+        job_arn=response["jobArn"],
+        job_name=response["jobName"],
+        status=response["status"],
+        model_arn=response.get("outputModelArn"),
+        failure_message=response.get("failureMessage"),
+        checked_at=datetime.now(UTC).isoformat(),
+    )
+
+
+def find_job(name_or_arn: str) -> Job | None:
+    bedrock = aws.client("bedrock")
+    try:
+        with aws.translate_errors("GetModelCustomizationJob"):
+            return _job_from(bedrock.get_model_customization_job(jobIdentifier=name_or_arn))
+    except ResourceMissingError:
+        return None
+
+
+def create_job(run: Run, *, role_arn: str, kms_key_arn: str, pipeline_tag: str) -> Job:
+    """Create the job, or return the one this run already created (same name, same token)."""
+    existing = find_job(run.names.job_name)
+    if existing:
+        return existing
+    bedrock = aws.client("bedrock")
+    request: dict[str, Any] = {
+        "jobName": run.names.job_name,
+        "customModelName": run.names.model_name,
+        "roleArn": role_arn,
+        "clientRequestToken": run.names.client_token,
+        "baseModelIdentifier": run.settings.base_model_id,
+        "customizationType": run.settings.customization_type.value,
+        "customModelKmsKeyId": kms_key_arn,
+        "trainingDataConfig": {"s3Uri": run.data.training.uri},
+        "outputDataConfig": {"s3Uri": run.output_uri},
+        "hyperParameters": run.hyperparameters,
+        "jobTags": pipeline_tags(run, pipeline_tag),
+        "customModelTags": pipeline_tags(run, pipeline_tag),
+    }
+    if run.data.validation:
+        request["validationDataConfig"] = {"validators": [{"s3Uri": run.data.validation.uri}]}
+    try:
+        arn = bedrock.create_model_customization_job(**request)["jobArn"]
+    except ClientError as exc:
+        # A concurrent start with the same data created it between our lookup and our create.
+        if aws.error_code(exc) in ("ConflictException", "ResourceInUseException"):
+            again = find_job(run.names.job_name)
+            if again:
+                return again
+        with aws.translate_errors("CreateModelCustomizationJob"):
+            raise
+    job = find_job(arn)
+    if job is None:
+        raise ResourceMissingError(f"job {arn} was created but cannot be read back")
+    return job
+
+
+def _read_metrics_csv(uri_prefix: str, relative: str) -> list[dict[str, float]]:
+    bucket, prefix = aws.split_s3_uri(uri_prefix.rstrip("/") + "/" + relative, "job output")
+    try:
+        with aws.translate_errors("reading job metrics"):
+            body = aws.client("s3").get_object(Bucket=bucket, Key=prefix)["Body"].read().decode("utf-8")
+    except ResourceMissingError:
+        return []
+    rows = []
+    for row in csv.DictReader(io.StringIO(body)):
+        try:
+            rows.append({k.strip(): float(v) for k, v in row.items() if k and v not in (None, "")})
+        except ValueError:
+            continue
+    return rows
+
+
+def collect_metrics(run: Run, job: Job) -> dict[str, Any]:
+    """Final and best losses from the job's metric files (written under the job's output location)."""
+    job_id = job.job_arn.rsplit("/", 1)[-1]
+    root = f"{run.output_uri.rstrip('/')}/model-customization-job-{job_id}/"
+    training = _read_metrics_csv(root, TRAINING_METRICS)
+    validation = _read_metrics_csv(root, VALIDATION_METRICS)
+    summary: dict[str, Any] = {
+        "output_uri": root,
+        "training_steps": len(training),
+        "validation_points": len(validation),
+    }
+    if training:
+        losses = [r["training_loss"] for r in training if "training_loss" in r]
+        if losses:
+            summary["final_training_loss"] = losses[-1]
+            summary["best_training_loss"] = min(losses)
+    if validation:
+        losses = [r["validation_loss"] for r in validation if "validation_loss" in r]
+        if losses:
+            summary["final_validation_loss"] = losses[-1]
+            summary["best_validation_loss"] = min(losses)
+    return summary
+
+
+def check_job(run: Run, job: Job, *, now: datetime | None = None) -> Job:
+    """The job's current status; on completion, its metrics. WaitTimeoutError past the job timeout."""
+    current = find_job(job.job_arn)
+    if current is None:
+        raise ResourceMissingError(f"job {job.job_arn} no longer exists")
+    if current.status == "Completed":
+        return current.model_copy(update={"metrics": collect_metrics(run, current)})
+    if current.status in ("InProgress", "Stopping"):
+        started = datetime.fromisoformat(run.started_at)
+        limit = timedelta(hours=run.settings.timeouts.job_hours)
+        if (now or datetime.now(UTC)) - started > limit:
+            raise WaitTimeoutError(
+                f"job {current.job_name} still {current.status} after settings.timeouts.job_hours="
+                f"{run.settings.timeouts.job_hours}; the run stops it and cleans up"
+            )
+    return current
+
+
+def stop_job_if_running(name_or_arn: str) -> str:
+    """Stop the job if it is still running; say what happened."""
+    job = find_job(name_or_arn)
+    if job is None:
+        return "no job"
+    if job.status == "InProgress":
+        with aws.translate_errors("StopModelCustomizationJob"):
+            aws.client("bedrock").stop_model_customization_job(jobIdentifier=job.job_arn)
+        return f"stopped job {job.job_name}"
+    return f"job {job.job_name} already {job.status}"

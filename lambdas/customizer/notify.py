@@ -1,0 +1,62 @@
+"""The outcome of a run, as one message on the topic: run id, status, reason, where the report is."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from customizer import aws
+from customizer.models import NotifyInput
+
+SUBJECT_LIMIT = 100
+
+
+def _reason(message: NotifyInput) -> str:
+    state = message.state
+    if message.outcome == "SUCCEEDED":
+        return state.policy.reason if state.policy else "run completed"
+    if state.error:
+        cause = state.error.Cause
+        try:
+            parsed = json.loads(cause)
+            cause = parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
+        except (TypeError, ValueError):
+            pass
+        return f"{state.error.Error}: {cause}"
+    if state.job and state.job.status in ("Failed", "Stopped"):
+        return f"customization job {state.job.status}: {state.job.failure_message or 'no message'}"
+    if state.throughput and state.throughput.status == "Failed":
+        return f"throughput Failed: {state.throughput.failure_message or 'no message'}"
+    return "run failed"
+
+
+def compose(message: NotifyInput) -> dict[str, Any]:
+    state = message.state
+    run_id = state.run.run_id if state.run else (state.run_name or "unknown")
+    body: dict[str, Any] = {
+        "run_id": run_id,
+        "status": message.outcome,
+        "reason": _reason(message),
+        "report": state.evaluation.report_markdown_uri if state.evaluation else None,
+        "job": state.job.job_arn if state.job else None,
+        "custom_model": state.job.model_arn if state.job else None,
+        "throughput": state.throughput.arn if state.throughput else None,
+        "throughput_policy": state.policy.action if state.policy else None,
+        "cleanup": state.cleanup,
+    }
+    if state.evaluation:
+        body["accuracy"] = {"custom": state.evaluation.custom.accuracy, "base": state.evaluation.base.accuracy}
+    return body
+
+
+def publish(message: NotifyInput, topic_arn: str) -> dict[str, Any]:
+    body = compose(message)
+    subject = f"Bedrock customization {body['status'].lower()}: {body['run_id']}"[:SUBJECT_LIMIT]
+    with aws.translate_errors("publishing the outcome"):
+        aws.client("sns").publish(
+            TopicArn=topic_arn,
+            Subject=subject,
+            Message=json.dumps(body, indent=2),
+            MessageAttributes={"status": {"DataType": "String", "StringValue": body["status"]}},
+        )
+    return body

@@ -1,0 +1,31 @@
+"""What happens to the throughput after evaluation: keep it, delete it, or keep it only if the custom
+model beats its base (``settings.throughput_policy``)."""
+
+from __future__ import annotations
+
+from customizer.models import Evaluation, Policy, Run, Throughput
+from customizer.settings import ThroughputPolicy
+from customizer.throughput import delete_throughput
+
+
+def decide(run: Run, evaluation: Evaluation | None) -> tuple[bool, str]:
+    """(keep?, why)."""
+    policy = run.settings.throughput_policy
+    if policy is ThroughputPolicy.KEEP:
+        return True, "throughput_policy is keep"
+    if policy is ThroughputPolicy.DELETE:
+        return False, "throughput_policy is delete"
+    if evaluation is None:
+        return False, "keep_if_better, but there is no evaluation"
+    c, b = evaluation.custom.accuracy, evaluation.base.accuracy
+    if evaluation.custom_beats_base:
+        return True, f"keep_if_better: custom {c:.1%} beats base {b:.1%} by more than {evaluation.margin:.1%}"
+    return False, f"keep_if_better: custom {c:.1%} does not beat base {b:.1%} by more than {evaluation.margin:.1%}"
+
+
+def apply_policy(run: Run, throughput: Throughput, evaluation: Evaluation | None) -> Policy:
+    keep, reason = decide(run, evaluation)
+    if keep:
+        return Policy(action="kept", reason=reason)
+    outcome = delete_throughput(throughput.arn)
+    return Policy(action="deleted" if outcome.startswith("deleted") else "none", reason=f"{reason}; {outcome}")

@@ -1,0 +1,52 @@
+"""Step "Create the customization job" (idempotent: a retried or duplicated start finds its job)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from customizer.jobs import create_job
+from customizer.models import Run, StateAfterValidation
+from handlers.observability import logger, metrics, read_environment, tracer
+
+
+class _Env(BaseModel):
+    CUSTOMIZATION_ROLE_ARN: str
+    KMS_KEY_ARN: str
+    IDEMPOTENCY_TABLE: str
+    PIPELINE_TAG: str
+
+
+ENV = read_environment(_Env)
+PERSISTENCE = DynamoDBPersistenceLayer(table_name=ENV.IDEMPOTENCY_TABLE)
+# The job's identity is its client token, derived from the data's content and the settings.
+IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="names.client_token", expires_after_seconds=7 * 24 * 3600)
+
+
+@idempotent_function(data_keyword_argument="run", config=IDEMPOTENCY, persistence_store=PERSISTENCE)
+def _create(run: Run) -> dict[str, Any]:
+    job = create_job(
+        run, role_arn=ENV.CUSTOMIZATION_ROLE_ARN, kms_key_arn=ENV.KMS_KEY_ARN, pipeline_tag=ENV.PIPELINE_TAG
+    )
+    metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=1)
+    return job.model_dump(mode="json")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=StateAfterValidation)
+def handler(event: StateAfterValidation, context: LambdaContext) -> dict[str, Any]:
+    IDEMPOTENCY.register_lambda_context(context)
+    job: dict[str, Any] = _create(run=event.run)
+    logger.info("customization job", job_arn=job["job_arn"], status=job["status"])
+    return job

@@ -1,0 +1,42 @@
+"""Step "Validate the run": check the request, settings and data before any money is spent."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from customizer.models import ValidateInput
+from customizer.run import validate_run
+from handlers.observability import logger, metrics, read_environment, tracer
+
+
+class _Env(BaseModel):
+    DATA_BUCKET: str
+    ARTIFACTS_BUCKET: str
+    RUN_DEFAULTS: str
+
+
+ENV = read_environment(_Env)
+DEFAULTS: dict[str, Any] = json.loads(ENV.RUN_DEFAULTS)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=ValidateInput)
+def handler(event: ValidateInput, context: LambdaContext) -> dict[str, Any]:
+    run = validate_run(
+        event.request,
+        execution_name=event.execution_name,
+        defaults=DEFAULTS,
+        data_bucket=ENV.DATA_BUCKET,
+        artifacts_bucket=ENV.ARTIFACTS_BUCKET,
+    )
+    logger.info("run validated", run_id=run.run_id, records=run.data.training.records)
+    metrics.add_metric(name="RunsValidated", unit=MetricUnit.Count, value=1)
+    return run.model_dump(mode="json")
