@@ -58,7 +58,9 @@ class TimeoutSettings(_Strict):
 class RunSettings(_Strict):
     base_model_id: str = "amazon.titan-text-express-v1"
     customization_type: CustomizationType = CustomizationType.FINE_TUNING
-    hyperparameters: dict[str, str | int | float] = Field(default_factory=dict)
+    # Values stay as given (Any, not str | int | float, which would turn JSON true into 1): the family check
+    # (check_family) turns them into Bedrock's strings and names any wrong one with its allowed range.
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
     model_units: int = Field(1, ge=1, le=100)
     commitment: Literal["OneMonth", "SixMonths"] | None = None
     throughput_policy: ThroughputPolicy = ThroughputPolicy.KEEP_IF_BETTER
