@@ -1,0 +1,1 @@
+"""The offline runtime: moto, the Bedrock emulator and the runner. Never deployed."""

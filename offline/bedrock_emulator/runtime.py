@@ -1,0 +1,152 @@
+"""The ``bedrock-runtime`` API: InvokeModel and Converse.
+
+``modelId`` may be a base model id (or its foundation-model ARN), a provisioned throughput ARN (the model
+behind it answers once it is InService), or a custom model deployment ARN (once Active). A custom model ARN
+is rejected as the service rejects it: a custom model is served through throughput or a deployment.
+InvokeModel bodies must have the shape of the model's family (``customizer.families.invocation``); Converse
+is accepted for every family."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from werkzeug.wrappers import Response
+
+from customizer.errors import SettingsError
+from customizer.families import BaseModel, base_model
+from customizer.families.invocation import BodyShapeError, check_request, render_response
+from offline.bedrock_emulator.answering import Answerer, BaseAnswerer, estimate_tokens
+from offline.bedrock_emulator.errors import INVALID_MODEL_IDENTIFIER, invalid, not_found, not_ready
+from offline.bedrock_emulator.protocol import JSON
+from offline.bedrock_emulator.resources import ACTIVE, CREATING, IN_SERVICE
+from offline.bedrock_emulator.store import Store
+
+Params = Mapping[str, Any]
+_START_WITH_USER = (
+    "A conversation must start with a user message. Try again after adding a user message to the start of the "
+    "conversation."
+)
+_ALTERNATE = (
+    "A conversation must alternate between user and assistant roles. Make sure the conversation alternates "
+    "between user and assistant roles and try again."
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What answers a call: the family (for body shapes) and the emulated model."""
+
+    base: BaseModel
+    answerer: Answerer
+
+
+def latency_ms(output_tokens: int) -> int:
+    """A deterministic model latency: 20 ms plus 2 ms per generated token."""
+    return 20 + 2 * output_tokens
+
+
+class Runtime:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def target(self, model_id: str) -> Target:
+        """Resolve ``modelId`` as the service does. Call with the store's lock held."""
+        if not model_id.startswith("arn:"):
+            return self._base(model_id)
+        kind, _, rest = model_id.split(":", 5)[-1].partition("/")
+        if kind == "foundation-model":
+            return self._base(rest)
+        if kind == "provisioned-model":
+            return self._through_throughput(model_id)
+        if kind == "custom-model-deployment":
+            return self._through_deployment(model_id)
+        raise invalid(INVALID_MODEL_IDENTIFIER)
+
+    @staticmethod
+    def _base(model_id: str) -> Target:
+        try:
+            return Target(base_model(model_id), BaseAnswerer())
+        except SettingsError as exc:
+            raise invalid(INVALID_MODEL_IDENTIFIER) from exc
+
+    def _through_throughput(self, arn: str) -> Target:
+        throughput = self.store.resources.throughputs.get(arn)
+        if throughput is None:
+            raise not_found(f"The provisioned model {arn} couldn't be found.")
+        if throughput.status == CREATING:
+            raise not_ready(f"The provisioned model {throughput.name} is not ready yet: it is still Creating.")
+        if throughput.status != IN_SERVICE:
+            raise invalid(f"The provisioned model {throughput.name} is {throughput.status} and can't serve requests.")
+        custom = self.store.resources.models.get(throughput.model_arn)
+        return Target(throughput.base_model, custom.answerer if custom else BaseAnswerer())
+
+    def _through_deployment(self, arn: str) -> Target:
+        deployment = self.store.resources.deployments.get(arn)
+        if deployment is None:
+            raise not_found(f"The custom model deployment {arn} couldn't be found.")
+        if deployment.status == CREATING:
+            raise not_ready(f"The custom model deployment {deployment.name} is not ready yet: it is still Creating.")
+        if deployment.status != ACTIVE:
+            raise invalid(f"The custom model deployment {deployment.name} is {deployment.status}.")
+        return Target(deployment.model.base_model, deployment.model.answerer)
+
+    def _resolve(self, model_id: str) -> Target:
+        with self.store.lock:
+            self.store.advance()
+            target = self.target(model_id)
+            self.store.invocations[model_id] = self.store.invocations.get(model_id, 0) + 1
+            return target
+
+    def invoke_model(self, p: Params) -> Response:
+        target = self._resolve(p["modelId"])
+        style = target.base.invocation
+        try:
+            body = json.loads(p.get("body") or b"")
+        except ValueError as exc:
+            raise invalid(
+                "Malformed input request: the body is not valid JSON, please reformat your input and try again."
+            ) from exc
+        if not isinstance(body, dict):
+            raise invalid(
+                "Malformed input request: the body must be a JSON object, please reformat your input and try again."
+            )
+        try:
+            prompt, _ = check_request(style, body)
+        except BodyShapeError as exc:
+            raise invalid(str(exc)) from exc
+        except (TypeError, ValueError) as exc:
+            raise invalid(f"Malformed input request: {exc}, please reformat your input and try again.") from exc
+        text = target.answerer.answer(prompt)
+        tokens_in, tokens_out = estimate_tokens(prompt), estimate_tokens(text)
+        response = Response(json.dumps(render_response(style, text, tokens_in, tokens_out)), mimetype=JSON)
+        response.headers["X-Amzn-Bedrock-Input-Token-Count"] = str(tokens_in)
+        response.headers["X-Amzn-Bedrock-Output-Token-Count"] = str(tokens_out)
+        response.headers["X-Amzn-Bedrock-Invocation-Latency"] = str(latency_ms(tokens_out))
+        return response
+
+    def converse(self, p: Params) -> dict[str, Any]:
+        target = self._resolve(p["modelId"])
+        texts = []
+        for index, message in enumerate(p.get("messages") or []):
+            if message["role"] != ("user" if index % 2 == 0 else "assistant"):
+                raise invalid(_START_WITH_USER if index == 0 else _ALTERNATE)
+            texts.append("\n".join(b["text"] for b in message["content"] if "text" in b))
+        if not texts:
+            raise invalid(_START_WITH_USER)
+        system = "\n".join(b["text"] for b in p.get("system") or [] if "text" in b)
+        prompt = "\n".join(texts)
+        query = f"{system}\n\n{prompt}" if system else prompt
+        text = target.answerer.answer(query)
+        tokens_in, tokens_out = estimate_tokens(query), estimate_tokens(text)
+        return {
+            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": tokens_in, "outputTokens": tokens_out, "totalTokens": tokens_in + tokens_out},
+            "metrics": {"latencyMs": latency_ms(tokens_out)},
+        }
+
+    def operations(self) -> dict[str, Any]:
+        return {"InvokeModel": self.invoke_model, "Converse": self.converse}

@@ -1,0 +1,198 @@
+"""The emulator's state and how it moves with time.
+
+Nothing runs in the background: every request first brings each resource up to the clock's ``now``
+(``advance``), applying the transitions whose deadlines have passed, at the time they were due. A finished
+job writes its metric files and creates its custom model at that moment, so a caller that sees Completed can
+read both right away."""
+
+from __future__ import annotations
+
+import random
+import string
+import threading
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from customizer.families import CustomizationType
+from offline.bedrock_emulator.answering import BaseAnswerer, NearestExample
+from offline.bedrock_emulator.clock import Clock
+from offline.bedrock_emulator.config import Durations, EmulatorSettings
+from offline.bedrock_emulator.errors import invalid, not_found
+from offline.bedrock_emulator.faults import Faults
+from offline.bedrock_emulator.resources import (
+    ACTIVE,
+    COMPLETED,
+    CREATING,
+    FAILED,
+    IN_PROGRESS,
+    IN_SERVICE,
+    STOPPED,
+    STOPPING,
+    CustomModel,
+    Deployment,
+    Job,
+    Resources,
+    Throughput,
+)
+from offline.bedrock_emulator.training import (
+    TRAINING_METRICS,
+    VALIDATION_METRICS,
+    ObjectStore,
+    ObjectStoreError,
+    job_metrics,
+)
+
+T = TypeVar("T", Job, CustomModel, Throughput, Deployment)
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+_FAIL, _STOP, _COMPLETE = "fail", "stop", "complete"
+
+
+class Store:
+    def __init__(self, settings: EmulatorSettings, clock: Clock, objects: ObjectStore) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.objects = objects
+        self.lock = threading.RLock()
+        self.resources = Resources()
+        self.durations: Durations = settings.durations
+        self.faults = Faults(seed=settings.seed)
+        self.calls: dict[str, int] = {}  # per operation
+        self.invocations: dict[str, int] = {}  # runtime calls per modelId
+        self._ids = random.Random(settings.seed)
+
+    # ---- names ----
+
+    def new_id(self) -> str:
+        return "".join(self._ids.choice(_ID_ALPHABET) for _ in range(12))
+
+    def arn(self, resource: str) -> str:
+        return f"arn:aws:bedrock:{self.settings.region}:{self.settings.account_id}:{resource}"
+
+    def foundation_model_arn(self, model_id: str) -> str:
+        return f"arn:aws:bedrock:{self.settings.region}::foundation-model/{model_id}"
+
+    def reset(self) -> None:
+        self.resources = Resources()
+        self.calls = {}
+        self.invocations = {}
+
+    # ---- lookups (by ARN or name) ----
+
+    @staticmethod
+    def _find(items: dict[str, T], identifier: str, name_of: str, what: str) -> T:
+        if identifier in items:
+            return items[identifier]
+        for item in items.values():
+            if getattr(item, name_of) == identifier:
+                return item
+        raise not_found(f"The specified {what} {identifier} couldn't be found.")
+
+    def job(self, identifier: str) -> Job:
+        return self._find(self.resources.jobs, identifier, "name", "model customization job")
+
+    def model(self, identifier: str) -> CustomModel:
+        return self._find(self.resources.models, identifier, "name", "custom model")
+
+    def throughput(self, identifier: str) -> Throughput:
+        return self._find(self.resources.throughputs, identifier, "name", "provisioned model")
+
+    def deployment(self, identifier: str) -> Deployment:
+        return self._find(self.resources.deployments, identifier, "name", "custom model deployment")
+
+    def taggable(self, arn: str) -> None:
+        found = arn in self.resources.jobs or arn in self.resources.models
+        found = found or arn in self.resources.throughputs or arn in self.resources.deployments
+        if not found:
+            raise not_found(f"The resource {arn} couldn't be found.")
+
+    # ---- time ----
+
+    def advance(self) -> datetime:
+        """Apply every transition that is due; return the time they were brought to."""
+        now = self.clock.now()
+        for job in list(self.resources.jobs.values()):
+            self._advance_job(job, now)
+        for throughput in self.resources.throughputs.values():
+            self._advance_throughput(throughput, now)
+        for deployment in self.resources.deployments.values():
+            if deployment.status == CREATING and now >= deployment.ready_at:
+                deployment.status = ACTIVE
+                deployment.last_updated = deployment.ready_at
+        return now
+
+    def _advance_job(self, job: Job, now: datetime) -> None:
+        if job.status == IN_PROGRESS:
+            due = sorted(e for e in self._job_events(job) if e[0] <= now)
+            if due:
+                at, _, event = due[0]
+                if event == _STOP:
+                    self.stop(job, at)
+                elif event == _COMPLETE:
+                    self._complete(job, at)
+                else:
+                    self.fail(job, at, job.data.problem or job.planned_failure or "Internal error")
+        if job.status == STOPPING and job.halted_at is not None:
+            stopped_at = job.halted_at + timedelta(seconds=job.stop_seconds)
+            if now >= stopped_at:
+                job.status = STOPPED
+                job.end_time = job.last_modified = stopped_at
+
+    @staticmethod
+    def _job_events(job: Job) -> Iterable[tuple[datetime, int, str]]:
+        """(when, precedence at equal times, what): bad data fails when validation ends."""
+        validation_end, _, training_end = job.phase_ends
+        if job.data.problem:
+            yield validation_end, 0, _FAIL
+        if job.planned_stop_at is not None:
+            yield job.planned_stop_at, 1, _STOP
+        yield training_end, 2, _FAIL if job.planned_failure else _COMPLETE
+
+    def stop(self, job: Job, at: datetime) -> None:
+        if job.status != IN_PROGRESS:
+            raise invalid(
+                f"The model customization job {job.name} is {job.status}; only a job InProgress can be stopped."
+            )
+        job.status = STOPPING
+        job.halted_at = job.last_modified = at
+
+    def fail(self, job: Job, at: datetime, message: str) -> None:
+        if job.status not in (IN_PROGRESS, STOPPING):
+            raise invalid(f"The model customization job {job.name} is already {job.status}.")
+        job.status = FAILED
+        job.failure_message = message
+        job.halted_at = job.halted_at or at
+        job.end_time = job.last_modified = at
+
+    def _complete(self, job: Job, at: datetime) -> None:
+        metrics = job_metrics(job.data, job.hyperparameters)
+        try:
+            self.objects.write(job.output_prefix + TRAINING_METRICS, metrics.training_csv.encode())
+            if metrics.validation_csv is not None:
+                self.objects.write(job.output_prefix + VALIDATION_METRICS, metrics.validation_csv.encode())
+        except ObjectStoreError as exc:
+            self.fail(job, at, str(exc))
+            return
+        base_id = job.base_model_arn.rsplit("/", 1)[-1]
+        arn = self.arn(f"custom-model/{base_id}/{self.new_id()}")
+        continued = job.customization_type is CustomizationType.CONTINUED_PRE_TRAINING
+        answerer = NearestExample(job.data.examples, BaseAnswerer(), continuation=continued)
+        model = CustomModel(
+            arn=arn, name=job.model_name, job=job, answerer=answerer, created=at, account_id=self.settings.account_id
+        )
+        self.resources.models[arn] = model
+        self.resources.tags[arn] = {t["key"]: t["value"] for t in job.model_tags}
+        job.status = COMPLETED
+        job.metrics = metrics
+        job.output_model_arn = arn
+        job.end_time = job.last_modified = at
+
+    def _advance_throughput(self, throughput: Throughput, now: datetime) -> None:
+        if throughput.status != CREATING or now < throughput.ready_at:
+            return
+        throughput.last_modified = throughput.ready_at
+        if throughput.planned_failure:
+            throughput.status = FAILED
+            throughput.failure_message = throughput.planned_failure
+        else:
+            throughput.status = IN_SERVICE
