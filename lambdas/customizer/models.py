@@ -19,7 +19,9 @@ class RunRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    run_name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+    # Single hyphens between letters and digits only: the names derived from it (custom model, throughput) allow
+    # no "--" and no trailing "-" (botocore pattern ``([0-9a-zA-Z][_-]?)+``).
+    run_name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$")
     training_data: str
     validation_data: str | None = None
     test_data: str | None = None
