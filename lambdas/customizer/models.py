@@ -3,9 +3,10 @@ needs (unknown keys ignored) and returns its own part, which the state machine s
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from customizer.settings import RunSettings
 
@@ -140,6 +141,12 @@ class AnyState(_State):
     cleanup_error: CaughtError | None = None
     # Validation failed before $.run existed: the original request is at the top level.
     run_name: str | None = None
+
+    @field_validator("run_name", mode="before")
+    @classmethod
+    def _run_name_as_text(cls, value: Any) -> Any:
+        # A malformed run_name may be why validation failed: it must not stop the failure notice.
+        return value if value is None or isinstance(value, str) else json.dumps(value)
 
 
 class ValidateInput(_State):

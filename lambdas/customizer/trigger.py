@@ -14,7 +14,7 @@ from urllib.parse import unquote_plus
 from botocore.exceptions import ClientError
 
 from customizer import aws
-from customizer.errors import RunInputError
+from customizer.errors import AwsRequestRejectedError, ResourceMissingError, RunInputError
 
 MANIFEST_NAME = "manifest.json"
 _FILE_KEYS = {
@@ -62,6 +62,23 @@ def parse_manifest(body: bytes, bucket: str, key: str, prefix: str) -> dict[str,
     return request
 
 
+def require_files(request: dict[str, Any], where: str) -> None:
+    """Every file the manifest names must exist, so a run never starts on half an upload."""
+    for name, field in _FILE_KEYS.items():
+        uri = request.get(field)
+        if uri is None:
+            continue
+        bucket, key = aws.split_s3_uri(uri, f"{where}: {name!r}")
+        try:
+            with aws.translate_errors(f"checking {uri}"):
+                aws.client("s3").head_object(Bucket=bucket, Key=key)
+        except (ResourceMissingError, AwsRequestRejectedError):
+            raise RunInputError(
+                f"{where}: {name!r} names {uri}, which does not exist or cannot be read; "
+                "upload the data files before the manifest"
+            ) from None
+
+
 def execution_name(run_name: str, bucket: str, key: str, version: str) -> str:
     digest = hashlib.sha256(f"{bucket}/{key}#{version}".encode()).hexdigest()[:16]
     return f"{run_name[:60]}-{digest}"
@@ -78,6 +95,7 @@ def start_from_upload(
     with aws.translate_errors("reading the manifest"):
         body = aws.client("s3").get_object(**get)["Body"].read()
     request = parse_manifest(body, bucket, key, prefix)
+    require_files(request, f"s3://{bucket}/{key}")
     name = execution_name(request["run_name"], bucket, key, version_id or etag or "")
     try:
         response = aws.client("stepfunctions").start_execution(

@@ -1,0 +1,156 @@
+"""Cleanup on failure paths, and the throughput policy after evaluation (stubbed Bedrock)."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.stub import Stubber
+
+from customizer.cleanup import clean_up
+from customizer.models import AnyState, Evaluation, Job, ModelScore, Run, Throughput
+from customizer.policy import apply_policy, decide
+from tests.unit.core.stubs import JOB_ARN, THROUGHPUT_ARN, job_response, throughput_response
+
+
+def not_found(bedrock: Stubber, method: str, **params: str) -> None:
+    bedrock.add_client_error(method, "ResourceNotFoundException", "not found", 404, expected_params=params or None)
+
+
+def evaluation(custom: float, base: float, margin: float = 0.0) -> Evaluation:
+    def score(model_id: str, accuracy: float) -> ModelScore:
+        return ModelScore(model_id=model_id, examples=10, correct=round(accuracy * 10), errors=0, accuracy=accuracy)
+
+    return Evaluation(
+        custom=score(THROUGHPUT_ARN, custom),
+        base=score("base", base),
+        custom_beats_base=custom > base + margin,
+        margin=margin,
+        report_uri="s3://a/r.json",
+        report_markdown_uri="s3://a/r.md",
+    )
+
+
+def throughput(run: Run) -> Throughput:
+    return Throughput(arn=THROUGHPUT_ARN, name=run.names.throughput_name, status="InService", model_units=1)
+
+
+# ---- cleanup ----
+
+
+def test_cleanup_without_a_run_touches_nothing(bedrock):
+    # Validation failed: no $.run, so nothing was created (no Bedrock call is queued)
+    assert clean_up(AnyState(run_name="bot")) == {"job": "no job", "throughput": "no throughput"}
+
+
+def test_cleanup_finds_the_job_and_throughput_by_name_when_the_state_has_no_arns(bedrock, make_run):
+    # Given a run whose job creation timed out before $.job was recorded, with a throughput by its name
+    run = make_run()
+    bedrock.add_response(
+        "get_model_customization_job", job_response(run, "InProgress"), {"jobIdentifier": run.names.job_name}
+    )
+    bedrock.add_response("stop_model_customization_job", {}, {"jobIdentifier": JOB_ARN})
+    bedrock.add_response(
+        "get_provisioned_model_throughput",
+        throughput_response(run, "Creating"),
+        {"provisionedModelId": run.names.throughput_name},
+    )
+    bedrock.add_response(
+        "get_provisioned_model_throughput", throughput_response(run, "Creating"), {"provisionedModelId": THROUGHPUT_ARN}
+    )
+    bedrock.add_response("delete_provisioned_model_throughput", {}, {"provisionedModelId": THROUGHPUT_ARN})
+
+    # When the run is cleaned up
+    outcome = clean_up(AnyState(run=run))
+
+    # Then the job is stopped and the throughput deleted
+    assert outcome == {
+        "job": f"stopped job {run.names.job_name}",
+        "throughput": f"deleted throughput {run.names.throughput_name}",
+    }
+
+
+def test_cleanup_uses_the_arns_in_the_state(bedrock, make_run):
+    run = make_run()
+    job = Job(job_arn=JOB_ARN, job_name=run.names.job_name, status="InProgress")
+    bedrock.add_response("get_model_customization_job", job_response(run, "Completed"), {"jobIdentifier": JOB_ARN})
+    bedrock.add_response(
+        "get_provisioned_model_throughput", throughput_response(run, "Failed"), {"provisionedModelId": THROUGHPUT_ARN}
+    )
+    bedrock.add_response(
+        "get_provisioned_model_throughput", throughput_response(run, "Failed"), {"provisionedModelId": THROUGHPUT_ARN}
+    )
+    bedrock.add_response("delete_provisioned_model_throughput", {}, {"provisionedModelId": THROUGHPUT_ARN})
+    outcome = clean_up(AnyState(run=run, job=job, throughput=throughput(run)))
+    assert outcome == {
+        "job": f"job {run.names.job_name} already Completed",
+        "throughput": f"deleted throughput {run.names.throughput_name}",
+    }
+
+
+def test_cleanup_when_nothing_was_created(bedrock, make_run):
+    run = make_run()
+    not_found(bedrock, "get_model_customization_job", jobIdentifier=run.names.job_name)
+    not_found(bedrock, "get_provisioned_model_throughput", provisionedModelId=run.names.throughput_name)
+    assert clean_up(AnyState(run=run)) == {"job": "no job", "throughput": "no throughput"}
+
+
+def test_cleanup_refuses_to_delete_a_committed_throughput_and_says_it_keeps_billing(bedrock, make_run):
+    run = make_run({"commitment": "SixMonths", "throughput_policy": "keep"})
+    not_found(bedrock, "get_model_customization_job")
+    bedrock.add_response(
+        "get_provisioned_model_throughput", throughput_response(run, "InService", commitment="SixMonths")
+    )
+    # no delete call is queued: one would fail the test
+    outcome = clean_up(AnyState(run=run))
+    assert outcome["throughput"] == (
+        f"throughput {run.names.throughput_name} has a SixMonths commitment and cannot be deleted "
+        "before its term ends: it keeps billing"
+    )
+
+
+# ---- policy ----
+
+
+def test_keep_keeps_without_touching_the_throughput(bedrock, make_run):
+    run = make_run({"throughput_policy": "keep"})
+    policy = apply_policy(run, throughput(run), evaluation(0.1, 0.9))
+    assert (policy.action, policy.reason) == ("kept", "throughput_policy is keep")
+
+
+def test_delete_deletes_whatever_the_evaluation(bedrock, make_run):
+    run = make_run({"throughput_policy": "delete"})
+    bedrock.add_response("get_provisioned_model_throughput", throughput_response(run, "InService"))
+    bedrock.add_response("delete_provisioned_model_throughput", {}, {"provisionedModelId": THROUGHPUT_ARN})
+    policy = apply_policy(run, throughput(run), evaluation(0.9, 0.1))
+    assert policy.action == "deleted"
+    assert policy.reason == f"throughput_policy is delete; deleted throughput {run.names.throughput_name}"
+
+
+def test_delete_of_a_throughput_already_gone_reports_none(bedrock, make_run):
+    run = make_run({"throughput_policy": "delete"})
+    not_found(bedrock, "get_provisioned_model_throughput")
+    policy = apply_policy(run, throughput(run), None)
+    assert (policy.action, policy.reason) == ("none", "throughput_policy is delete; no throughput")
+
+
+def test_keep_if_better_keeps_a_custom_model_that_beats_its_base(bedrock, make_run):
+    run = make_run({"throughput_policy": "keep_if_better"})
+    policy = apply_policy(run, throughput(run), evaluation(0.8, 0.5, margin=0.1))
+    assert policy.action == "kept"
+    assert policy.reason == "keep_if_better: custom 80.0% beats base 50.0% by more than 10.0%"
+
+
+@pytest.mark.parametrize(("custom", "base", "margin"), [(0.5, 0.8, 0.0), (0.5, 0.5, 0.0), (0.55, 0.5, 0.1)])
+def test_keep_if_better_deletes_a_custom_model_that_does_not_beat_its_base(bedrock, make_run, custom, base, margin):
+    run = make_run({"throughput_policy": "keep_if_better"})
+    bedrock.add_response("get_provisioned_model_throughput", throughput_response(run, "InService"))
+    bedrock.add_response("delete_provisioned_model_throughput", {}, {"provisionedModelId": THROUGHPUT_ARN})
+    policy = apply_policy(run, throughput(run), evaluation(custom, base, margin))
+    assert policy.action == "deleted"
+    assert policy.reason.startswith(
+        f"keep_if_better: custom {custom:.1%} does not beat base {base:.1%} by more than {margin:.1%}; deleted"
+    )
+
+
+def test_keep_if_better_without_an_evaluation_deletes(make_run):
+    run = make_run({"throughput_policy": "keep_if_better"})
+    assert decide(run, None) == (False, "keep_if_better, but there is no evaluation")
