@@ -1,0 +1,43 @@
+"""ARN patterns of the Bedrock resources the pipeline creates at run time, built from the stack's
+pseudo parameters (the stack stays environment-agnostic).
+
+Jobs, custom models and throughputs are created by the workflow, with names made per run, so policies
+can only name them by type (``<type>/*``). The base model cannot be narrowed to the configured default
+either: a run may override ``settings.base_model_id``."""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Aws, Stack
+from constructs import Construct
+
+
+def _bedrock_arn(scope: Construct, resource: str, *, account: str | None = None) -> str:
+    return Stack.of(scope).format_arn(
+        service="bedrock",
+        resource=resource,
+        resource_name="*",
+        account=account,
+        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+    )
+
+
+def customization_jobs(scope: Construct) -> str:
+    return _bedrock_arn(scope, "model-customization-job")
+
+
+def custom_models(scope: Construct) -> str:
+    return _bedrock_arn(scope, "custom-model")
+
+
+def provisioned_models(scope: Construct) -> str:
+    return _bedrock_arn(scope, "provisioned-model")
+
+
+def foundation_models(scope: Construct) -> str:
+    # Foundation models belong to no account: arn:aws:bedrock:<region>::foundation-model/<id>.
+    return _bedrock_arn(scope, "foundation-model", account="")
+
+
+def via_service(service: str) -> dict[str, dict[str, str]]:
+    """A condition that limits key use to requests a service makes on the caller's behalf."""
+    return {"StringEquals": {"kms:ViaService": f"{service}.{Aws.REGION}.amazonaws.com"}}

@@ -1,0 +1,116 @@
+"""Names, sizes and timeouts of the stack, in one place. Settings a deployer may change live in
+``cdk.json`` (context key ``pipeline``, checked by ``customizer.settings.DeploymentSettings``); these
+are the fixed ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+
+STACK_ID = "BedrockCustomization"
+SERVICE_NAME = "bedrock-customization"
+METRICS_NAMESPACE = "BedrockCustomization"
+
+# --- Lambda -----------------------------------------------------------------------------------------
+LAMBDA_ASSET_DIR = "lambdas"
+# Everything in lambdas/ that the functions do not import: tests, caches, the local pin file
+# (Powertools comes from the layer, boto3 from the runtime).
+LAMBDA_ASSET_EXCLUDE = (
+    "**/tests",
+    "**/__pycache__",
+    "**/*.pyc",
+    "**/.*",
+    "requirements.txt",
+    "**/*.md",
+)
+# The AWS-published Powertools for AWS Lambda (Python) V3 layer, python3.12 / x86_64 build.
+# The layer version is the number Powertools' own install page (docs/getting-started/install.md) lists;
+# the pinned library is aws-lambda-powertools 3.37.0 (lambdas/requirements.txt). Which layer number holds
+# exactly 3.37.0 could not be confirmed offline: before a deploy, check it with
+#   aws ssm get-parameter --name /aws/service/powertools/python/x86_64/python3.12/3.37.0
+# and set the number it returns here.
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python312-x86_64"
+POWERTOOLS_LAYER_VERSION = 27
+POWERTOOLS_VERSION = "3.37.0"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One Lambda function: its construct id, handler module and size."""
+
+    construct_id: str
+    module: str
+    timeout: Duration
+    memory_mb: int
+    description: str
+
+    @property
+    def handler(self) -> str:
+        return f"handlers.{self.module}.handler"
+
+
+VALIDATE_RUN = FunctionSpec(
+    "ValidateRun", "validate_run", Duration.minutes(5), 1024, "Validate the run: settings, data, limits"
+)
+CREATE_JOB = FunctionSpec(
+    "CreateJob", "create_job", Duration.minutes(1), 256, "Create the Bedrock model customization job"
+)
+CHECK_JOB = FunctionSpec("CheckJob", "check_job", Duration.minutes(1), 256, "Check the customization job")
+CREATE_THROUGHPUT = FunctionSpec(
+    "CreateThroughput", "create_throughput", Duration.minutes(1), 256, "Create the provisioned throughput"
+)
+CHECK_THROUGHPUT = FunctionSpec(
+    "CheckThroughput", "check_throughput", Duration.seconds(30), 256, "Check the provisioned throughput"
+)
+EVALUATE = FunctionSpec("Evaluate", "evaluate", Duration.minutes(15), 1024, "Evaluate custom against base model")
+APPLY_POLICY = FunctionSpec(
+    "ApplyPolicy", "apply_policy", Duration.minutes(1), 256, "Apply the throughput policy after evaluation"
+)
+CLEANUP = FunctionSpec("Cleanup", "cleanup", Duration.minutes(2), 256, "Stop the job and delete the throughput")
+NOTIFY = FunctionSpec("Notify", "notify", Duration.seconds(30), 256, "Publish the run's outcome")
+START_RUN = FunctionSpec("StartRun", "start_run", Duration.minutes(1), 256, "Start a run from an uploaded manifest")
+
+WORKFLOW_FUNCTIONS = (
+    VALIDATE_RUN,
+    CREATE_JOB,
+    CHECK_JOB,
+    CREATE_THROUGHPUT,
+    CHECK_THROUGHPUT,
+    EVALUATE,
+    APPLY_POLICY,
+    CLEANUP,
+    NOTIFY,
+)
+ALL_FUNCTIONS = (*WORKFLOW_FUNCTIONS, START_RUN)
+
+# --- Idempotency table (Powertools' DynamoDBPersistenceLayer defaults) ----------------------------
+IDEMPOTENCY_PARTITION_KEY = "id"
+IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
+
+# --- Storage ------------------------------------------------------------------------------------------
+ACCESS_LOGS_EXPIRATION = Duration.days(365)
+ACCESS_LOGS_NONCURRENT_EXPIRATION = Duration.days(30)
+DATA_ACCESS_LOGS_PREFIX = "data-bucket/"
+ARTIFACTS_ACCESS_LOGS_PREFIX = "artifacts-bucket/"
+
+# --- Trigger ------------------------------------------------------------------------------------------
+MANIFEST_SUFFIX = "manifest.json"
+
+# --- Workflow -----------------------------------------------------------------------------------------
+RETRY_INTERVAL = Duration.seconds(2)
+RETRY_BACKOFF_RATE = 2.0
+RETRY_MAX_ATTEMPTS = 5
+# Lambda's own transient failures (the invoke itself, not the handler).
+LAMBDA_SERVICE_ERRORS = (
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+)
+JOB_POLL_SECONDS_PATH = "$.run.settings.poll.job_seconds"
+THROUGHPUT_POLL_SECONDS_PATH = "$.run.settings.poll.throughput_seconds"
+
+# --- Bedrock ------------------------------------------------------------------------------------------
+BEDROCK_SERVICE = "bedrock.amazonaws.com"

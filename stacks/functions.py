@@ -1,0 +1,422 @@
+"""One Lambda function per step (see docs/design.md), each with its own role that allows only the calls
+its handler makes, its own log group, and the AWS-published Powertools layer.
+
+Every function runs ``lambdas/`` as its code; nothing else is packaged: boto3 comes with the runtime and
+Powertools (with pydantic and the X-Ray SDK) with the layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from customizer.settings import DeploymentSettings
+from stacks import arns, constants
+from stacks.constants import FunctionSpec
+from stacks.log_groups import log_group
+from stacks.nag import (
+    ARTIFACTS_OBJECTS_REASON,
+    DATA_OBJECTS_REASON,
+    RUN_PREFIX_REASON,
+    acknowledge,
+    acknowledge_bedrock_wildcards,
+    acknowledge_object_wildcard,
+)
+from stacks.storage import Storage
+
+LAMBDA_ASSET_PATH = Path(__file__).resolve().parent.parent / constants.LAMBDA_ASSET_DIR
+# What Powertools' DynamoDBPersistenceLayer calls on the idempotency table.
+IDEMPOTENCY_TABLE_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+# What a caller needs of a customer managed key to read and write a DynamoDB table encrypted with it.
+TABLE_KEY_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+
+
+class Functions(Construct):
+    """The step functions of the workflow, and ``start_run`` (built once the state machine exists)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: DeploymentSettings,
+        storage: Storage,
+        customization_role: iam.IRole,
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._settings = settings
+        self._storage = storage
+        self._customization_role = customization_role
+        self._topic = topic
+        self._code = lambda_.Code.from_asset(str(LAMBDA_ASSET_PATH), exclude=list(constants.LAMBDA_ASSET_EXCLUDE))
+        self._layer = self._build_powertools_layer()
+        self.idempotency_table = self._build_idempotency_table()
+
+        self.validate_run = self._build_validate_run()
+        self.create_job = self._build_create_job()
+        self.check_job = self._build_check_job()
+        self.create_throughput = self._build_create_throughput()
+        self.check_throughput = self._build_check_throughput()
+        self.evaluate = self._build_evaluate()
+        self.apply_policy = self._build_apply_policy()
+        self.cleanup = self._build_cleanup()
+        self.notify = self._build_notify()
+        self.start_run: lambda_.Function | None = None
+
+    # --- shared pieces -----------------------------------------------------------------------------
+
+    def _build_powertools_layer(self) -> lambda_.ILayerVersion:
+        region = Stack.of(self).region
+        arn = (
+            f"arn:aws:lambda:{region}:{constants.POWERTOOLS_LAYER_ACCOUNT}:layer:"
+            f"{constants.POWERTOOLS_LAYER_NAME}:{constants.POWERTOOLS_LAYER_VERSION}"
+        )
+        return lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", arn)
+
+    def _build_idempotency_table(self) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            "IdempotencyTable",
+            partition_key=dynamodb.Attribute(
+                name=constants.IDEMPOTENCY_PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            time_to_live_attribute=constants.IDEMPOTENCY_TTL_ATTRIBUTE,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self._storage.key,
+            # Records only guard against duplicate steps and expire on their own: nothing to keep.
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+    def _build_function(self, spec: FunctionSpec, environment: dict[str, str]) -> lambda_.Function:
+        logs = log_group(self, f"{spec.construct_id}Logs", retention_days=self._settings.log_retention_days)
+        role = iam.Role(
+            self,
+            f"{spec.construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Runs the {spec.module} step of the Bedrock customization pipeline",
+        )
+        # The function writes its own log group and no other (no CreateLogGroup: the group is in the stack).
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[logs.log_group_arn])
+        )
+        function = lambda_.Function(
+            self,
+            spec.construct_id,
+            description=spec.description,
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.X86_64,
+            handler=spec.handler,
+            code=self._code,
+            layers=[self._layer],
+            role=role,
+            timeout=spec.timeout,
+            memory_size=spec.memory_mb,
+            # Active tracing makes CDK add xray:PutTraceSegments / PutTelemetryRecords to the role.
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=logs,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
+                **environment,
+            },
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray's PutTraceSegments and PutTelemetryRecords do not support resource-level permissions; "
+            "CDK adds exactly these two actions on '*' for active tracing.",
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            "Python 3.12 is deliberate: it must match the Powertools layer build pinned in stacks/constants.py "
+            "(AWSLambdaPowertoolsPythonV3-python312-x86_64); runtime and layer are upgraded together.",
+        )
+        return function
+
+    def _role(self, function: lambda_.Function) -> iam.IRole:
+        role = function.role
+        assert role is not None  # every function is built with its own role
+        return role
+
+    def _allow_key_via(self, function: lambda_.Function, service: str, actions: list[str]) -> None:
+        # Use of the pipeline key, only through the named service acting for this function.
+        self._role(function).add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=actions, resources=[self._storage.key.key_arn], conditions=arns.via_service(service)
+            )
+        )
+
+    def _allow_idempotency_table(self, function: lambda_.Function) -> None:
+        # Powertools idempotency records: get, put, update and delete items of this one table.
+        self._role(function).add_to_principal_policy(
+            iam.PolicyStatement(actions=IDEMPOTENCY_TABLE_ACTIONS, resources=[self.idempotency_table.table_arn])
+        )
+        # The table is encrypted with the pipeline key; DynamoDB uses it on the caller's behalf.
+        self._allow_key_via(function, "dynamodb", TABLE_KEY_ACTIONS)
+
+    # --- the steps ---------------------------------------------------------------------------------
+
+    def _build_validate_run(self) -> lambda_.Function:
+        data, artifacts = self._storage.data_bucket, self._storage.artifacts_bucket
+        function = self._build_function(
+            constants.VALIDATE_RUN,
+            {
+                "DATA_BUCKET": data.bucket_name,
+                "ARTIFACTS_BUCKET": artifacts.bucket_name,
+                "RUN_DEFAULTS": self._settings.defaults.model_dump_json(),
+            },
+        )
+        role = self._role(function)
+        # Reads the run's data files and run config to check them before any job is created.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[data.arn_for_objects("*")])
+        )
+        # Listing makes a missing data file a 404 (DataNotFoundError), not a 403.
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[data.bucket_arn]))
+        # Writes the validation report under the run's report prefix in the artifacts bucket.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[artifacts.arn_for_objects("*")])
+        )
+        self._allow_key_via(function, "s3", ["kms:Decrypt", "kms:GenerateDataKey"])
+        acknowledge_object_wildcard(role, data, "*", DATA_OBJECTS_REASON)
+        acknowledge_object_wildcard(role, artifacts, "*", ARTIFACTS_OBJECTS_REASON)
+        return function
+
+    def _build_create_job(self) -> lambda_.Function:
+        function = self._build_function(
+            constants.CREATE_JOB,
+            {
+                "CUSTOMIZATION_ROLE_ARN": self._customization_role.role_arn,
+                "KMS_KEY_ARN": self._storage.key.key_arn,
+                "ARTIFACTS_BUCKET": self._storage.artifacts_bucket.bucket_name,
+                "IDEMPOTENCY_TABLE": self.idempotency_table.table_name,
+                "PIPELINE_TAG": Stack.of(self).stack_name,
+            },
+        )
+        role = self._role(function)
+        # Creates the job (and its custom model) from a base model; names are made per run.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:CreateModelCustomizationJob"],
+                resources=[arns.customization_jobs(self), arns.custom_models(self), arns.foundation_models(self)],
+            )
+        )
+        # Finds the job the run already created (idempotent retry) and reads it back after creating it.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["bedrock:GetModelCustomizationJob"], resources=[arns.customization_jobs(self)])
+        )
+        # jobTags and customModelTags are applied with TagResource.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:TagResource"],
+                resources=[arns.customization_jobs(self), arns.custom_models(self)],
+            )
+        )
+        # Hands the customization role to Bedrock, and to nothing else.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[self._customization_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": constants.BEDROCK_SERVICE}},
+            )
+        )
+        self._allow_key_via(
+            function, "bedrock", ["kms:DescribeKey", "kms:CreateGrant", "kms:GenerateDataKey", "kms:Decrypt"]
+        )
+        self._allow_idempotency_table(function)
+        acknowledge_bedrock_wildcards(role, "model-customization-job", "custom-model", "foundation-model")
+        return function
+
+    def _build_check_job(self) -> lambda_.Function:
+        artifacts = self._storage.artifacts_bucket
+        function = self._build_function(constants.CHECK_JOB, {"ARTIFACTS_BUCKET": artifacts.bucket_name})
+        role = self._role(function)
+        # Reads the job's status.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["bedrock:GetModelCustomizationJob"], resources=[arns.customization_jobs(self)])
+        )
+        # Reads the training and validation metric CSVs the job wrote.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[artifacts.arn_for_objects("*")])
+        )
+        # Listing makes a metrics file the job did not write a 404 (no metrics), not a 403.
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[artifacts.bucket_arn]))
+        self._allow_key_via(function, "s3", ["kms:Decrypt"])
+        acknowledge_bedrock_wildcards(role, "model-customization-job")
+        acknowledge_object_wildcard(role, artifacts, "*", ARTIFACTS_OBJECTS_REASON)
+        return function
+
+    def _build_create_throughput(self) -> lambda_.Function:
+        function = self._build_function(
+            constants.CREATE_THROUGHPUT,
+            {"IDEMPOTENCY_TABLE": self.idempotency_table.table_name, "PIPELINE_TAG": Stack.of(self).stack_name},
+        )
+        role = self._role(function)
+        # Provisions throughput for the run's custom model.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:CreateProvisionedModelThroughput"],
+                resources=[arns.provisioned_models(self), arns.custom_models(self)],
+            )
+        )
+        # Finds the throughput the run already created (idempotent retry) and reads it back.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:GetProvisionedModelThroughput"], resources=[arns.provisioned_models(self)]
+            )
+        )
+        # The throughput's tags are applied with TagResource.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["bedrock:TagResource"], resources=[arns.provisioned_models(self)])
+        )
+        self._allow_key_via(function, "bedrock", ["kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt"])
+        self._allow_idempotency_table(function)
+        acknowledge_bedrock_wildcards(role, "provisioned-model", "custom-model")
+        return function
+
+    def _build_check_throughput(self) -> lambda_.Function:
+        function = self._build_function(constants.CHECK_THROUGHPUT, {})
+        role = self._role(function)
+        # Reads the throughput's status.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:GetProvisionedModelThroughput"], resources=[arns.provisioned_models(self)]
+            )
+        )
+        acknowledge_bedrock_wildcards(role, "provisioned-model")
+        return function
+
+    def _build_evaluate(self) -> lambda_.Function:
+        data, artifacts = self._storage.data_bucket, self._storage.artifacts_bucket
+        function = self._build_function(
+            constants.EVALUATE, {"DATA_BUCKET": data.bucket_name, "ARTIFACTS_BUCKET": artifacts.bucket_name}
+        )
+        role = self._role(function)
+        # Asks the custom model (through its throughput) and the base model the test questions.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:InvokeModel"],
+                resources=[arns.provisioned_models(self), arns.foundation_models(self)],
+            )
+        )
+        # Reads the run's test set.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[data.arn_for_objects("*")])
+        )
+        # Writes the evaluation report to the artifacts bucket.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[artifacts.arn_for_objects("*")])
+        )
+        self._allow_key_via(function, "s3", ["kms:Decrypt", "kms:GenerateDataKey"])
+        self._allow_key_via(function, "bedrock", ["kms:Decrypt"])
+        acknowledge_bedrock_wildcards(role, "provisioned-model", "foundation-model")
+        acknowledge_object_wildcard(role, data, "*", DATA_OBJECTS_REASON)
+        acknowledge_object_wildcard(role, artifacts, "*", ARTIFACTS_OBJECTS_REASON)
+        return function
+
+    def _build_apply_policy(self) -> lambda_.Function:
+        function = self._build_function(constants.APPLY_POLICY, {})
+        role = self._role(function)
+        # Reads the throughput and deletes it when the policy says so.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:GetProvisionedModelThroughput", "bedrock:DeleteProvisionedModelThroughput"],
+                resources=[arns.provisioned_models(self)],
+            )
+        )
+        acknowledge_bedrock_wildcards(role, "provisioned-model")
+        return function
+
+    def _build_cleanup(self) -> lambda_.Function:
+        function = self._build_function(constants.CLEANUP, {})
+        role = self._role(function)
+        # Stops the run's job if it still runs.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:GetModelCustomizationJob", "bedrock:StopModelCustomizationJob"],
+                resources=[arns.customization_jobs(self)],
+            )
+        )
+        # Deletes the run's throughput if it exists, so it stops billing.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:GetProvisionedModelThroughput", "bedrock:DeleteProvisionedModelThroughput"],
+                resources=[arns.provisioned_models(self)],
+            )
+        )
+        acknowledge_bedrock_wildcards(role, "model-customization-job", "provisioned-model")
+        return function
+
+    def _build_notify(self) -> lambda_.Function:
+        function = self._build_function(constants.NOTIFY, {"TOPIC_ARN": self._topic.topic_arn})
+        # Publishes the run's outcome to the pipeline's topic only.
+        self._role(function).add_to_principal_policy(
+            iam.PolicyStatement(actions=["sns:Publish"], resources=[self._topic.topic_arn])
+        )
+        self._allow_key_via(function, "sns", ["kms:GenerateDataKey", "kms:Decrypt"])
+        return function
+
+    def build_start_run(self, state_machine: sfn.IStateMachine) -> lambda_.Function:
+        """The S3 trigger's function; it needs the state machine, which needs the step functions."""
+        data = self._storage.data_bucket
+        prefix = self._settings.run_prefix
+        function = self._build_function(
+            constants.START_RUN,
+            {
+                "STATE_MACHINE_ARN": state_machine.state_machine_arn,
+                "DATA_BUCKET": data.bucket_name,
+                "RUN_PREFIX": prefix,
+                "IDEMPOTENCY_TABLE": self.idempotency_table.table_name,
+            },
+        )
+        role = self._role(function)
+        # Reads the uploaded manifest (the exact version the event names) under the run prefix.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:GetObjectVersion"], resources=[data.arn_for_objects(f"{prefix}*")]
+            )
+        )
+        # Lists keys under the run prefix only: are the files the manifest names uploaded yet?
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[data.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": f"{prefix}*"}},
+            )
+        )
+        # Starts executions of this pipeline's state machine, and of no other.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine.state_machine_arn])
+        )
+        self._allow_key_via(function, "s3", ["kms:Decrypt"])
+        self._allow_idempotency_table(function)
+        acknowledge_object_wildcard(role, data, f"{prefix}*", RUN_PREFIX_REASON)
+        self.start_run = function
+        return function
+
+    @property
+    def workflow_functions(self) -> dict[str, lambda_.Function]:
+        """Every function the state machine invokes, by handler module."""
+        return {
+            constants.VALIDATE_RUN.module: self.validate_run,
+            constants.CREATE_JOB.module: self.create_job,
+            constants.CHECK_JOB.module: self.check_job,
+            constants.CREATE_THROUGHPUT.module: self.create_throughput,
+            constants.CHECK_THROUGHPUT.module: self.check_throughput,
+            constants.EVALUATE.module: self.evaluate,
+            constants.APPLY_POLICY.module: self.apply_policy,
+            constants.CLEANUP.module: self.cleanup,
+            constants.NOTIFY.module: self.notify,
+        }

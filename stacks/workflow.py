@@ -1,0 +1,172 @@
+"""The Step Functions state machine: the whole run, as in the README's diagram.
+
+Validate the run -> Create the customization job -> [Wait for the job -> Check the job -> Job finished?]
+  Completed -> Create the throughput -> [Wait for the throughput -> Check the throughput -> Throughput ready?]
+     InService -> Evaluate custom against base -> Apply the throughput policy -> Notify success -> Run succeeded
+     Failed -> Clean up -> Notify failure -> Run failed
+  Failed / Stopped -> Clean up -> Notify failure -> Run failed
+
+An error in "Validate the run" goes straight to "Notify failure" (nothing exists yet to clean up); an error
+in any later step goes to "Clean up" first. Retry and Catch name the handlers' error classes
+(``customizer.errors``). Waiting is a Wait state whose length comes from the run's settings: no fixed
+long waits and no sleeping Lambda."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from customizer.errors import RETRYABLE_ERRORS
+from customizer.settings import DeploymentSettings
+from stacks import constants
+from stacks.functions import Functions
+from stacks.log_groups import log_group
+from stacks.nag import acknowledge
+
+ALL_ERRORS = [sfn.Errors.ALL]
+
+
+class Workflow(Construct):
+    """The Standard state machine that runs one customization end to end."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: DeploymentSettings, functions: Functions
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._settings = settings
+        self._functions = functions
+        self.state_machine = self._build_state_machine(self._build_definition())
+        self._build_acknowledgments()
+
+    def _task(
+        self,
+        name: str,
+        function: lambda_.IFunction,
+        result_path: str,
+        payload: dict[str, Any] | None = None,
+    ) -> tasks.LambdaInvoke:
+        """A Lambda step: the handler's return value (no Lambda envelope) lands at ``result_path``."""
+        task = tasks.LambdaInvoke(
+            self,
+            name,
+            lambda_function=function,
+            payload_response_only=True,
+            # Replaced by the explicit Lambda retry below, which also covers TooManyRequestsException.
+            retry_on_service_exceptions=False,
+            payload=sfn.TaskInput.from_object(payload) if payload is not None else None,
+            result_path=result_path,
+        )
+        for errors in (RETRYABLE_ERRORS, constants.LAMBDA_SERVICE_ERRORS):
+            task.add_retry(
+                errors=list(errors),
+                interval=constants.RETRY_INTERVAL,
+                backoff_rate=constants.RETRY_BACKOFF_RATE,
+                max_attempts=constants.RETRY_MAX_ATTEMPTS,
+                jitter_strategy=sfn.JitterType.FULL,
+            )
+        return task
+
+    def _notify(self, name: str, outcome: str) -> tasks.LambdaInvoke:
+        return self._task(
+            name,
+            self._functions.notify,
+            "$.notification",
+            {"outcome": outcome, "state": sfn.JsonPath.entire_payload},
+        )
+
+    def _build_definition(self) -> sfn.IChainable:
+        f = self._functions
+        validate = self._task(
+            "Validate the run",
+            f.validate_run,
+            "$.run",
+            {"request": sfn.JsonPath.entire_payload, "execution_name": sfn.JsonPath.execution_name},
+        )
+        create_job = self._task("Create the customization job", f.create_job, "$.job")
+        wait_for_job = sfn.Wait(
+            self, "Wait for the job", time=sfn.WaitTime.seconds_path(constants.JOB_POLL_SECONDS_PATH)
+        )
+        check_job = self._task("Check the job", f.check_job, "$.job")
+        job_finished = sfn.Choice(self, "Job finished?")
+        create_throughput = self._task("Create the throughput", f.create_throughput, "$.throughput")
+        wait_for_throughput = sfn.Wait(
+            self,
+            "Wait for the throughput",
+            time=sfn.WaitTime.seconds_path(constants.THROUGHPUT_POLL_SECONDS_PATH),
+        )
+        check_throughput = self._task("Check the throughput", f.check_throughput, "$.throughput")
+        throughput_ready = sfn.Choice(self, "Throughput ready?")
+        evaluate = self._task("Evaluate custom against base", f.evaluate, "$.evaluation")
+        apply_policy = self._task("Apply the throughput policy", f.apply_policy, "$.policy")
+        cleanup = self._task("Clean up", f.cleanup, "$.cleanup")
+        notify_success = self._notify("Notify success", "SUCCEEDED")
+        notify_failure = self._notify("Notify failure", "FAILED")
+        succeeded = sfn.Succeed(self, "Run succeeded")
+        failed = sfn.Fail(
+            self, "Run failed", error="RunFailed", cause="The run failed; the failure notification says why"
+        )
+
+        # Nothing exists before the job is created: a failed validation only needs to be reported.
+        validate.add_catch(notify_failure, errors=ALL_ERRORS, result_path="$.error")
+        for step in (create_job, check_job, create_throughput, check_throughput, evaluate, apply_policy):
+            step.add_catch(cleanup, errors=ALL_ERRORS, result_path="$.error")
+        # A failed cleanup must still be reported; its error is kept apart from the one that caused it.
+        cleanup.add_catch(notify_failure, errors=ALL_ERRORS, result_path="$.cleanup_error")
+        cleanup.next(notify_failure)
+        notify_failure.next(failed)
+
+        validate.next(create_job).next(wait_for_job).next(check_job).next(job_finished)
+        job_finished.when(sfn.Condition.string_equals("$.job.status", "Completed"), create_throughput)
+        job_finished.when(
+            sfn.Condition.or_(
+                sfn.Condition.string_equals("$.job.status", "Failed"),
+                sfn.Condition.string_equals("$.job.status", "Stopped"),
+            ),
+            cleanup,
+        )
+        job_finished.otherwise(wait_for_job)
+
+        create_throughput.next(wait_for_throughput).next(check_throughput).next(throughput_ready)
+        throughput_ready.when(sfn.Condition.string_equals("$.throughput.status", "InService"), evaluate)
+        throughput_ready.when(sfn.Condition.string_equals("$.throughput.status", "Failed"), cleanup)
+        throughput_ready.otherwise(wait_for_throughput)
+
+        evaluate.next(apply_policy).next(notify_success).next(succeeded)
+        return validate
+
+    def _build_state_machine(self, definition: sfn.IChainable) -> sfn.StateMachine:
+        logs = log_group(self, "StateMachineLogs", retention_days=self._settings.log_retention_days)
+        return sfn.StateMachine(
+            self,
+            "StateMachine",
+            comment="Bedrock model customization: validate, customize, provision, evaluate, keep or delete",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=Duration.hours(self._settings.execution_timeout_hours),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=logs, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+
+    def _build_acknowledgments(self) -> None:
+        role = self.state_machine.role
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "CDK adds these for tracing and logging: X-Ray PutTraceSegments/PutTelemetryRecords and the "
+            "CloudWatch Logs log-delivery actions, none of which support resource-level permissions.",
+        )
+        stack = Stack.of(self)
+        for function in self._functions.workflow_functions.values():
+            cfn = function.node.default_child
+            assert isinstance(cfn, lambda_.CfnFunction)
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(cfn)}.Arn>:*]",
+                "CDK grants lambda:InvokeFunction on the function and its qualified ARNs (versions and aliases); "
+                "the wildcard covers only qualifiers of this one function.",
+            )

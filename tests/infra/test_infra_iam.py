@@ -1,0 +1,274 @@
+"""IAM: each function's role allows exactly the calls its handler makes, on exactly its resources; the
+Bedrock service role is only for this account's customization jobs; nothing allows a wildcard action."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.infra.template_tools import Synthesized, as_list, resolve
+
+BEDROCK = "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:"
+FOUNDATION_MODELS = "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/*"
+# Every function writes its own log group and sends X-Ray traces (X-Ray has no resource-level permissions).
+COMMON = {
+    ("logs:CreateLogStream", "own log group", ""),
+    ("logs:PutLogEvents", "own log group", ""),
+    ("xray:PutTraceSegments", "*", ""),
+    ("xray:PutTelemetryRecords", "*", ""),
+}
+IDEMPOTENCY = {
+    ("dynamodb:GetItem", "idempotency table", ""),
+    ("dynamodb:PutItem", "idempotency table", ""),
+    ("dynamodb:UpdateItem", "idempotency table", ""),
+    ("dynamodb:DeleteItem", "idempotency table", ""),
+    ("kms:Decrypt", "key", "via dynamodb"),
+    ("kms:Encrypt", "key", "via dynamodb"),
+    ("kms:GenerateDataKey", "key", "via dynamodb"),
+    ("kms:DescribeKey", "key", "via dynamodb"),
+}
+# handler module -> (action, resource, condition) it is allowed, beyond COMMON. The contract of each step.
+EXPECTED: dict[str, set[tuple[str, str, str]]] = {
+    "validate_run": {
+        ("s3:GetObject", "data objects", ""),
+        ("s3:ListBucket", "data bucket", ""),
+        ("s3:PutObject", "artifacts objects", ""),
+        ("kms:Decrypt", "key", "via s3"),
+        ("kms:GenerateDataKey", "key", "via s3"),
+    },
+    "create_job": {
+        ("bedrock:CreateModelCustomizationJob", "model-customization-job/*", ""),
+        ("bedrock:CreateModelCustomizationJob", "custom-model/*", ""),
+        ("bedrock:CreateModelCustomizationJob", "foundation-model/*", ""),
+        ("bedrock:GetModelCustomizationJob", "model-customization-job/*", ""),
+        ("bedrock:TagResource", "model-customization-job/*", ""),
+        ("bedrock:TagResource", "custom-model/*", ""),
+        ("iam:PassRole", "customization role", "PassedToService bedrock.amazonaws.com"),
+        ("kms:DescribeKey", "key", "via bedrock"),
+        ("kms:CreateGrant", "key", "via bedrock"),
+        ("kms:GenerateDataKey", "key", "via bedrock"),
+        ("kms:Decrypt", "key", "via bedrock"),
+        *IDEMPOTENCY,
+    },
+    "check_job": {
+        ("bedrock:GetModelCustomizationJob", "model-customization-job/*", ""),
+        ("s3:GetObject", "artifacts objects", ""),
+        ("s3:ListBucket", "artifacts bucket", ""),
+        ("kms:Decrypt", "key", "via s3"),
+    },
+    "create_throughput": {
+        ("bedrock:CreateProvisionedModelThroughput", "provisioned-model/*", ""),
+        ("bedrock:CreateProvisionedModelThroughput", "custom-model/*", ""),
+        ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
+        ("bedrock:TagResource", "provisioned-model/*", ""),
+        ("kms:DescribeKey", "key", "via bedrock"),
+        ("kms:CreateGrant", "key", "via bedrock"),
+        ("kms:Decrypt", "key", "via bedrock"),
+        *IDEMPOTENCY,
+    },
+    "check_throughput": {("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", "")},
+    "evaluate": {
+        ("bedrock:InvokeModel", "provisioned-model/*", ""),
+        ("bedrock:InvokeModel", "foundation-model/*", ""),
+        ("s3:GetObject", "data objects", ""),
+        ("s3:PutObject", "artifacts objects", ""),
+        ("kms:Decrypt", "key", "via s3"),
+        ("kms:GenerateDataKey", "key", "via s3"),
+        ("kms:Decrypt", "key", "via bedrock"),
+    },
+    "apply_policy": {
+        ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
+        ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", ""),
+    },
+    "cleanup": {
+        ("bedrock:GetModelCustomizationJob", "model-customization-job/*", ""),
+        ("bedrock:StopModelCustomizationJob", "model-customization-job/*", ""),
+        ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
+        ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", ""),
+    },
+    "notify": {
+        ("sns:Publish", "topic", ""),
+        ("kms:GenerateDataKey", "key", "via sns"),
+        ("kms:Decrypt", "key", "via sns"),
+    },
+    "start_run": {
+        ("s3:GetObject", "data objects under runs/", ""),
+        ("s3:GetObjectVersion", "data objects under runs/", ""),
+        ("s3:ListBucket", "data bucket", "prefix runs/*"),
+        ("states:StartExecution", "state machine", ""),
+        ("kms:Decrypt", "key", "via s3"),
+        *IDEMPOTENCY,
+    },
+}
+
+
+class _Names:
+    """Readable names for the resources a statement can name."""
+
+    def __init__(self, synth: Synthesized, function_id: str) -> None:
+        stack = synth.stack
+        data = synth.logical_id(stack.storage.data_bucket)
+        artifacts = synth.logical_id(stack.storage.artifacts_bucket)
+        log_group = synth.resources[function_id]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        self.names = {
+            f"${{{data}.Arn}}": "data bucket",
+            f"${{{data}.Arn}}/*": "data objects",
+            f"${{{data}.Arn}}/runs/*": "data objects under runs/",
+            f"${{{artifacts}.Arn}}": "artifacts bucket",
+            f"${{{artifacts}.Arn}}/*": "artifacts objects",
+            f"${{{synth.logical_id(stack.storage.key)}.Arn}}": "key",
+            f"${{{synth.logical_id(stack.functions.idempotency_table)}.Arn}}": "idempotency table",
+            f"${{{synth.logical_id(stack.notifications.topic)}}}": "topic",
+            f"${{{synth.logical_id(stack.workflow.state_machine)}}}": "state machine",
+            f"${{{synth.logical_id(stack.customization_role.role)}.Arn}}": "customization role",
+            f"${{{log_group}.Arn}}": "own log group",
+            FOUNDATION_MODELS: "foundation-model/*",
+            "*": "*",
+        }
+
+    def __call__(self, resource: str) -> str:
+        if resource.startswith(BEDROCK):
+            return resource.removeprefix(BEDROCK)
+        return self.names.get(resource, f"UNKNOWN {resource}")
+
+
+def _condition(statement: dict[str, Any]) -> str:
+    condition = statement.get("Condition")
+    if not condition:
+        return ""
+    if "kms:ViaService" in condition.get("StringEquals", {}):
+        service = condition["StringEquals"]["kms:ViaService"]
+        assert service.endswith(".${AWS::Region}.amazonaws.com"), service
+        return "via " + str(service).split(".")[0]
+    if "iam:PassedToService" in condition.get("StringEquals", {}):
+        return "PassedToService " + str(condition["StringEquals"]["iam:PassedToService"])
+    if "s3:prefix" in condition.get("StringLike", {}):
+        return "prefix " + str(condition["StringLike"]["s3:prefix"])
+    return f"UNKNOWN {condition}"
+
+
+def _grants(synth: Synthesized, function_id: str, statements: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    name = _Names(synth, function_id)
+    grants = set()
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        for action in as_list(statement["Action"]):
+            for resource in as_list(statement["Resource"]):
+                grants.add((action, name(resource), _condition(statement)))
+    return grants
+
+
+def test_every_handler_has_a_function(functions_by_module: dict[str, str]) -> None:
+    assert set(functions_by_module) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("module", sorted(EXPECTED))
+def test_function_role_allows_exactly_what_its_handler_calls(
+    synth: Synthesized,
+    functions_by_module: dict[str, str],
+    function_statements: dict[str, list[dict[str, Any]]],
+    module: str,
+) -> None:
+    grants = _grants(synth, functions_by_module[module], function_statements[module])
+    assert grants - COMMON == EXPECTED[module]
+    assert grants >= COMMON
+
+
+def test_every_function_has_its_own_role_trusted_by_lambda_only(
+    synth: Synthesized, functions_by_module: dict[str, str]
+) -> None:
+    roles = [synth.resources[f]["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions_by_module.values()]
+    assert len(set(roles)) == len(roles)
+    for role_id in roles:
+        role = synth.resources[role_id]["Properties"]
+        assert role["AssumeRolePolicyDocument"]["Statement"] == [
+            {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+        ]
+        assert "ManagedPolicyArns" not in role
+
+
+def _all_statements(synth: Synthesized) -> list[dict[str, Any]]:
+    statements = []
+    for resource in synth.resources.values():
+        if resource["Type"] == "AWS::IAM::Policy":
+            statements.extend(resource["Properties"]["PolicyDocument"]["Statement"])
+        if resource["Type"] == "AWS::IAM::Role":
+            for inline in resource["Properties"].get("Policies", []):
+                statements.extend(inline["PolicyDocument"]["Statement"])
+    return [resolve(s) for s in statements]
+
+
+def test_no_policy_in_the_stack_allows_a_wildcard_action(synth: Synthesized) -> None:
+    statements = _all_statements(synth)
+    assert statements
+    for statement in statements:
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, statement
+
+
+def test_pass_role_only_hands_the_customization_role_to_bedrock(synth: Synthesized) -> None:
+    role_arn = "${" + synth.logical_id(synth.stack.customization_role.role) + ".Arn}"
+    passes = [s for s in _all_statements(synth) if "iam:PassRole" in as_list(s["Action"])]
+    assert len(passes) == 1
+    assert passes[0]["Action"] == "iam:PassRole"
+    assert passes[0]["Resource"] == role_arn
+    assert passes[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}}
+
+
+def test_every_key_use_by_a_function_is_limited_to_a_service_acting_for_it(
+    function_statements: dict[str, list[dict[str, Any]]],
+) -> None:
+    for module, statements in function_statements.items():
+        for statement in statements:
+            if any(a.startswith("kms:") for a in as_list(statement["Action"])):
+                assert "kms:ViaService" in statement.get("Condition", {}).get("StringEquals", {}), module
+
+
+def test_customization_role_is_assumed_only_by_bedrock_for_this_accounts_jobs(synth: Synthesized) -> None:
+    role = synth.resources[synth.logical_id(synth.stack.customization_role.role)]["Properties"]
+    (statement,) = resolve(role["AssumeRolePolicyDocument"]["Statement"])
+    assert statement == {
+        "Action": "sts:AssumeRole",
+        "Effect": "Allow",
+        "Principal": {"Service": "bedrock.amazonaws.com"},
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": "${AWS::AccountId}"},
+            "ArnLike": {"aws:SourceArn": BEDROCK + "model-customization-job/*"},
+        },
+    }
+    assert "ManagedPolicyArns" not in role
+
+
+def test_customization_role_reads_data_writes_artifacts_and_uses_the_key(
+    synth: Synthesized, role_statements: Any, functions_by_module: dict[str, str]
+) -> None:
+    role_id = synth.logical_id(synth.stack.customization_role.role)
+    # _Names needs a function for "own log group"; the service role has none, any function will do.
+    grants = _grants(synth, functions_by_module["validate_run"], role_statements(role_id))
+    assert grants == {
+        ("s3:GetObject", "data objects", ""),
+        ("s3:ListBucket", "data bucket", ""),
+        ("s3:GetObject", "artifacts objects", ""),
+        ("s3:PutObject", "artifacts objects", ""),
+        ("s3:ListBucket", "artifacts bucket", ""),
+        ("kms:Decrypt", "key", "via s3"),
+        ("kms:GenerateDataKey", "key", "via s3"),
+        ("kms:Decrypt", "key", "via bedrock"),
+        ("kms:GenerateDataKey", "key", "via bedrock"),
+        ("kms:DescribeKey", "key", "via bedrock"),
+        ("kms:CreateGrant", "key", "via bedrock"),
+    }
+
+
+def test_state_machine_invokes_only_the_workflow_functions(
+    synth: Synthesized, state_machine: dict[str, Any], role_statements: Any, functions_by_module: dict[str, str]
+) -> None:
+    role_id = state_machine["RoleArn"]["Fn::GetAtt"][0]
+    invoked = set()
+    for statement in role_statements(role_id):
+        if "lambda:InvokeFunction" in as_list(statement["Action"]):
+            assert as_list(statement["Action"]) == ["lambda:InvokeFunction"]
+            invoked |= {r.removesuffix(":*") for r in as_list(statement["Resource"])}
+    workflow = {f"${{{fid}.Arn}}" for module, fid in functions_by_module.items() if module != "start_run"}
+    assert invoked == workflow

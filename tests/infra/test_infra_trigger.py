@@ -1,0 +1,61 @@
+"""The upload trigger and the stack's outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.infra.template_tools import Synthesized, resolve
+
+
+def test_only_a_manifest_under_the_run_prefix_starts_a_run(
+    synth: Synthesized, functions_by_module: dict[str, str], cdk_context: dict[str, Any]
+) -> None:
+    (notifications,) = synth.of_type("Custom::S3BucketNotifications").values()
+    properties = notifications["Properties"]
+    assert properties["BucketName"] == {"Ref": synth.logical_id(synth.stack.storage.data_bucket)}
+    assert properties["NotificationConfiguration"] == {
+        "LambdaFunctionConfigurations": [
+            {
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {
+                    "Key": {
+                        "FilterRules": [
+                            {"Name": "suffix", "Value": "manifest.json"},
+                            {"Name": "prefix", "Value": cdk_context["pipeline"]["run_prefix"]},
+                        ]
+                    }
+                },
+                "LambdaFunctionArn": {"Fn::GetAtt": [functions_by_module["start_run"], "Arn"]},
+            }
+        ]
+    }
+
+
+def test_only_the_artifacts_bucket_has_no_trigger(synth: Synthesized) -> None:
+    notifications = synth.of_type("Custom::S3BucketNotifications")
+    assert len(notifications) == 1
+
+
+def test_s3_may_invoke_start_run_for_the_data_bucket_only(
+    synth: Synthesized, functions_by_module: dict[str, str]
+) -> None:
+    (permission,) = synth.of_type("AWS::Lambda::Permission").values()
+    assert resolve(permission["Properties"]) == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": "${" + functions_by_module["start_run"] + ".Arn}",
+        "Principal": "s3.amazonaws.com",
+        "SourceAccount": "${AWS::AccountId}",
+        "SourceArn": "${" + synth.logical_id(synth.stack.storage.data_bucket) + ".Arn}",
+    }
+
+
+def test_outputs(synth: Synthesized, cdk_context: dict[str, Any]) -> None:
+    stack = synth.stack
+    outputs = {name: output["Value"] for name, output in synth.template_json["Outputs"].items()}
+    assert outputs == {
+        "DataBucketName": {"Ref": synth.logical_id(stack.storage.data_bucket)},
+        "ArtifactsBucketName": {"Ref": synth.logical_id(stack.storage.artifacts_bucket)},
+        "StateMachineArn": {"Ref": synth.logical_id(stack.workflow.state_machine)},
+        "TopicArn": {"Ref": synth.logical_id(stack.notifications.topic)},
+        "RunPrefix": cdk_context["pipeline"]["run_prefix"],
+    }

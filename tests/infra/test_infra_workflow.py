@@ -1,0 +1,255 @@
+"""The state machine: its states, transitions, waits, choices, retries, catches and settings, read from the
+synthesized DefinitionString (function ARNs appear as ${<function logical id>.Arn})."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from customizer import errors
+from tests.infra.template_tools import Synthesized
+
+STATES = {
+    "Validate the run": "Task",
+    "Create the customization job": "Task",
+    "Wait for the job": "Wait",
+    "Check the job": "Task",
+    "Job finished?": "Choice",
+    "Create the throughput": "Task",
+    "Wait for the throughput": "Wait",
+    "Check the throughput": "Task",
+    "Throughput ready?": "Choice",
+    "Evaluate custom against base": "Task",
+    "Apply the throughput policy": "Task",
+    "Clean up": "Task",
+    "Notify success": "Task",
+    "Notify failure": "Task",
+    "Run succeeded": "Succeed",
+    "Run failed": "Fail",
+}
+# state -> (handler module, ResultPath)
+TASKS = {
+    "Validate the run": ("validate_run", "$.run"),
+    "Create the customization job": ("create_job", "$.job"),
+    "Check the job": ("check_job", "$.job"),
+    "Create the throughput": ("create_throughput", "$.throughput"),
+    "Check the throughput": ("check_throughput", "$.throughput"),
+    "Evaluate custom against base": ("evaluate", "$.evaluation"),
+    "Apply the throughput policy": ("apply_policy", "$.policy"),
+    "Clean up": ("cleanup", "$.cleanup"),
+    "Notify success": ("notify", "$.notification"),
+    "Notify failure": ("notify", "$.notification"),
+}
+# Everything that may have created a job or a throughput: any error here must be cleaned up.
+AFTER_JOB_CREATION = [
+    "Create the customization job",
+    "Check the job",
+    "Create the throughput",
+    "Check the throughput",
+    "Evaluate custom against base",
+    "Apply the throughput policy",
+]
+NEXT = {
+    "Validate the run": "Create the customization job",
+    "Create the customization job": "Wait for the job",
+    "Wait for the job": "Check the job",
+    "Check the job": "Job finished?",
+    "Create the throughput": "Wait for the throughput",
+    "Wait for the throughput": "Check the throughput",
+    "Check the throughput": "Throughput ready?",
+    "Evaluate custom against base": "Apply the throughput policy",
+    "Apply the throughput policy": "Notify success",
+    "Notify success": "Run succeeded",
+    "Clean up": "Notify failure",
+    "Notify failure": "Run failed",
+}
+LAMBDA_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+
+
+def _states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    states: dict[str, dict[str, Any]] = definition["States"]
+    return states
+
+
+def test_states_are_named_as_sentences_and_typed(definition: dict[str, Any]) -> None:
+    assert {name: state["Type"] for name, state in _states(definition).items()} == STATES
+    assert definition["StartAt"] == "Validate the run"
+
+
+@pytest.mark.parametrize("name", sorted(NEXT))
+def test_next_state(definition: dict[str, Any], name: str) -> None:
+    assert _states(definition)[name]["Next"] == NEXT[name]
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_each_task_invokes_its_function_directly_and_stores_only_its_result(
+    definition: dict[str, Any], functions_by_module: dict[str, str], name: str
+) -> None:
+    module, result_path = TASKS[name]
+    state = _states(definition)[name]
+    # Resource is the function itself (payload response only): the result has no Lambda envelope.
+    assert state["Resource"] == "${" + functions_by_module[module] + ".Arn}"
+    assert state["ResultPath"] == result_path
+    assert "ResultSelector" not in state
+    assert "OutputPath" not in state
+
+
+def test_validate_gets_the_request_and_the_execution_name(definition: dict[str, Any]) -> None:
+    assert _states(definition)["Validate the run"]["Parameters"] == {
+        "request.$": "$",
+        "execution_name.$": "$$.Execution.Name",
+    }
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in TASKS if n not in ("Validate the run", "Notify success", "Notify failure")]
+)
+def test_workflow_tasks_receive_the_whole_state(definition: dict[str, Any], name: str) -> None:
+    state = _states(definition)[name]
+    assert "Parameters" not in state
+    assert "InputPath" not in state
+
+
+@pytest.mark.parametrize(("name", "outcome"), [("Notify success", "SUCCEEDED"), ("Notify failure", "FAILED")])
+def test_notify_gets_the_outcome_and_the_state(definition: dict[str, Any], name: str, outcome: str) -> None:
+    assert _states(definition)[name]["Parameters"] == {"outcome": outcome, "state.$": "$"}
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "then"),
+    [
+        ("Wait for the job", "$.run.settings.poll.job_seconds", "Check the job"),
+        ("Wait for the throughput", "$.run.settings.poll.throughput_seconds", "Check the throughput"),
+    ],
+)
+def test_waits_take_their_length_from_the_run_settings(
+    definition: dict[str, Any], name: str, path: str, then: str
+) -> None:
+    state = _states(definition)[name]
+    assert state == {"Type": "Wait", "SecondsPath": path, "Next": then}
+
+
+def test_job_finished_choice(definition: dict[str, Any]) -> None:
+    state = _states(definition)["Job finished?"]
+    assert state["Choices"] == [
+        {"Variable": "$.job.status", "StringEquals": "Completed", "Next": "Create the throughput"},
+        {
+            "Or": [
+                {"Variable": "$.job.status", "StringEquals": "Failed"},
+                {"Variable": "$.job.status", "StringEquals": "Stopped"},
+            ],
+            "Next": "Clean up",
+        },
+    ]
+    assert state["Default"] == "Wait for the job"
+
+
+def test_throughput_ready_choice(definition: dict[str, Any]) -> None:
+    state = _states(definition)["Throughput ready?"]
+    assert state["Choices"] == [
+        {"Variable": "$.throughput.status", "StringEquals": "InService", "Next": "Evaluate custom against base"},
+        {"Variable": "$.throughput.status", "StringEquals": "Failed", "Next": "Clean up"},
+    ]
+    assert state["Default"] == "Wait for the throughput"
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_every_task_retries_throttling_transient_and_lambda_errors(definition: dict[str, Any], name: str) -> None:
+    backoff = {"IntervalSeconds": 2, "MaxAttempts": 5, "BackoffRate": 2, "JitterStrategy": "FULL"}
+    assert _states(definition)[name]["Retry"] == [
+        {"ErrorEquals": ["BedrockThrottledError", "AwsServiceUnavailableError"], **backoff},
+        {"ErrorEquals": LAMBDA_ERRORS, **backoff},
+    ]
+
+
+def test_retried_error_names_are_the_handlers_error_classes() -> None:
+    for name in ("BedrockThrottledError", "AwsServiceUnavailableError"):
+        assert issubclass(getattr(errors, name), errors.PipelineError)
+        assert name in errors.RETRYABLE_ERRORS
+
+
+def test_a_failed_validation_is_reported_without_cleanup(definition: dict[str, Any]) -> None:
+    assert _states(definition)["Validate the run"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Notify failure"}
+    ]
+
+
+@pytest.mark.parametrize("name", AFTER_JOB_CREATION)
+def test_every_error_after_job_creation_is_cleaned_up(definition: dict[str, Any], name: str) -> None:
+    assert _states(definition)[name]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Clean up"}
+    ]
+
+
+def test_a_failed_cleanup_is_still_reported_with_its_own_error(definition: dict[str, Any]) -> None:
+    assert _states(definition)["Clean up"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.cleanup_error", "Next": "Notify failure"}
+    ]
+
+
+def _edges(state: dict[str, Any]) -> set[str]:
+    targets = {state[k] for k in ("Next", "Default") if k in state}
+    targets |= {choice["Next"] for choice in state.get("Choices", [])}
+    targets |= {catch["Next"] for catch in state.get("Catch", [])}
+    return targets
+
+
+def test_every_way_to_run_failed_after_job_creation_passes_through_clean_up(definition: dict[str, Any]) -> None:
+    # Walk the graph without "Clean up": from job creation on, "Run failed" must be unreachable.
+    states = _states(definition)
+    seen, todo = set(), ["Create the customization job"]
+    while todo:
+        name = todo.pop()
+        if name in seen or name == "Clean up":
+            continue
+        seen.add(name)
+        todo.extend(_edges(states[name]))
+    assert "Run failed" not in seen
+    assert "Notify failure" not in seen
+
+
+def test_every_state_is_reachable(definition: dict[str, Any]) -> None:
+    states = _states(definition)
+    seen, todo = set(), [definition["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(_edges(states[name]))
+    assert seen == set(states)
+
+
+def test_run_failed_is_a_fail_state(definition: dict[str, Any]) -> None:
+    assert _states(definition)["Run failed"]["Error"] == "RunFailed"
+
+
+def test_execution_timeout_comes_from_the_settings(definition: dict[str, Any], cdk_context: dict[str, Any]) -> None:
+    assert definition["TimeoutSeconds"] == cdk_context["pipeline"]["execution_timeout_hours"] * 3600
+
+
+def test_standard_workflow_with_full_logging_and_tracing(
+    synth: Synthesized, state_machine: dict[str, Any], cdk_context: dict[str, Any]
+) -> None:
+    assert state_machine["StateMachineType"] == "STANDARD"
+    assert state_machine["TracingConfiguration"] == {"Enabled": True}
+    logging = state_machine["LoggingConfiguration"]
+    assert logging["Level"] == "ALL"
+    assert logging["IncludeExecutionData"] is True
+    (destination,) = logging["Destinations"]
+    log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    retention = synth.resources[log_group_id]["Properties"]["RetentionInDays"]
+    assert retention == cdk_context["pipeline"]["log_retention_days"]
+
+
+def test_state_machine_and_functions_are_exposed(synth: Synthesized) -> None:
+    workflow, functions = synth.stack.workflow, synth.stack.functions
+    assert workflow.state_machine is not None
+    for module in TASKS.values():
+        assert getattr(functions, module[0]) is not None
+    assert functions.start_run is not None
