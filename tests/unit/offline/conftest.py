@@ -21,7 +21,7 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 BUCKET = "emulator-data"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/bedrock-customization"
-NO_RETRIES = Config(retries={"mode": "standard", "max_attempts": 1})
+NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 _ENV_TO_CLEAR = (
     "AWS_PROFILE",
