@@ -272,10 +272,19 @@ def _check_number(shape: Any, value: Any, path: str, *, whole: bool) -> Iterable
         yield f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value less than or equal to {high}"
 
 
+# ``(-*[C])*`` matches the strings ``[C]*`` matches when "-" is in C, but backtracks exponentially on a near
+# miss (JobName on "a" + 40 dashes + "!"): it is checked in the linear form.
+_NESTED_DASH_STAR = re.compile(r"\(-\*(\[[^\]]*\\-[^\]]*\])\)\*")
+
+
+def linear_pattern(pattern: str) -> str:
+    return _NESTED_DASH_STAR.sub(lambda m: m.group(1) + "*", pattern)
+
+
 @functools.cache
 def _compiled(pattern: str) -> re.Pattern[str] | None:
     try:
-        return re.compile(pattern)
+        return re.compile(linear_pattern(pattern))
     except re.error:  # a few patterns use Java-only syntax (\p{L}); the service still checks them, we don't
         return None
 

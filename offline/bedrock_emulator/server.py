@@ -28,8 +28,11 @@ class EmulatorServer:
         emulator: BedrockEmulator | None = None,
         settings: EmulatorSettings | None = None,
         clock: Clock | None = None,
+        poll_interval: float = 0.1,
     ) -> None:
         self.host = host
+        # How often the serving thread checks for stop(): stop() waits up to this long.
+        self.poll_interval = poll_interval
         self.emulator = emulator or BedrockEmulator(settings, clock=clock)
         self._requested_port = port
         self._server: BaseWSGIServer | None = None
@@ -77,10 +80,11 @@ class EmulatorServer:
             return self
         self.bind()
         assert self._server is not None
-        server = self._server
-        # A short poll interval makes stop() return quickly (shutdown waits for the poll).
+        server, interval = self._server, self.poll_interval
         self._thread = threading.Thread(
-            target=lambda: server.serve_forever(poll_interval=0.05), name=f"bedrock-emulator-{self.port}", daemon=True
+            target=lambda: server.serve_forever(poll_interval=interval),
+            name=f"bedrock-emulator-{self.port}",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -82,7 +82,7 @@ def s3(offline_env: str) -> Any:
 @pytest.fixture
 def server(offline_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
     """The emulator on a free loopback port, its clock frozen; clients find it through the standard settings."""
-    with EmulatorServer(clock=Clock.frozen()) as running:
+    with EmulatorServer(clock=Clock.frozen(), poll_interval=0.01) as running:
         for name, value in running.client_environment().items():
             monkeypatch.setenv(name, value)
         yield running

@@ -5,9 +5,11 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -15,11 +17,13 @@ from urllib.parse import quote
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import given
+from hypothesis import strategies as st
 
 from offline.bedrock_emulator import BedrockEmulator, EmulatorServer, EmulatorSettings
 from offline.bedrock_emulator.admin_client import EmulatorAdmin
 from offline.bedrock_emulator.errors import ServiceError
-from offline.bedrock_emulator.protocol import error_status, match, operations, validate
+from offline.bedrock_emulator.protocol import error_status, linear_pattern, match, operations, validate
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -96,6 +100,30 @@ def test_routes_statuses_and_constraints_come_from_botocores_models() -> None:
     assert "at 'modelUnits' failed to satisfy constraint: Member must have value greater than or equal to 1" in message
     assert "Member must have length less than or equal to 63" in message
     assert "Member must satisfy enum value set: [OneMonth, SixMonths]" in message
+
+
+JOB_NAME = r"[a-zA-Z0-9](-*[a-zA-Z0-9\+\-\.])*"
+
+
+@given(st.text(alphabet="aZ9-+._!/", max_size=14))
+def test_a_nested_pattern_is_checked_in_an_equivalent_linear_form(name: str) -> None:
+    assert bool(re.fullmatch(JOB_NAME, name)) == bool(re.fullmatch(linear_pattern(JOB_NAME), name))
+
+
+def test_a_near_miss_on_a_nested_pattern_is_rejected_at_once() -> None:
+    create = next(o for o in operations() if o.name == "CreateModelCustomizationJob")
+    request = {
+        "jobName": "a" + "-" * 61 + "!",
+        "customModelName": "m",
+        "roleArn": "arn:aws:iam::123456789012:role/r",
+        "baseModelIdentifier": "amazon.titan-text-express-v1",
+        "trainingDataConfig": {"s3Uri": "s3://bucket/train.jsonl"},
+        "outputDataConfig": {"s3Uri": "s3://bucket/out/"},
+    }
+    started = time.perf_counter()
+    with pytest.raises(ServiceError, match="at 'jobName' failed to satisfy constraint"):
+        validate(create, request)
+    assert time.perf_counter() - started < 0.5
 
 
 def test_settings_come_from_the_environment() -> None:
