@@ -76,6 +76,10 @@ class ControlPlane:
                 return {"jobArn": existing}
             job_id = self.store.new_id()
             seconds = self.store.durations.job_seconds
+
+            def third(n: int) -> datetime:
+                return now + timedelta(seconds=seconds * n / 3)
+
             job = Job(
                 arn=self.store.arn(f"model-customization-job/{base_id}/{job_id}"),
                 job_id=job_id,
@@ -95,7 +99,7 @@ class ControlPlane:
                 vpc_config=p.get("vpcConfig"),
                 model_tags=list(p.get("customModelTags") or []),
                 created=now,
-                phase_ends=tuple(now + timedelta(seconds=seconds * k / 3) for k in (1, 2, 3)),  # type: ignore[arg-type]
+                phase_ends=(third(1), third(2), third(3)),
                 data=data,
                 stop_seconds=self.store.durations.stop_seconds,
             )
