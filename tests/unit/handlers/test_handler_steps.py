@@ -1,0 +1,263 @@
+"""Each workflow handler called as Lambda calls it: the whole state in, its own part out, typed errors out."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.response import StreamingBody
+from botocore.stub import ANY
+from pydantic import ValidationError
+
+from customizer import aws
+from customizer.errors import DataNotFoundError, RunInputError, SettingsError
+from customizer.models import Job, Run, Throughput
+from tests.unit.core.stubs import JOB_ARN, MODEL_ARN, THROUGHPUT_ARN, job_response, throughput_response
+from tests.unit.handlers.conftest import IDEMPOTENCY_TABLE, KMS_KEY_ARN, ROLE_ARN
+
+# Steps that add no metric of their own make Powertools say so; that is expected here.
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+
+
+def jsonl(records: list[Any]) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in records).encode()
+
+
+def idempotency_records() -> list[dict[str, Any]]:
+    items = aws.client("dynamodb").scan(TableName=IDEMPOTENCY_TABLE)["Items"]
+    deserialize = TypeDeserializer().deserialize
+    return [{k: deserialize(v) for k, v in item.items()} for item in items]
+
+
+def state_of(run: Run, **parts: Any) -> dict[str, Any]:
+    """The state as the state machine passes it: JSON, with what earlier steps stored."""
+    state: dict[str, Any] = {"run_name": run.run_name, "run": run.model_dump(mode="json")}
+    for name, part in parts.items():
+        state[name] = part.model_dump(mode="json")
+    return state
+
+
+# ---- validate_run ----
+
+
+def test_validate_run_returns_the_run(load_handler, lambda_context, s3, data_bucket, artifacts_bucket):
+    # Given data in the data bucket and the deployment's defaults in RUN_DEFAULTS
+    s3.put_object(Bucket=data_bucket, Key="runs/bot/train.jsonl", Body=jsonl([{"prompt": "q", "completion": "a"}] * 3))
+    handler = load_handler("validate_run").handler
+    event = {
+        "request": {"run_name": "bot", "training_data": f"s3://{data_bucket}/runs/bot/train.jsonl"},
+        "execution_name": "exec-123",
+    }
+
+    # When the step runs
+    result = handler(event, lambda_context)
+
+    # Then it returns $.run as JSON, with every path the state machine reads
+    run = Run.model_validate(result)
+    assert json.loads(json.dumps(result)) == result
+    assert result["run_id"] == result["names"]["job_name"]
+    assert result["execution_name"] == "exec-123"
+    assert result["settings"]["poll"] == {"job_seconds": 300, "throughput_seconds": 60}
+    assert result["settings"]["throughput_policy"] == "keep"  # from RUN_DEFAULTS
+    assert result["hyperparameters"]["epochCount"] == "2"  # from RUN_DEFAULTS
+    assert set(result["names"]) == {"job_name", "model_name", "throughput_name", "client_token"}
+    assert result["data"]["training"]["records"] == 3
+    assert result["output_uri"] == f"s3://{artifacts_bucket}/runs/{run.run_id}/job-output/"
+    assert result["report_prefix"] == f"s3://{artifacts_bucket}/runs/{run.run_id}/"
+
+
+@pytest.mark.parametrize(
+    ("request_", "error"),
+    [
+        ({"run_name": "bot", "training_data": "s3://{bucket}/runs/bot/missing.jsonl"}, DataNotFoundError),
+        ({"run_name": "bot"}, RunInputError),
+        ({"run_name": "bot", "training_data": "s3://{bucket}/x", "settings": {"model_units": 0}}, SettingsError),
+    ],
+)
+def test_validate_run_raises_typed_input_errors(load_handler, lambda_context, data_bucket, request_, error):
+    handler = load_handler("validate_run").handler
+    request = {k: v.format(bucket=data_bucket) if isinstance(v, str) else v for k, v in request_.items()}
+    with pytest.raises(RunInputError) as caught:
+        handler({"request": request, "execution_name": "e"}, lambda_context)
+    # Lambda reports the class name as errorType, which the state machine's Catch names
+    assert type(caught.value) is error
+
+
+def test_a_handler_with_an_incomplete_environment_fails_at_cold_start(load_handler, monkeypatch):
+    monkeypatch.delenv("DATA_BUCKET")
+    monkeypatch.delenv("RUN_DEFAULTS")
+    with pytest.raises(
+        RuntimeError, match=r"^the function's environment is incomplete or wrong: DATA_BUCKET, RUN_DEFAULTS$"
+    ):
+        load_handler("validate_run")
+
+
+# ---- create_job (idempotent) ----
+
+
+def test_create_job_twice_with_the_same_event_creates_one_job(load_handler, lambda_context, bedrock, make_run):
+    # Given a validated run and a handler whose Bedrock answers exactly one creation
+    handler = load_handler("create_job").handler
+    run = make_run()
+    bedrock.add_client_error("get_model_customization_job", "ResourceNotFoundException", "no", 404)
+    bedrock.add_response(
+        "create_model_customization_job",
+        {"jobArn": JOB_ARN},
+        {
+            "jobName": run.names.job_name,
+            "customModelName": run.names.model_name,
+            "roleArn": ROLE_ARN,
+            "clientRequestToken": run.names.client_token,
+            "baseModelIdentifier": run.settings.base_model_id,
+            "customizationType": "FINE_TUNING",
+            "customModelKmsKeyId": KMS_KEY_ARN,
+            "trainingDataConfig": {"s3Uri": run.data.training.uri},
+            "outputDataConfig": {"s3Uri": run.output_uri},
+            "hyperParameters": run.hyperparameters,
+            "jobTags": ANY,
+            "customModelTags": ANY,
+        },
+    )
+    bedrock.add_response("get_model_customization_job", job_response(run, "InProgress"))
+    event = state_of(run)
+
+    # When the step runs twice with the same event (a Lambda retry, a redriven execution)
+    first = handler(event, lambda_context)
+    second = handler(event, lambda_context)
+
+    # Then the second answer comes from the idempotency record: no Bedrock call at all
+    assert first == second
+    assert Job.model_validate(first).job_arn == JOB_ARN
+    assert first["status"] == "InProgress"
+    (record,) = idempotency_records()
+    assert record["status"] == "COMPLETED"
+    assert json.loads(record["data"]) == first
+
+
+# ---- check_job, create/check throughput, evaluate, policy, cleanup ----
+
+
+def test_check_job_returns_the_job_with_metrics(load_handler, lambda_context, bedrock, make_run):
+    handler = load_handler("check_job").handler
+    run = make_run()
+    bedrock.add_response("get_model_customization_job", job_response(run, "Completed"), {"jobIdentifier": JOB_ARN})
+    job = Job(job_arn=JOB_ARN, job_name=run.names.job_name, status="InProgress")
+    result = handler(state_of(run, job=job), lambda_context)
+    assert result["status"] == "Completed"
+    assert result["model_arn"] == MODEL_ARN
+    assert result["metrics"]["training_steps"] == 0
+
+
+def test_create_throughput_twice_creates_one(load_handler, lambda_context, bedrock, make_run):
+    handler = load_handler("create_throughput").handler
+    run = make_run()
+    job = Job(job_arn=JOB_ARN, job_name=run.names.job_name, status="Completed", model_arn=MODEL_ARN)
+    bedrock.add_client_error("get_provisioned_model_throughput", "ResourceNotFoundException", "no", 404)
+    bedrock.add_response("create_provisioned_model_throughput", {"provisionedModelArn": THROUGHPUT_ARN})
+    bedrock.add_response("get_provisioned_model_throughput", throughput_response(run, "Creating"))
+    event = state_of(run, job=job)
+    first = handler(event, lambda_context)
+    assert handler(event, lambda_context) == first
+    assert Throughput.model_validate(first).arn == THROUGHPUT_ARN
+    assert len(idempotency_records()) == 1
+
+
+def test_check_throughput_returns_the_throughput(load_handler, lambda_context, bedrock, make_run):
+    handler = load_handler("check_throughput").handler
+    run = make_run()
+    job = Job(job_arn=JOB_ARN, job_name=run.names.job_name, status="Completed", model_arn=MODEL_ARN)
+    pt = Throughput(arn=THROUGHPUT_ARN, name=run.names.throughput_name, status="Creating", model_units=1)
+    bedrock.add_response("get_provisioned_model_throughput", throughput_response(run, "InService"))
+    result = handler(state_of(run, job=job, throughput=pt), lambda_context)
+    assert result["status"] == "InService"
+    assert result["arn"] == THROUGHPUT_ARN
+
+
+def test_evaluate_returns_the_scores(load_handler, lambda_context, runtime, s3, make_run):
+    handler = load_handler("evaluate").handler
+    run = make_run({"evaluation": {"concurrency": 1}})
+    assert run.data.test is not None
+    bucket, key = aws.split_s3_uri(run.data.test.uri)
+    s3.put_object(Bucket=bucket, Key=key, Body=jsonl([{"prompt": "Capital of France?", "completion": "Paris"}]))
+    for answer in ("Paris", "Lyon"):
+        raw = json.dumps({"results": [{"outputText": answer}]}).encode()
+        runtime.add_response(
+            "invoke_model", {"body": StreamingBody(io.BytesIO(raw), len(raw)), "contentType": "application/json"}
+        )
+    job = Job(job_arn=JOB_ARN, job_name=run.names.job_name, status="Completed", model_arn=MODEL_ARN)
+    pt = Throughput(arn=THROUGHPUT_ARN, name=run.names.throughput_name, status="InService", model_units=1)
+    result = handler(state_of(run, job=job, throughput=pt), lambda_context)
+    assert (result["custom"]["accuracy"], result["base"]["accuracy"]) == (1.0, 0.0)
+    assert result["custom_beats_base"] is True
+    assert result["report_uri"].startswith(run.report_prefix)
+
+
+def test_apply_policy_returns_the_policy(load_handler, lambda_context, bedrock, make_run):
+    handler = load_handler("apply_policy").handler
+    run = make_run({"throughput_policy": "delete"})
+    bedrock.add_response("get_provisioned_model_throughput", throughput_response(run, "InService"))
+    bedrock.add_response("delete_provisioned_model_throughput", {}, {"provisionedModelId": THROUGHPUT_ARN})
+    job = Job(job_arn=JOB_ARN, job_name=run.names.job_name, status="Completed", model_arn=MODEL_ARN)
+    pt = Throughput(arn=THROUGHPUT_ARN, name=run.names.throughput_name, status="InService", model_units=1)
+    evaluation = {
+        "custom": {"model_id": THROUGHPUT_ARN, "examples": 1, "correct": 1, "errors": 0, "accuracy": 1.0},
+        "base": {"model_id": "b", "examples": 1, "correct": 0, "errors": 0, "accuracy": 0.0},
+        "custom_beats_base": True,
+        "margin": 0.0,
+        "report_uri": "s3://a/r.json",
+        "report_markdown_uri": "s3://a/r.md",
+    }
+    event = {**state_of(run, job=job, throughput=pt), "evaluation": evaluation}
+    result = handler(event, lambda_context)
+    assert result["action"] == "deleted"
+    assert result["reason"].startswith("throughput_policy is delete")
+
+
+def test_cleanup_after_a_validation_failure_does_nothing(load_handler, lambda_context, bedrock):
+    handler = load_handler("cleanup").handler
+    event = {"run_name": "bot", "training_data": "x", "error": {"Error": "DataNotFoundError", "Cause": "{}"}}
+    assert handler(event, lambda_context) == {"job": "no job", "throughput": "no throughput"}
+
+
+def test_cleanup_stops_the_job_of_a_failed_run(load_handler, lambda_context, bedrock, make_run):
+    handler = load_handler("cleanup").handler
+    run = make_run()
+    bedrock.add_response("get_model_customization_job", job_response(run, "InProgress"))
+    bedrock.add_response("stop_model_customization_job", {}, {"jobIdentifier": JOB_ARN})
+    bedrock.add_client_error("get_provisioned_model_throughput", "ResourceNotFoundException", "no", 404)
+    event = {**state_of(run), "error": {"Error": "WaitTimeoutError", "Cause": "{}"}}
+    assert handler(event, lambda_context) == {
+        "job": f"stopped job {run.names.job_name}",
+        "throughput": "no throughput",
+    }
+
+
+# ---- notify ----
+
+
+def test_notify_publishes_the_outcome(load_handler, lambda_context, handler_env, make_run):
+    sqs = aws.client("sqs")
+    queue_url = sqs.create_queue(QueueName="outcomes")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws.client("sns").subscribe(TopicArn=handler_env["TOPIC_ARN"], Protocol="sqs", Endpoint=queue_arn)
+    handler = load_handler("notify").handler
+    run = make_run()
+    cause = json.dumps({"errorType": "EvaluationError", "errorMessage": "every call failed"})
+    event = {"outcome": "FAILED", "state": {**state_of(run), "error": {"Error": "EvaluationError", "Cause": cause}}}
+
+    body = handler(event, lambda_context)
+
+    assert body["reason"] == "EvaluationError: every call failed"
+    (message,) = sqs.receive_message(QueueUrl=queue_url)["Messages"]
+    assert json.loads(json.loads(message["Body"])["Message"]) == body
+
+
+def test_the_state_is_parsed_before_any_work(load_handler, lambda_context, bedrock):
+    # A state without $.run (a wiring mistake) fails parsing instead of calling Bedrock
+    handler = load_handler("check_job").handler
+    with pytest.raises(ValidationError, match="run"):
+        handler({"job": {"job_arn": JOB_ARN}, "checked": datetime.now(UTC).isoformat()}, lambda_context)
