@@ -154,7 +154,8 @@ def test_the_aws_cli_reaches_the_emulator_through_the_standard_endpoint_setting(
 
 
 def test_the_command_line_serves_until_terminated(offline_env: str) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "lambdas")])}
+    # As from the repository root, with nothing on PYTHONPATH: the package finds lambdas/ itself
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     process = subprocess.Popen(
         [sys.executable, "-m", "offline.bedrock_emulator", "--port", "0", "--job-seconds", "5"],
         cwd=ROOT,
