@@ -11,12 +11,39 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.parser.models import S3Model, S3RecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from customizer.trigger import start_from_upload
 from handlers.observability import logger, metrics, read_environment, tracer
+
+
+class _Bucket(BaseModel):
+    name: str
+
+
+class _Object(BaseModel):
+    key: str
+    eTag: str | None = None
+    versionId: str | None = None
+    sequencer: str | None = None
+
+
+class _S3(BaseModel):
+    bucket: _Bucket
+    object: _Object
+
+
+class UploadRecord(BaseModel):
+    """The parts of an S3 event record this trigger uses (Powertools' S3Model also requires identity
+    fields that the trigger never reads)."""
+
+    eventName: str
+    s3: _S3
+
+
+class UploadEvent(BaseModel):
+    Records: list[UploadRecord]
 
 
 class _Env(BaseModel):
@@ -32,10 +59,8 @@ IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="s3.[bucket.name, object.key,
 
 
 @idempotent_function(data_keyword_argument="record", config=IDEMPOTENCY, persistence_store=PERSISTENCE)
-def _start(record: S3RecordModel) -> dict[str, Any]:
+def _start(record: UploadRecord) -> dict[str, Any]:
     obj = record.s3.object
-    if obj is None:
-        return {"started": False, "reason": "the event names no object"}
     return start_from_upload(
         record.s3.bucket.name,
         obj.key,
@@ -49,8 +74,8 @@ def _start(record: S3RecordModel) -> dict[str, Any]:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_parser(model=S3Model)
-def handler(event: S3Model, context: LambdaContext) -> list[dict[str, Any]]:
+@event_parser(model=UploadEvent)
+def handler(event: UploadEvent, context: LambdaContext) -> list[dict[str, Any]]:
     IDEMPOTENCY.register_lambda_context(context)
     results = []
     for record in event.Records:

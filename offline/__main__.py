@@ -1,0 +1,166 @@
+"""``python -m offline demo``: one complete run of the deployed design on this machine.
+
+It synthesizes the CDK app, brings up the offline AWS (moto + the Bedrock emulator), creates the stack on
+it, uploads a dataset the way users do (files, then ``manifest.json``), and prints each state as the
+state machine enters it, then the evaluation, the cleanup outcome and where the reports are. Exit code 0
+when the run succeeds, 1 when it fails, 2 on a usage error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from offline.runtime import OfflineRuntime, RunResult, StateEvent, sample_dir
+
+DATA_FILES = {"train.jsonl": "training", "validation.jsonl": "validation", "test.jsonl": "test"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m offline", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run the whole pipeline offline on a dataset")
+    demo.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="folder with train.jsonl and optional validation.jsonl, test.jsonl, config.json "
+        "(default: the bundled customer-support sample)",
+    )
+    demo.add_argument("--base-model", default=None, help="base model id (default: the stack's default)")
+    demo.add_argument(
+        "--type", dest="customization_type", default=None, choices=["FINE_TUNING", "CONTINUED_PRE_TRAINING"]
+    )
+    demo.add_argument("--run-name", default="support-demo")
+    demo.add_argument(
+        "--via",
+        choices=["upload", "console"],
+        default="upload",
+        help="start the run by uploading a manifest (default) or with a console-style input",
+    )
+    demo.add_argument("--job-seconds", type=float, default=2.0, help="how long the emulated training takes")
+    demo.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="keep the offline AWS up afterwards so you can look at it with the AWS CLI",
+    )
+    demo.add_argument("--moto-port", type=int, default=None)
+    return parser
+
+
+def _print_state(started: float) -> Any:
+    def show(event: StateEvent) -> None:
+        print(f"  {time.monotonic() - started:6.1f}s  {event.name}", flush=True)
+
+    return show
+
+
+def _summary(aws: OfflineRuntime, result: RunResult) -> None:
+    output = result.output or {}
+    print(f"\nRun {result.status} in {result.seconds:.1f}s ({result.execution_arn.rsplit(':', 1)[-1]})")
+    evaluation = output.get("evaluation")
+    if evaluation:
+        c, b = evaluation["custom"], evaluation["base"]
+        print("\nEvaluation on the held-out test set (contains-match accuracy):")
+        print(f"  custom model  {c['accuracy']:6.1%}  ({c['correct']}/{c['examples']}, {c['errors']} errors)")
+        print(f"  base model    {b['accuracy']:6.1%}  ({b['correct']}/{b['examples']}, {b['errors']} errors)")
+        print(f"  custom beats base: {'yes' if evaluation['custom_beats_base'] else 'no'}")
+    metrics = (output.get("job") or {}).get("metrics") or {}
+    if metrics:
+        print(
+            f"\nTraining: final loss {metrics.get('final_training_loss')}, "
+            f"final validation loss {metrics.get('final_validation_loss')}"
+        )
+    policy = output.get("policy")
+    if policy:
+        print(f"\nThroughput policy: {policy['action']} ({policy['reason']})")
+    notes = aws.notifications()
+    if notes:
+        last = notes[-1]
+        print(f"\nNotification: {last['status']}: {last['reason']}")
+        if last.get("cleanup"):
+            print(f"Cleanup: {last['cleanup']}")
+    if result.status != "SUCCEEDED":
+        print(f"\nError: {result.error}: {result.cause}")
+    state = aws.emulator.state() if aws.emulator else {}
+    live = [f"{t['provisionedModelName']} ({t['status']})" for t in state.get("throughputs", [])]
+    print(f"\nProvisioned throughput left in the (emulated) account: {', '.join(live) if live else 'none'}")
+    if evaluation:
+        print("\nReports:")
+        print(f"  {evaluation['report_markdown_uri']}")
+        print(f"  {evaluation['report_uri']}")
+
+
+def demo(args: argparse.Namespace) -> int:
+    data_dir: Path = args.data or sample_dir()
+    if not (data_dir / "train.jsonl").is_file():
+        print(f"error: {data_dir}/train.jsonl not found (--data names a folder with train.jsonl)", file=sys.stderr)
+        return 2
+    settings: dict[str, Any] = {"poll": {"job_seconds": 1, "throughput_seconds": 1}}
+    if (data_dir / "config.json").is_file():
+        settings = {**json.loads((data_dir / "config.json").read_text()), **settings}
+    if args.base_model:
+        settings["base_model_id"] = args.base_model
+    if args.customization_type:
+        settings["customization_type"] = args.customization_type
+    started = time.monotonic()
+    print("Synthesizing the CDK app and starting the offline AWS...", flush=True)
+    with OfflineRuntime(moto_port=args.moto_port, quiet=True) as aws:
+        assert aws.emulator is not None
+        aws.emulator.configure(job_seconds=args.job_seconds, throughput_seconds=1.0)
+        print(
+            f"  ready in {time.monotonic() - started:.1f}s: data bucket {aws.data_bucket}, "
+            f"artifacts bucket {aws.artifacts_bucket}"
+        )
+        files = {name: (data_dir / name).read_bytes() for name in DATA_FILES if (data_dir / name).is_file()}
+        manifest: dict[str, Any] = {key: name for name, key in DATA_FILES.items() if name in files}
+        manifest["settings"] = settings
+        print(
+            f"\nStarting run {args.run_name!r} on {', '.join(files)} ({'upload' if args.via == 'upload' else 'console'})"
+        )
+        if args.via == "upload":
+            executions = aws.upload_run(args.run_name, files, manifest)
+            if len(executions) != 1:
+                print(f"error: the upload started {len(executions)} executions", file=sys.stderr)
+                return 1
+            arn = executions[0]
+        else:
+            folder = f"{aws.run_prefix}{args.run_name}/"
+            request: dict[str, Any] = {"run_name": args.run_name, "settings": settings}
+            for name, key in DATA_FILES.items():
+                if name in files:
+                    request[f"{key}_data"] = aws.upload(folder + name, files[name])
+            arn = aws.start_console_run(request)
+        result = aws.wait(arn, on_state=_print_state(time.monotonic()))
+        _summary(aws, result)
+        print(f"\nDemo wall time: {time.monotonic() - started:.1f}s")
+        if args.keep_running:
+            port = aws.moto_port
+            print(
+                "\nThe offline AWS is still up. In another shell (any credentials, region us-east-1):\n"
+                f"  aws --endpoint-url http://127.0.0.1:{port} stepfunctions list-executions "
+                f"--state-machine-arn {aws.state_machine_arn}\n"
+                f"  aws --endpoint-url http://127.0.0.1:{port} s3 ls s3://{aws.artifacts_bucket} --recursive\n"
+                f"  aws --endpoint-url {aws.emulator.endpoint_url} bedrock list-custom-models\n"
+                "Press Ctrl-C to stop."
+            )
+            try:
+                while True:
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+        return 0 if result.status == "SUCCEEDED" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "demo":
+        return demo(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

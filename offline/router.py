@@ -1,0 +1,140 @@
+"""Run Lambda invocations in-process, with the project's real handlers.
+
+moto without Docker has a "simple" Lambda backend that does not run code. Both doors into it are routed
+here: invocations through the API (which is how the Step Functions interpreter calls tasks) and the S3
+event notifications (which call the function object's own ``invoke``). Each runs the function's
+deployed ``Handler`` (``handlers.create_job.handler``...) and answers as Lambda does: a handler's
+exception becomes ``x-amz-function-error: Unhandled`` with ``{"errorType": <class name>, ...}``, which is
+what the state machine's Retry and Catch match on."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.awslambda.models import LambdaFunction
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
+from offline.cloud import ACCOUNT, REGION
+
+
+@dataclass
+class FakeContext:
+    """What handlers read from the Lambda context object."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "offline"
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
+
+
+@dataclass
+class Invocation:
+    function_name: str
+    handler: str
+    event: Any
+    result: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    seconds: float = 0.0
+
+
+Observer = Callable[[Invocation], None]
+
+
+class LambdaRouter:
+    """Patches moto's Lambda so that invoking a function runs its handler here."""
+
+    def __init__(self) -> None:
+        self.invocations: list[Invocation] = []
+        self.observers: list[Observer] = []
+        # A test can make a handler misbehave: function-name substring -> exception factory.
+        self.faults: dict[str, Callable[[], Exception]] = {}
+        self._lock = threading.Lock()
+
+    def run(self, function: LambdaFunction, payload: Any) -> tuple[bytes, bool]:
+        """Run the function's handler on ``payload`` (JSON text or object); (response body, errored)."""
+        event = json.loads(payload) if isinstance(payload, str | bytes) and payload else (payload or {})
+        call = Invocation(function.function_name, str(function.handler or ""), event)
+        started = time.perf_counter()
+        try:
+            for pattern, fault in self.faults.items():
+                if pattern in function.function_name:
+                    raise fault()
+            module_name, attribute = call.handler.rsplit(".", 1)
+            handler = getattr(importlib.import_module(module_name), attribute)
+            context = FakeContext(function.function_name, int(function.memory_size), int(function.timeout))
+            call.result = handler(event, context)
+            body = json.dumps(call.result).encode()
+            errored = False
+        except Exception as exc:
+            call.error_type, call.error_message = type(exc).__name__, str(exc)
+            body = json.dumps(
+                {
+                    "errorType": call.error_type,
+                    "errorMessage": call.error_message,
+                    "stackTrace": traceback.format_exception(exc)[-3:],
+                }
+            ).encode()
+            errored = True
+        call.seconds = time.perf_counter() - started
+        with self._lock:
+            self.invocations.append(call)
+        for observer in self.observers:
+            observer(call)
+        return body, errored
+
+    def calls_to(self, handler: str) -> list[Invocation]:
+        return [c for c in self.invocations if c.handler == handler]
+
+    @contextmanager
+    def installed(self) -> Iterator[LambdaRouter]:
+        router = self
+        original_api, original_function = LambdaSimpleBackend.invoke, LambdaFunction.invoke
+
+        def api_invoke(  # noqa: PLR0917 - moto's signature
+            backend: LambdaSimpleBackend,
+            function_name: str,
+            qualifier: str | None,
+            body: Any,
+            headers: Any,
+            response_headers: Any,
+        ) -> bytes:
+            function = backend.get_function(function_name, qualifier)
+            result, errored = router.run(function, body)
+            if errored:
+                response_headers["x-amz-function-error"] = "Unhandled"
+            return result
+
+        def function_invoke(function: LambdaFunction, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+            result, errored = router.run(function, body)
+            if errored:
+                response_headers["x-amz-function-error"] = "Unhandled"
+            return result
+
+        LambdaSimpleBackend.invoke = api_invoke  # type: ignore[method-assign,assignment]
+        LambdaFunction.invoke = function_invoke  # type: ignore[method-assign,assignment]
+        try:
+            yield self
+        finally:
+            LambdaSimpleBackend.invoke = original_api  # type: ignore[method-assign]
+            LambdaFunction.invoke = original_function  # type: ignore[method-assign]

@@ -1,0 +1,219 @@
+"""The bundled sample dataset: customer-support prompt/completion records for an online shop.
+
+Made deterministically (``python -m offline.sample_data`` rewrites ``offline/sample/``; a test checks the
+shipped files equal a fresh generation). Each intent has many customer phrasings and one house-style
+answer whose details depend on the product or the plan, so a model must learn the shop's answers; test
+prompts use phrasings and openings kept out of training."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+SEED = 20261125
+OUT = Path(__file__).resolve().parent / "sample"
+
+PRODUCTS = [
+    "blender",
+    "coffee grinder",
+    "desk lamp",
+    "rice cooker",
+    "toaster",
+    "kettle",
+    "air fryer",
+    "stand mixer",
+    "hand vacuum",
+    "space heater",
+    "humidifier",
+    "food processor",
+]
+PLANS = ["Basic", "Plus", "Family"]
+OPENINGS = ["", "Hi, ", "Hello, ", "Hey there, ", "Good morning, ", "Excuse me, ", "Quick question: "]
+HELD_OUT_OPENINGS = ["Hi team, ", "Sorry to bother you, "]
+
+# intent -> (phrasings with {product} / {plan}, answer template)
+INTENTS: dict[str, tuple[list[str], str]] = {
+    "damaged": (
+        [
+            "my {product} arrived broken",
+            "the {product} I got is damaged",
+            "my new {product} came cracked",
+            "the box was crushed and the {product} is dented",
+            "my {product} was smashed in shipping",
+            "the {product} arrived in pieces",
+        ],
+        "I'm sorry your {product} arrived damaged. I've started a free replacement; a prepaid return label "
+        "for the damaged {product} is on its way to your e-mail.",
+    ),
+    "order_status": (
+        [
+            "where is my {product}",
+            "when will my {product} arrive",
+            "my {product} order hasn't shown up",
+            "can you track my {product} order",
+            "has my {product} shipped yet",
+            "what's the status of my {product}",
+        ],
+        "Let me check on your {product}. Could you share your order number? It starts with SH- and is in "
+        "your confirmation e-mail.",
+    ),
+    "refund": (
+        [
+            "I want a refund for my {product}",
+            "can I get my money back for the {product}",
+            "please refund the {product}",
+            "how do I return my {product} for a refund",
+            "I'd like to send back the {product}",
+            "refund my {product} order please",
+        ],
+        "You can return the {product} within 30 days for a full refund. Start the return under Orders > "
+        "Return item, and the refund reaches your card 3-5 days after we receive it.",
+    ),
+    "warranty": (
+        [
+            "my {product} stopped working after a few months",
+            "is my {product} still under warranty",
+            "the {product} broke after six months",
+            "does the warranty cover my {product}",
+            "my {product} won't turn on anymore",
+            "the {product} died, can you fix it",
+        ],
+        "Every {product} has a 2-year warranty. Reply with a photo of the serial label and we'll send a "
+        "repair or replacement at no cost.",
+    ),
+    "subscription_cancel": (
+        [
+            "how do I cancel my {plan} plan",
+            "I want to stop my {plan} subscription",
+            "please cancel the {plan} membership",
+            "end my {plan} plan",
+            "I don't want the {plan} plan anymore",
+            "cancel {plan} before the next charge",
+        ],
+        "I can help with that. Your {plan} plan can be cancelled under Account > Subscriptions; you keep "
+        "{plan} benefits until the end of the billing period.",
+    ),
+    "subscription_upgrade": (
+        [
+            "can I upgrade to the {plan} plan",
+            "how do I switch to {plan}",
+            "I'd like the {plan} subscription",
+            "move me to the {plan} plan",
+            "what does it take to get {plan}",
+            "sign me up for {plan}",
+        ],
+        "Switching to {plan} takes effect right away: go to Account > Subscriptions > Change plan. We "
+        "credit what is left of your current plan.",
+    ),
+    "password": (
+        [
+            "I forgot my password",
+            "I can't log in to my account",
+            "reset my password please",
+            "my login isn't working",
+            "I'm locked out of my account",
+            "the password reset e-mail never came",
+        ],
+        "No problem. Use Forgot password on the sign-in page; the reset link is valid for 30 minutes. "
+        "Check your spam folder if it doesn't arrive.",
+    ),
+    "address": (
+        [
+            "I need to change my shipping address",
+            "can I update the delivery address",
+            "I moved, please change my address",
+            "ship my order to a different address",
+            "the address on my order is wrong",
+            "update where my package goes",
+        ],
+        "You can change the shipping address under Orders > Edit delivery until the order ships. After "
+        "that, reply with the new address and we'll redirect it with the carrier.",
+    ),
+    "payment_failed": (
+        [
+            "my payment was declined",
+            "the card payment keeps failing",
+            "why was my card rejected",
+            "checkout says payment failed",
+            "I can't pay for my order",
+            "my payment didn't go through",
+        ],
+        "Sorry about that. Declines usually come from the bank's fraud check: please confirm the "
+        "purchase with your bank, then retry, or pay with PayPal at checkout.",
+    ),
+    "store_hours": (
+        [
+            "when is your support open",
+            "what are your opening hours",
+            "are you open on weekends",
+            "what time can I call you",
+            "when can I reach an agent",
+            "what are your support hours",
+        ],
+        "Our support team is here Monday to Saturday, 8am to 8pm Eastern. Chat is answered around the "
+        "clock by our assistant.",
+    ),
+    "manual": (
+        [
+            "where can I find the manual for my {product}",
+            "I lost the instructions for the {product}",
+            "how do I set up my {product}",
+            "is there a guide for the {product}",
+            "I need the user manual of the {product}",
+            "how do I use the {product}",
+        ],
+        "The {product} manual is on the product page under Downloads, and a quick-start video is in the "
+        "Help Center under Setup guides.",
+    ),
+    "missing_part": (
+        [
+            "my {product} is missing a part",
+            "the {product} came without the lid",
+            "a piece is missing from the {product} box",
+            "the {product} is incomplete",
+            "there's no power cord with my {product}",
+            "parts are missing from my {product} order",
+        ],
+        "Sorry about the missing part. Tell me which piece of the {product} is missing and we'll ship it "
+        "free with 2-day delivery.",
+    ),
+}
+
+
+def _records(rng: random.Random, count: int, openings: list[str]) -> list[dict[str, str]]:
+    records = []
+    intents = sorted(INTENTS)
+    for _ in range(count):
+        intent = rng.choice(intents)
+        phrasings, answer = INTENTS[intent]
+        slots = {"product": rng.choice(PRODUCTS), "plan": rng.choice(PLANS)}
+        phrase = rng.choice(phrasings).format(**slots)
+        opening = rng.choice(openings)
+        text = (opening + phrase) if opening else phrase[0].upper() + phrase[1:]
+        records.append({"prompt": f"Customer: {text}.\nAgent:", "completion": " " + answer.format(**slots)})
+    return records
+
+
+def generate() -> dict[str, list[dict[str, str]]]:
+    rng = random.Random(SEED)
+    return {
+        "train.jsonl": _records(rng, 1200, OPENINGS),
+        "validation.jsonl": _records(rng, 150, OPENINGS),
+        "test.jsonl": _records(rng, 150, HELD_OUT_OPENINGS),
+    }
+
+
+def render(records: list[dict[str, str]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+
+def write(out: Path = OUT) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name, records in generate().items():
+        (out / name).write_text(render(records), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write()
+    print(f"wrote {', '.join(generate())} to {OUT}")
