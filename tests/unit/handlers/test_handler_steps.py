@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -260,4 +259,4 @@ def test_the_state_is_parsed_before_any_work(load_handler, lambda_context, bedro
     # A state without $.run (a wiring mistake) fails parsing instead of calling Bedrock
     handler = load_handler("check_job").handler
     with pytest.raises(ValidationError, match="run"):
-        handler({"job": {"job_arn": JOB_ARN}, "checked": datetime.now(UTC).isoformat()}, lambda_context)
+        handler({"job": {"job_arn": JOB_ARN, "job_name": "j", "status": "InProgress"}}, lambda_context)
