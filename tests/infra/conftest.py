@@ -34,13 +34,6 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # One xdist worker runs the whole infra suite, so the app is synthesized once, not once per worker.
-    for item in items:
-        if Path(str(item.fspath)).parent == Path(__file__).parent:
-            item.add_marker(pytest.mark.xdist_group("infra"))
-
-
 @pytest.fixture(scope="session")
 def cdk_context() -> dict[str, Any]:
     context: dict[str, Any] = json.loads(CDK_JSON.read_text())["context"]

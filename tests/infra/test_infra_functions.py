@@ -3,6 +3,7 @@ topic; and what the code asset holds."""
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from stacks import constants
 from stacks.notifications import Notifications
 from tests.infra.template_tools import Synthesized, resolve
 
+ROOT = Path(__file__).resolve().parents[2]
 COMMON_ENV = {
     "POWERTOOLS_SERVICE_NAME": "bedrock-customization",
     "POWERTOOLS_METRICS_NAMESPACE": "BedrockCustomization",
@@ -197,3 +199,29 @@ def test_code_asset_holds_only_the_lambda_code(synth: Synthesized, functions_by_
     unwanted = [n for n in names if "__pycache__" in n or n.endswith(".pyc") or "/tests" in n or n.startswith(".")]
     assert unwanted == []
     assert "requirements.txt" not in names
+
+
+def _handler_source(module: str) -> ast.Module:
+    return ast.parse((ROOT / "lambdas" / "handlers" / f"{module}.py").read_text())
+
+
+@pytest.mark.parametrize("module", sorted(ENVIRONMENT))
+def test_each_handler_module_exists_with_a_handler_function(module: str) -> None:
+    names = {node.name for node in _handler_source(module).body if isinstance(node, ast.FunctionDef)}
+    assert "handler" in names
+
+
+@pytest.mark.parametrize("module", sorted(ENVIRONMENT))
+def test_every_variable_a_handler_requires_is_set_on_its_function(
+    synth: Synthesized, functions_by_module: dict[str, str], module: str
+) -> None:
+    # The handlers parse their environment into a model named _Env (handlers/observability.py).
+    required = {
+        statement.target.id
+        for node in _handler_source(module).body
+        if isinstance(node, ast.ClassDef) and node.name == "_Env"
+        for statement in node.body
+        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+    }
+    variables = _function(synth, functions_by_module, module)["Environment"]["Variables"]
+    assert required <= set(variables)
