@@ -24,16 +24,11 @@ LAMBDA_ASSET_EXCLUDE = (
     "requirements.txt",
     "**/*.md",
 )
-# The AWS-published Powertools for AWS Lambda (Python) V3 layer, python3.12 / x86_64 build.
-# The layer version is the number Powertools' own install page (docs/getting-started/install.md) lists;
-# the pinned library is aws-lambda-powertools 3.37.0 (lambdas/requirements.txt). Which layer number holds
-# exactly 3.37.0 could not be confirmed offline: before a deploy, check it with
-#   aws ssm get-parameter --name /aws/service/powertools/python/x86_64/python3.12/3.37.0
-# and set the number it returns here.
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python312-x86_64"
-POWERTOOLS_LAYER_VERSION = 27
+# The AWS-published Powertools for AWS Lambda (Python) V3 layer, python3.12 / x86_64 build, of the same
+# version as the pinned library (lambdas/requirements.txt). AWS publishes each release's layer ARN as a
+# public SSM parameter; the stack reads it at deploy time.
 POWERTOOLS_VERSION = "3.37.0"
+POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/x86_64/python3.12/{POWERTOOLS_VERSION}"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -73,11 +74,9 @@ class Functions(Construct):
     # --- shared pieces -----------------------------------------------------------------------------
 
     def _build_powertools_layer(self) -> lambda_.ILayerVersion:
-        region = Stack.of(self).region
-        arn = (
-            f"arn:aws:lambda:{region}:{constants.POWERTOOLS_LAYER_ACCOUNT}:layer:"
-            f"{constants.POWERTOOLS_LAYER_NAME}:{constants.POWERTOOLS_LAYER_VERSION}"
-        )
+        # The layer ARN of exactly the pinned Powertools version, from the public SSM parameter AWS publishes
+        # for each release, resolved by CloudFormation at deploy time: no lookup (and no credentials) at synth.
+        arn = ssm.StringParameter.value_for_string_parameter(self, constants.POWERTOOLS_LAYER_PARAMETER)
         return lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", arn)
 
     def _build_idempotency_table(self) -> dynamodb.Table:

@@ -16,7 +16,7 @@ from aws_cdk.assertions import Template
 from customizer.settings import parse_deployment_settings
 from stacks import constants
 from stacks.notifications import Notifications
-from tests.infra.template_tools import Synthesized, resolve
+from tests.infra.template_tools import Synthesized
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMON_ENV = {
@@ -36,10 +36,7 @@ ENVIRONMENT = {
     "notify": {"TOPIC_ARN"},
     "start_run": {"STATE_MACHINE_ARN", "DATA_BUCKET", "RUN_PREFIX", "IDEMPOTENCY_TABLE"},
 }
-LAYER = (
-    "arn:aws:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:"
-    f"{constants.POWERTOOLS_LAYER_VERSION}"
-)
+LAYER_PARAMETER = "/aws/service/powertools/python/x86_64/python3.12/3.37.0"
 
 
 def _function(synth: Synthesized, functions_by_module: dict[str, str], module: str) -> dict[str, Any]:
@@ -55,7 +52,10 @@ def test_function_runtime_handler_layer_and_tracing(
     assert function["Runtime"] == "python3.12"
     assert function["Architectures"] == ["x86_64"]
     assert function["Handler"] == f"handlers.{module}.handler"
-    assert resolve(function["Layers"]) == [LAYER]
+    # The Powertools layer of exactly the pinned version, from AWS's public SSM parameter at deploy time.
+    [layer] = function["Layers"]
+    parameter = synth.template_json["Parameters"][layer["Ref"]]
+    assert parameter == {"Type": "AWS::SSM::Parameter::Value<String>", "Default": LAYER_PARAMETER}
     assert function["TracingConfig"] == {"Mode": "Active"}
 
 
