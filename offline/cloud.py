@@ -137,6 +137,7 @@ class Deployer:
         "AWS::IAM::Role",
         "AWS::Lambda::Function",
         "AWS::StepFunctions::StateMachine",
+        "AWS::Lambda::EventInvokeConfig",
         "Custom::S3BucketNotifications",
     )
 
@@ -247,6 +248,12 @@ class Deployer:
         return Resource(
             logical_id, "AWS::StepFunctions::StateMachine", arn, {"Name": name, "Arn": arn, "Definition": text}
         )
+
+    def _lambda_eventinvokeconfig(self, logical_id: str, props: dict[str, Any]) -> Resource:
+        function = self.resolve(props["FunctionName"])
+        config = {k: self.resolve(v) for k, v in props.items() if k not in ("FunctionName", "Qualifier")}
+        boto3.client("lambda").put_function_event_invoke_config(FunctionName=function, **config)
+        return Resource(logical_id, "AWS::Lambda::EventInvokeConfig", function)
 
     def _s3bucketnotifications(self, logical_id: str, props: dict[str, Any]) -> Resource:
         config = self.resolve(props.get("NotificationConfiguration", {}))

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
 from moto.awslambda.models import LambdaFunction
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
@@ -103,6 +104,28 @@ class LambdaRouter:
             observer(call)
         return body, errored
 
+    def deliver_failure(self, function: LambdaFunction, payload: Any, response: bytes) -> None:
+        """Send a failed asynchronous invocation to the function's on-failure SNS destination, in Lambda's
+        destination record format. Offline, Lambda's retries of the event are not replayed."""
+        for config in function.event_invoke_config:
+            destination = config.config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination", "")
+            if not destination.startswith("arn:aws:sns:"):
+                continue
+            record = {
+                "version": "1.0",
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                "requestContext": {
+                    "requestId": str(uuid.uuid4()),
+                    "functionArn": f"{function.function_arn}:$LATEST",
+                    "condition": "RetriesExhausted",
+                    "approximateInvokeCount": 1,
+                },
+                "requestPayload": json.loads(payload) if isinstance(payload, str | bytes) and payload else payload,
+                "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+                "responsePayload": json.loads(response),
+            }
+            boto3.client("sns").publish(TopicArn=destination, Message=json.dumps(record))
+
     def calls_to(self, handler: str) -> list[Invocation]:
         return [c for c in self.invocations if c.handler == handler]
 
@@ -126,9 +149,11 @@ class LambdaRouter:
             return result
 
         def function_invoke(function: LambdaFunction, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+            # S3 notifications: an asynchronous invocation. A failure goes to the on-failure destination.
             result, errored = router.run(function, body)
             if errored:
                 response_headers["x-amz-function-error"] = "Unhandled"
+                router.deliver_failure(function, body, result)
             return result
 
         LambdaSimpleBackend.invoke = api_invoke  # type: ignore[method-assign,assignment]

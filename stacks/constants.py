@@ -28,6 +28,10 @@ LAMBDA_ASSET_EXCLUDE = (
 # version as the pinned library (lambdas/requirements.txt). AWS publishes each release's layer ARN as a
 # public SSM parameter; the stack reads it at deploy time.
 POWERTOOLS_VERSION = "3.37.0"
+# The upload trigger's asynchronous invocation: retries of a rejected manifest, and how long S3's event
+# may wait before it is reported as failed.
+TRIGGER_RETRY_ATTEMPTS = 2
+TRIGGER_MAX_EVENT_AGE = Duration.hours(1)
 POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/x86_64/python3.12/{POWERTOOLS_VERSION}"
 
 

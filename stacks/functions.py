@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jsii
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -36,6 +37,20 @@ LAMBDA_ASSET_PATH = Path(__file__).resolve().parent.parent / constants.LAMBDA_AS
 IDEMPOTENCY_TABLE_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
 # What a caller needs of a customer managed key to read and write a DynamoDB table encrypted with it.
 TABLE_KEY_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+
+
+@jsii.implements(lambda_.IDestination)
+class _TopicDestination:
+    """An SNS on-failure destination without CDK's own grant (which uses a ``kms:GenerateDataKey*``
+    wildcard): the function's role gets commented, exact statements instead."""
+
+    def __init__(self, topic: sns.ITopic) -> None:
+        self._topic = topic
+
+    def bind(
+        self, scope: Construct, fn: lambda_.IFunction, *, type: lambda_.DestinationType | None = None
+    ) -> lambda_.DestinationConfig:
+        return lambda_.DestinationConfig(destination=self._topic.topic_arn)
 
 
 class Functions(Construct):
@@ -401,6 +416,16 @@ class Functions(Construct):
         )
         self._allow_key_via(function, "s3", ["kms:Decrypt"])
         self._allow_idempotency_table(function)
+        # S3 invokes the trigger asynchronously. A manifest it rejects (a named file not uploaded yet, bad JSON)
+        # is retried twice (files still arriving get a second chance), then reported on the outcome topic.
+        function.configure_async_invoke(
+            on_failure=_TopicDestination(self._topic),
+            retry_attempts=constants.TRIGGER_RETRY_ATTEMPTS,
+            max_event_age=constants.TRIGGER_MAX_EVENT_AGE,
+        )
+        # Lambda's on-failure destination publishes a rejected upload to the topic with the function's role.
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[self._topic.topic_arn]))
+        self._allow_key_via(function, "sns", ["kms:GenerateDataKey", "kms:Decrypt"])
         acknowledge_object_wildcard(role, data, f"{prefix}*", RUN_PREFIX_REASON)
         self.start_run = function
         return function

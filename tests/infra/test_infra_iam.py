@@ -98,6 +98,9 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("s3:ListBucket", "data bucket", "prefix runs/*"),
         ("states:StartExecution", "state machine", ""),
         ("kms:Decrypt", "key", "via s3"),
+        ("sns:Publish", "topic", ""),
+        ("kms:GenerateDataKey", "key", "via sns"),
+        ("kms:Decrypt", "key", "via sns"),
         *IDEMPOTENCY,
     },
 }

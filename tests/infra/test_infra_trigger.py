@@ -59,3 +59,16 @@ def test_outputs(synth: Synthesized, cdk_context: dict[str, Any]) -> None:
         "TopicArn": {"Ref": synth.logical_id(stack.notifications.topic)},
         "RunPrefix": cdk_context["pipeline"]["run_prefix"],
     }
+
+
+def test_a_rejected_upload_is_retried_then_reported_on_the_topic(
+    synth: Synthesized, functions_by_module: dict[str, str]
+) -> None:
+    (config,) = synth.of_type("AWS::Lambda::EventInvokeConfig").values()
+    properties = config["Properties"]
+    assert properties["FunctionName"] == {"Ref": functions_by_module["start_run"]}
+    assert properties["MaximumRetryAttempts"] == 2
+    assert properties["MaximumEventAgeInSeconds"] == 3600
+    assert properties["DestinationConfig"] == {
+        "OnFailure": {"Destination": {"Ref": synth.logical_id(synth.stack.notifications.topic)}}
+    }
