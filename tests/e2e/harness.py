@@ -1,0 +1,209 @@
+"""What the end-to-end tests share: starting runs the two ways users do, waiting for them, and finding what
+a run left in the emulator (by the ``run-id`` tag the pipeline puts on everything), in moto and on the
+outcome topic. The fixtures are in ``conftest.py``."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+
+from offline.bedrock_emulator.emulator import BedrockEmulator
+from offline.router import Invocation
+from offline.runtime import OfflineRuntime, RunResult, sample_dir
+
+JOB_SECONDS = 1.5
+THROUGHPUT_SECONDS = 0.5
+POLL = {"poll": {"job_seconds": 1, "throughput_seconds": 1}}
+# Most runs evaluate a slice of the test set: the full set is the happy path's business.
+QUICK_EVALUATION = {"evaluation": {"max_examples": 30}}
+RUN_TIMEOUT = 45.0
+DATA_FILES = {"train.jsonl": "training", "validation.jsonl": "validation", "test.jsonl": "test"}
+WORKFLOW_STATES = (
+    "Validate the run",
+    "Create the customization job",
+    "Wait for the job",
+    "Check the job",
+    "Job finished?",
+    "Create the throughput",
+    "Wait for the throughput",
+    "Check the throughput",
+    "Throughput ready?",
+    "Evaluate custom against base",
+    "Apply the throughput policy",
+    "Clean up",
+    "Notify success",
+    "Notify failure",
+    "Run succeeded",
+    "Run failed",
+)
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def sample_files() -> dict[str, bytes]:
+    return {name: (sample_dir() / name).read_bytes() for name in DATA_FILES}
+
+
+def jsonl(records: Sequence[Mapping[str, Any]]) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in records).encode()
+
+
+def path_of(result: RunResult) -> list[str]:
+    return [s.name for s in result.states]
+
+
+def matches_path(names: Sequence[str], pattern: str) -> bool:
+    """Does the sequence of state names match ``pattern``, a regular expression over ``name;`` items?"""
+    return re.fullmatch(pattern, "".join(f"{n};" for n in names)) is not None
+
+
+class E2E:
+    """The runtime plus the lookups the tests assert with."""
+
+    def __init__(self, runtime: OfflineRuntime) -> None:
+        self.runtime = runtime
+        self.router = runtime.router
+        assert runtime.emulator is not None
+        self.emulator: BedrockEmulator = runtime.emulator.emulator
+        self.s3 = boto3.client("s3")
+        self.sfn = boto3.client("stepfunctions")
+        self.lam = boto3.client("lambda")
+
+    # ---- naming and settings ----
+    @staticmethod
+    def run_name(slug: str) -> str:
+        """Unique per call: no two tests (or runs in one test) see each other's resources."""
+        name = f"{slug}-{uuid.uuid4().hex[:8]}"
+        assert len(name) <= 40, f"{name}: run names have at most 40 characters"
+        return name
+
+    @staticmethod
+    def settings(*overrides: Mapping[str, Any], quick: bool = True) -> dict[str, Any]:
+        merged = merge(POLL, QUICK_EVALUATION) if quick else dict(POLL)
+        for override in overrides:
+            merged = merge(merged, override)
+        return merged
+
+    def function_name(self, module: str) -> str:
+        """The deployed function whose handler is ``handlers.<module>.handler``."""
+        handler = f"handlers.{module}.handler"
+        names = [n for n, h in self.runtime.deployed.function_handlers().items() if h == handler]
+        assert len(names) == 1, f"functions with handler {handler}: {names}"
+        return names[0]
+
+    # ---- starting runs ----
+    def start_upload(self, run_name: str, settings: Mapping[str, Any], files: Mapping[str, bytes] | None = None) -> str:
+        """Upload the files, then the manifest; the one execution the trigger started."""
+        files = sample_files() if files is None else files
+        manifest: dict[str, Any] = {DATA_FILES[n]: n for n in files}
+        manifest["settings"] = dict(settings)
+        started = self.runtime.upload_run(run_name, files, manifest)
+        assert len(started) == 1, f"the upload of {run_name} started {len(started)} executions"
+        return started[0]
+
+    def upload_console_input(
+        self, run_name: str, settings: Mapping[str, Any], files: Mapping[str, bytes] | None = None
+    ) -> dict[str, Any]:
+        """Upload the files and return the input a console start would give."""
+        files = sample_files() if files is None else files
+        request: dict[str, Any] = {"run_name": run_name, "settings": dict(settings)}
+        for name, body in files.items():
+            request[f"{DATA_FILES[name]}_data"] = self.runtime.upload(
+                f"{self.runtime.run_prefix}{run_name}/{name}", body
+            )
+        return request
+
+    def start_console(
+        self, run_name: str, settings: Mapping[str, Any], files: Mapping[str, bytes] | None = None
+    ) -> str:
+        return self.runtime.start_console_run(self.upload_console_input(run_name, settings, files))
+
+    def wait(self, execution_arn: str, timeout: float = RUN_TIMEOUT) -> RunResult:
+        return self.runtime.wait(execution_arn, timeout=timeout)
+
+    def wait_all(self, execution_arns: Sequence[str], timeout: float = RUN_TIMEOUT) -> list[RunResult]:
+        with ThreadPoolExecutor(max_workers=max(1, len(execution_arns))) as pool:
+            return list(pool.map(lambda arn: self.wait(arn, timeout), execution_arns))
+
+    def run(self, start: Callable[[], str], timeout: float = RUN_TIMEOUT) -> RunResult:
+        return self.wait(start(), timeout)
+
+    # ---- moto ----
+    def executions_for(self, run_name: str) -> list[str]:
+        """Executions whose name is the run's (trigger: ``<run name>-<digest>``) or whose input names the run."""
+        found = []
+        pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.runtime.state_machine_arn)
+        for page in pages:
+            for execution in page["executions"]:
+                if execution["name"].startswith(f"{run_name}-"):
+                    found.append(execution["executionArn"])
+                    continue
+                described = self.sfn.describe_execution(executionArn=execution["executionArn"])
+                if json.loads(described.get("input") or "{}").get("run_name") == run_name:
+                    found.append(execution["executionArn"])
+        return found
+
+    def object_versions(self, bucket: str, key: str) -> list[dict[str, Any]]:
+        response = self.s3.list_object_versions(Bucket=bucket, Prefix=key)
+        return [v for v in response.get("Versions", []) if v["Key"] == key]
+
+    def keys(self, uri_prefix: str) -> list[str]:
+        bucket, prefix = uri_prefix.removeprefix("s3://").split("/", 1)
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+    def invocations(self, module: str, run_name: str) -> list[Invocation]:
+        """The router's calls of ``handlers.<module>`` for this run (found in the event's run or request)."""
+        handler = f"handlers.{module}.handler"
+
+        def of_run(call: Invocation) -> bool:
+            text = json.dumps(call.event)
+            return f'"run_name": "{run_name}"' in text
+
+        return [c for c in list(self.router.invocations) if c.handler == handler and of_run(c)]
+
+    # ---- the emulator ----
+    def state(self) -> dict[str, Any]:
+        return self.emulator.state()
+
+    @staticmethod
+    def _of_run(items: list[dict[str, Any]], run_name: str) -> list[dict[str, Any]]:
+        pattern = re.compile(rf"{re.escape(run_name)}-[0-9a-f]{{12}}")
+        return [i for i in items if pattern.fullmatch(i.get("tags", {}).get("run-id", ""))]
+
+    def jobs_for(self, run_name: str) -> list[dict[str, Any]]:
+        return self._of_run(self.state()["jobs"], run_name)
+
+    def models_for(self, run_name: str) -> list[dict[str, Any]]:
+        return self._of_run(self.state()["models"], run_name)
+
+    def throughputs_for(self, run_name: str) -> list[dict[str, Any]]:
+        return self._of_run(self.state()["throughputs"], run_name)
+
+    def calls(self) -> dict[str, int]:
+        return dict(self.state()["calls"])
+
+    # ---- notifications ----
+    def notifications_for(self, run_name: str, status: str | None = None) -> list[dict[str, Any]]:
+        """Outcomes published for the run (run id ``<run name>-<digest>``, or the bare run name when the run
+        failed before it had an id)."""
+        pattern = re.compile(rf"{re.escape(run_name)}(-[0-9a-f]{{12}})?")
+        return [
+            n
+            for n in self.runtime.notifications()
+            if pattern.fullmatch(str(n.get("run_id"))) and (status is None or n.get("status") == status)
+        ]

@@ -1,0 +1,167 @@
+"""Runs that succeed: by upload and from the console, and what each throughput policy leaves behind."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import E2E, jsonl, matches_path, path_of, sample_files
+
+pytestmark = pytest.mark.xdist_group("e2e-b")
+
+HAPPY_PATH = (
+    "Validate the run;Create the customization job;"
+    "(Wait for the job;Check the job;Job finished\\?;)+"
+    "Create the throughput;"
+    "(Wait for the throughput;Check the throughput;Throughput ready\\?;)+"
+    "Evaluate custom against base;Apply the throughput policy;Notify success;Run succeeded;"
+)
+
+
+@pytest.mark.e2e
+def test_upload_runs_the_whole_pipeline_and_leaves_its_results(e2e: E2E) -> None:
+    run_name = e2e.run_name("happy")
+    result = e2e.run(lambda: e2e.start_upload(run_name, e2e.settings(quick=False)))
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert matches_path(path_of(result), HAPPY_PATH), path_of(result)
+    output: dict[str, Any] = result.output or {}
+    run = output["run"]
+    assert run["run_name"] == run_name
+
+    # The emulator: one job, Completed, and its custom model.
+    jobs = e2e.jobs_for(run_name)
+    assert [j["status"] for j in jobs] == ["Completed"]
+    assert jobs[0]["jobName"] == run["names"]["job_name"]
+    assert jobs[0]["jobArn"] == output["job"]["job_arn"]
+    models = e2e.models_for(run_name)
+    assert [m["modelArn"] for m in models] == [jobs[0]["outputModelArn"]]
+    assert models[0]["modelName"] == run["names"]["model_name"]
+
+    # The evaluation: on the whole held-out set, the custom model wins; keep_if_better keeps its throughput.
+    evaluation = output["evaluation"]
+    assert evaluation["custom"]["examples"] == evaluation["base"]["examples"] == run["data"]["test"]["records"] == 150
+    assert evaluation["custom"]["errors"] == evaluation["base"]["errors"] == 0
+    assert evaluation["custom"]["accuracy"] > evaluation["base"]["accuracy"]
+    assert evaluation["custom_beats_base"] is True
+    assert output["policy"]["action"] == "kept"
+    assert [(t["provisionedModelName"], t["status"]) for t in e2e.throughputs_for(run_name)] == [
+        (run["names"]["throughput_name"], "InService")
+    ]
+
+    # The reports in the artifacts bucket, with the numbers of the output.
+    for uri in (evaluation["report_uri"], evaluation["report_markdown_uri"]):
+        assert uri.startswith(f"s3://{e2e.runtime.artifacts_bucket}/runs/{run['run_id']}/")
+    report = json.loads(e2e.runtime.read_artifact(evaluation["report_uri"]))
+    assert report["run_id"] == run["run_id"]
+    assert report["summary"]["custom"]["accuracy"] == evaluation["custom"]["accuracy"]
+    assert len(report["examples"]) == 150
+    markdown = e2e.runtime.read_artifact(evaluation["report_markdown_uri"]).decode()
+    assert f"# Evaluation of run {run['run_id']}" in markdown
+
+    # The job's metric files, under the job's output location.
+    metrics = output["job"]["metrics"]
+    keys = e2e.keys(metrics["output_uri"])
+    assert any(k.endswith("training_artifacts/step_wise_training_metrics.csv") for k in keys), keys
+    assert any(k.endswith("validation/validation_metrics.csv") for k in keys), keys
+    assert metrics["training_steps"] > 0
+    assert metrics["final_validation_loss"] > 0
+
+    # One notification, SUCCEEDED, pointing at the report.
+    notes = e2e.notifications_for(run_name)
+    assert len(notes) == 1, notes
+    assert notes[0]["status"] == "SUCCEEDED"
+    assert notes[0]["run_id"] == run["run_id"]
+    assert notes[0]["report"] == evaluation["report_markdown_uri"]
+    assert notes[0]["throughput_policy"] == "kept"
+
+
+@pytest.mark.e2e
+def test_console_input_with_s3_uris_succeeds(e2e: E2E) -> None:
+    run_name = e2e.run_name("console")
+    request = e2e.upload_console_input(run_name, e2e.settings())
+    assert all(request[f"{k}_data"].startswith("s3://") for k in ("training", "validation", "test"))
+    result = e2e.wait(e2e.runtime.start_console_run(request))
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert matches_path(path_of(result), HAPPY_PATH), path_of(result)
+    assert [j["status"] for j in e2e.jobs_for(run_name)] == ["Completed"]
+    assert len(e2e.models_for(run_name)) == 1
+    assert [n["status"] for n in e2e.notifications_for(run_name)] == ["SUCCEEDED"]
+
+
+POLICIES: dict[str, dict[str, Any]] = {
+    "keep": {"throughput_policy": "keep"},
+    "delete": {"throughput_policy": "delete"},
+    "better-wins": {"throughput_policy": "keep_if_better"},
+    # The custom model would have to beat its base by more than 100 points: it cannot.
+    "better-loses": {"throughput_policy": "keep_if_better", "evaluation": {"min_improvement": 1.0}},
+}
+
+
+@pytest.mark.e2e
+def test_throughput_policy_decides_what_is_left_in_service(e2e: E2E) -> None:
+    names = {label: e2e.run_name(f"policy-{label}") for label in POLICIES}
+    arns = {label: e2e.start_console(names[label], e2e.settings(POLICIES[label])) for label in POLICIES}
+    results = dict(zip(arns, e2e.wait_all(list(arns.values())), strict=True))
+
+    for label, result in results.items():
+        assert result.status == "SUCCEEDED", (label, result.error, result.cause)
+        assert "Clean up" not in path_of(result), label
+        assert [n["status"] for n in e2e.notifications_for(names[label])] == ["SUCCEEDED"], label
+
+    def outcome(label: str) -> tuple[str, list[str]]:
+        output = results[label].output or {}
+        return output["policy"]["action"], [t["status"] for t in e2e.throughputs_for(names[label])]
+
+    assert outcome("keep") == ("kept", ["InService"])
+    assert outcome("delete") == ("deleted", [])
+    assert outcome("better-wins") == ("kept", ["InService"])
+    assert outcome("better-loses") == ("deleted", [])
+    assert (results["better-wins"].output or {})["evaluation"]["custom_beats_base"] is True
+    losing = (results["better-loses"].output or {})["evaluation"]
+    assert losing["custom_beats_base"] is False
+    assert losing["custom"]["accuracy"] > losing["base"]["accuracy"]  # it did win, just not by enough
+    # The custom models stay whatever happens to the throughput.
+    for label in POLICIES:
+        assert [j["status"] for j in e2e.jobs_for(names[label])] == ["Completed"], label
+        assert len(e2e.models_for(names[label])) == 1, label
+
+
+def as_conversation(prompt_completion: bytes) -> bytes:
+    """The sample's prompt/completion records in the Bedrock conversation schema."""
+    records = []
+    for line in prompt_completion.decode().splitlines():
+        record = json.loads(line)
+        records.append(
+            {
+                "schemaVersion": "bedrock-conversation-2024",
+                "system": [{"text": "You are a customer support agent."}],
+                "messages": [
+                    {"role": "user", "content": [{"text": record["prompt"]}]},
+                    {"role": "assistant", "content": [{"text": record["completion"].strip()}]},
+                ],
+            }
+        )
+    return jsonl(records)
+
+
+@pytest.mark.e2e
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: run settings merge hyperparameters key by key onto the stack's defaults (cdk.json: epochCount, "
+    "batchSize, learningRate for Titan), and nothing can remove a key, so a run on Nova (no batchSize) always "
+    "fails with SettingsError 'settings.hyperparameters.batchSize: unknown for amazon.nova-micro-v1:0'",
+)
+def test_run_on_another_family_than_the_defaults_succeeds(e2e: E2E) -> None:
+    files = {name: as_conversation(body) for name, body in sample_files().items()}
+    run_name = e2e.run_name("nova")
+    settings = e2e.settings({"base_model_id": "amazon.nova-micro-v1:0", "hyperparameters": {"epochCount": 1}})
+    result = e2e.run(lambda: e2e.start_console(run_name, settings, files))
+
+    notes = e2e.notifications_for(run_name)
+    assert result.status == "SUCCEEDED", [n["reason"] for n in notes]
+    assert [j["status"] for j in e2e.jobs_for(run_name)] == ["Completed"]
+    assert (result.output or {})["evaluation"]["custom_beats_base"] is True
