@@ -7,9 +7,11 @@ sets fast durations. Tests never share resources: each run has its own name (``r
 find the emulator's jobs, models and throughputs by the ``run-id`` tag the pipeline puts on them, the
 executions by name and the notifications by run id.
 
-The runtime's moto shares moto's in-process backends with every other moto in the process: a unit test's
-``mock_aws`` in the same worker resets them. The e2e tests therefore run in xdist groups (contiguous per
-worker), and the helper checks the stack is still there before each test, redeploying a fresh runtime if not.
+The runtime's moto shares moto's in-process backends with every other moto in the process, and a unit test's
+``mock_aws`` in the same worker resets them. Under ``--dist loadfile`` each e2e file runs contiguously on one
+worker; under ``--dist load`` / ``loadgroup`` (pytest 9 makes xdist ignore ``xdist_group``) the tests spread
+over the workers. Either way, the fixture checks the stack is still there before each test and redeploys a
+fresh runtime if it is not.
 """
 
 from __future__ import annotations
@@ -35,11 +37,14 @@ class _Holder:
 
     def healthy(self) -> OfflineRuntime:
         with self.lock:
+            port = None
             if self.runtime is not None and not self._alive(self.runtime):
+                # Same moto port: the handler modules already imported keep clients built for it at import.
+                port = self.runtime.moto_port
                 self.runtime.stop()
                 self.runtime = None
             if self.runtime is None:
-                runtime = OfflineRuntime(quiet=True)
+                runtime = OfflineRuntime(quiet=True, moto_port=port)
                 runtime.start()
                 self.runtime = runtime
             return self.runtime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -9,8 +10,6 @@ import pytest
 
 from offline.runtime import RunResult
 from tests.e2e.harness import E2E, jsonl, matches_path, path_of, sample_files
-
-pytestmark = pytest.mark.xdist_group("e2e-b")
 
 # After the job exists, every failure goes through Clean up before it is reported.
 CLEANED_UP_FAILURE = ".*;Clean up;Notify failure;Run failed;"
@@ -142,6 +141,38 @@ def test_stopped_job_ends_the_run_without_looping(e2e: E2E) -> None:
     assert e2e.throughputs_for(run_name) == []
     note = only_failure(e2e, run_name)
     assert note["reason"].startswith("customization job Stopped"), note["reason"]
+
+
+def _failed_job_with_a_failing_cleanup(e2e: E2E, run_name: str) -> RunResult:
+    e2e.emulator.fail_job("Training failed (injected).")
+    e2e.router.faults[e2e.function_name("cleanup")] = lambda: RuntimeError("cleanup crashed (injected)")
+    return e2e.run(lambda: e2e.start_console(run_name, e2e.settings()))
+
+
+@pytest.mark.e2e
+def test_a_failing_cleanup_still_reports_the_failure(e2e: E2E) -> None:
+    run_name = e2e.run_name("cleanup-crash")
+    result = _failed_job_with_a_failing_cleanup(e2e, run_name)
+
+    assert result.status == "FAILED"
+    assert matches_path(path_of(result), ".*;Job finished\\?;Clean up;Notify failure;Run failed;"), path_of(result)
+    assert [c.error_type for c in e2e.invocations("cleanup", run_name)] == ["RuntimeError"]
+    note = only_failure(e2e, run_name)
+    assert note["reason"].startswith("customization job Failed: Training failed (injected)."), note["reason"]
+
+
+@pytest.mark.e2e
+@pytest.mark.xfail(
+    strict=True,
+    reason="GAP: the failure notice leaves out $.cleanup_error (customizer.notify.compose reads only $.cleanup), "
+    "so an operator is not told that cleanup failed and a throughput may still be billing",
+)
+def test_a_failing_cleanup_is_named_in_the_notice(e2e: E2E) -> None:
+    run_name = e2e.run_name("cleanup-told")
+    _failed_job_with_a_failing_cleanup(e2e, run_name)
+
+    note = only_failure(e2e, run_name)
+    assert "cleanup crashed (injected)" in json.dumps(note), note
 
 
 # ---- the throughput ends badly ----

@@ -13,8 +13,6 @@ import pytest
 from customizer.errors import AwsServiceUnavailableError, BedrockThrottledError
 from tests.e2e.harness import E2E, path_of
 
-pytestmark = pytest.mark.xdist_group("e2e-a")
-
 # Every Bedrock operation a successful run calls (Titan is called with InvokeModel).
 PIPELINE_OPERATIONS = (
     "CreateModelCustomizationJob",

@@ -9,8 +9,6 @@ import pytest
 
 from tests.e2e.harness import E2E, jsonl, matches_path, path_of, sample_files
 
-pytestmark = pytest.mark.xdist_group("e2e-b")
-
 HAPPY_PATH = (
     "Validate the run;Create the customization job;"
     "(Wait for the job;Check the job;Job finished\\?;)+"
