@@ -370,6 +370,13 @@ class Functions(Construct):
                 resources=[arns.provisioned_models(self)],
             )
         )
+        # Reads the job's and throughput's tags: cleanup touches only what this execution created.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:ListTagsForResource"],
+                resources=[arns.customization_jobs(self), arns.provisioned_models(self)],
+            )
+        )
         acknowledge_bedrock_wildcards(role, "model-customization-job", "provisioned-model")
         return function
 

@@ -1,28 +1,53 @@
 """Cleanup on every failure path: stop the run's job if it still runs, delete its throughput.
 
 It finds both by the run's deterministic names, so it works even when the step that created them failed
-before recording their ARNs in the state."""
+before recording their ARNs in the state. It touches only what this execution created (the ``execution``
+tag set at creation): a duplicated start of the same run shares those names, and its failure must not
+stop or delete the other execution's job or throughput."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from customizer.jobs import stop_job_if_running
+from customizer import aws
+from customizer.jobs import EXECUTION_TAG, find_job, stop_job
 from customizer.models import AnyState
 from customizer.throughput import delete_throughput, find_throughput
+
+
+def creator_of(arn: str) -> str | None:
+    """The execution that created a Bedrock resource, from its tags (None when untagged)."""
+    with aws.translate_errors("ListTagsForResource"):
+        tags = aws.client("bedrock").list_tags_for_resource(resourceARN=arn).get("tags", [])
+    return next((t["value"] for t in tags if t.get("key") == EXECUTION_TAG), None)
+
+
+def _foreign(arn: str, execution: str) -> str | None:
+    creator = creator_of(arn)
+    return creator if creator is not None and creator != execution else None
 
 
 def clean_up(state: AnyState) -> dict[str, Any]:
     if state.run is None:
         return {"job": "no job", "throughput": "no throughput"}
-    names = state.run.names
-    job = stop_job_if_running(state.job.job_arn if state.job else names.job_name)
+    names, execution = state.run.names, state.run.execution_name
+    job = find_job(state.job.job_arn if state.job else names.job_name)
+    if job is None:
+        job_outcome = "no job"
+    elif other := _foreign(job.job_arn, execution):
+        job_outcome = f"left job {job.job_name} alone: execution {other} created it"
+    else:
+        job_outcome = stop_job(job)
     throughput = find_throughput(state.throughput.arn if state.throughput else names.throughput_name)
-    if throughput is not None and throughput.commitment:
+    if throughput is None:
+        outcome = "no throughput"
+    elif other := _foreign(throughput.arn, execution):
+        outcome = f"left throughput {throughput.name} alone: execution {other} created it"
+    elif throughput.commitment:
         outcome = (
             f"throughput {throughput.name} has a {throughput.commitment} commitment and cannot be deleted "
             "before its term ends: it keeps billing"
         )
     else:
-        outcome = delete_throughput(throughput.arn) if throughput else "no throughput"
-    return {"job": job, "throughput": outcome}
+        outcome = delete_throughput(throughput.arn)
+    return {"job": job_outcome, "throughput": outcome}

@@ -36,6 +36,11 @@ class ResourceMissingError(PipelineError):
     """A job, model or throughput the run expects is gone."""
 
 
+class StepInProgressError(PipelineError):
+    """Another execution of the same run is inside the same step right now (a duplicated start). Retried:
+    once that step finishes, this execution gets its result instead of doing the work twice."""
+
+
 class WaitTimeoutError(PipelineError):
     """A job or throughput took longer than its configured timeout. Caught: the run cleans up."""
 
@@ -45,4 +50,8 @@ class EvaluationError(PipelineError):
 
 
 # The names the state machine uses. Kept here so the workflow and the handlers cannot drift apart.
-RETRYABLE_ERRORS = (BedrockThrottledError.__name__, AwsServiceUnavailableError.__name__)
+RETRYABLE_ERRORS = (
+    BedrockThrottledError.__name__,
+    AwsServiceUnavailableError.__name__,
+    StepInProgressError.__name__,
+)

@@ -17,12 +17,15 @@ TRAINING_METRICS = "training_artifacts/step_wise_training_metrics.csv"
 VALIDATION_METRICS = "validation_artifacts/post_fine_tuning_validation/validation/validation_metrics.csv"
 
 
+EXECUTION_TAG = "execution"
+
+
 def pipeline_tags(run: Run, pipeline_tag: str) -> list[dict[str, str]]:
-    """Tags on everything the run creates, so cleanup and sweeps can find it."""
+    """Tags on everything the run creates, so cleanup and sweeps can find it and know who created it."""
     return [
         {"key": "pipeline", "value": pipeline_tag},
         {"key": "run-id", "value": run.run_id},
-        {"key": "execution", "value": run.execution_name[:256]},
+        {"key": EXECUTION_TAG, "value": run.execution_name[:256]},
     ]
 
 
@@ -145,8 +148,11 @@ def check_job(run: Run, job: Job, *, now: datetime | None = None) -> Job:
 def stop_job_if_running(name_or_arn: str) -> str:
     """Stop the job if it is still running; say what happened."""
     job = find_job(name_or_arn)
-    if job is None:
-        return "no job"
+    return stop_job(job) if job else "no job"
+
+
+def stop_job(job: Job) -> str:
+    """Stop ``job`` (as last read) if it is still running; say what happened."""
     if job.status == "InProgress":
         with aws.translate_errors("StopModelCustomizationJob"):
             aws.client("bedrock").stop_model_customization_job(jobIdentifier=job.job_arn)

@@ -11,18 +11,21 @@ from customizer.models import NotifyInput
 SUBJECT_LIMIT = 100
 
 
+def _cause_message(cause: str) -> str:
+    """A caught Lambda error's Cause is its JSON error body: keep the message."""
+    try:
+        parsed = json.loads(cause)
+    except (TypeError, ValueError):
+        return cause
+    return str(parsed.get("errorMessage", cause)) if isinstance(parsed, dict) else cause
+
+
 def _reason(message: NotifyInput) -> str:
     state = message.state
     if message.outcome == "SUCCEEDED":
         return state.policy.reason if state.policy else "run completed"
     if state.error:
-        cause = state.error.Cause
-        try:
-            parsed = json.loads(cause)
-            cause = parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
-        except (TypeError, ValueError):
-            pass
-        return f"{state.error.Error}: {cause}"
+        return f"{state.error.Error}: {_cause_message(state.error.Cause)}"
     if state.job and state.job.status in ("Failed", "Stopped"):
         return f"customization job {state.job.status}: {state.job.failure_message or 'no message'}"
     if state.throughput and state.throughput.status == "Failed":
@@ -44,6 +47,9 @@ def compose(message: NotifyInput) -> dict[str, Any]:
         "throughput_policy": state.policy.action if state.policy else None,
         "cleanup": state.cleanup,
     }
+    if state.cleanup_error:
+        # Cleanup itself failed: the job or throughput may still be running and billing.
+        body["cleanup_error"] = f"{state.cleanup_error.Error}: {_cause_message(state.cleanup_error.Cause)}"
     if state.evaluation:
         body["accuracy"] = {"custom": state.evaluation.custom.accuracy, "base": state.evaluation.base.accuracy}
     return body

@@ -167,12 +167,26 @@ def parse_deployment_settings(context: Mapping[str, Any] | None) -> DeploymentSe
 
 
 def resolve_run_settings(defaults: Mapping[str, Any], *overrides: Mapping[str, Any]) -> RunSettings:
-    """Merge overrides (run config, then execution input) onto the defaults and check the result."""
+    """Merge overrides (run config, then execution input) onto the defaults and check the result.
+
+    Hyperparameters belong to a base model: the defaults' hyperparameters apply only while the run keeps the
+    defaults' base model. A run on another base model starts from that model's own defaults (filled in by
+    ``check_family``) plus the hyperparameters the run itself gives."""
     merged: dict[str, Any] = dict(defaults)
     for override in overrides:
         if not isinstance(override, Mapping):
             raise SettingsError(f"settings: must be a JSON object, not {type(override).__name__}")
         merged = deep_merge(merged, override)
+    default_model = defaults.get("base_model_id", RunSettings.model_fields["base_model_id"].default)
+    if merged.get("base_model_id", default_model) != default_model:
+        given: dict[str, Any] = {}
+        for override in overrides:
+            hyperparameters = override.get("hyperparameters")
+            if isinstance(hyperparameters, Mapping):
+                given.update(hyperparameters)
+            elif hyperparameters is not None:
+                given = hyperparameters  # let validation name the wrong type
+        merged["hyperparameters"] = given
     try:
         return RunSettings.model_validate(merged)
     except ValidationError as exc:

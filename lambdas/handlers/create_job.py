@@ -10,10 +10,12 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from customizer.errors import StepInProgressError
 from customizer.jobs import create_job
 from customizer.models import Run, StateAfterValidation
 from handlers.observability import logger, metrics, read_environment, tracer
@@ -47,6 +49,9 @@ def _create(run: Run) -> dict[str, Any]:
 @event_parser(model=StateAfterValidation)
 def handler(event: StateAfterValidation, context: LambdaContext) -> dict[str, Any]:
     IDEMPOTENCY.register_lambda_context(context)
-    job: dict[str, Any] = _create(run=event.run)
+    try:
+        job: dict[str, Any] = _create(run=event.run)
+    except IdempotencyAlreadyInProgressError as exc:
+        raise StepInProgressError(str(exc)) from exc
     logger.info("customization job", job_arn=job["job_arn"], status=job["status"])
     return job

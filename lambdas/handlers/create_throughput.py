@@ -10,10 +10,12 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from customizer.errors import StepInProgressError
 from customizer.models import StateAfterJob
 from customizer.throughput import create_throughput
 from handlers.observability import logger, metrics, read_environment, tracer
@@ -42,6 +44,9 @@ def _create(state: StateAfterJob) -> dict[str, Any]:
 @event_parser(model=StateAfterJob)
 def handler(event: StateAfterJob, context: LambdaContext) -> dict[str, Any]:
     IDEMPOTENCY.register_lambda_context(context)
-    throughput: dict[str, Any] = _create(state=event)
+    try:
+        throughput: dict[str, Any] = _create(state=event)
+    except IdempotencyAlreadyInProgressError as exc:
+        raise StepInProgressError(str(exc)) from exc
     logger.info("throughput", arn=throughput["arn"], status=throughput["status"])
     return throughput

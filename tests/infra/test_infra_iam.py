@@ -86,6 +86,8 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("bedrock:StopModelCustomizationJob", "model-customization-job/*", ""),
         ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
         ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", ""),
+        ("bedrock:ListTagsForResource", "model-customization-job/*", ""),
+        ("bedrock:ListTagsForResource", "provisioned-model/*", ""),
     },
     "notify": {
         ("sns:Publish", "topic", ""),

@@ -80,7 +80,7 @@ def test_the_decorator_translates_too():
 
 
 def test_the_retryable_errors_are_the_transient_ones():
-    assert set(RETRYABLE_ERRORS) == {"BedrockThrottledError", "AwsServiceUnavailableError"}
+    assert set(RETRYABLE_ERRORS) == {"BedrockThrottledError", "AwsServiceUnavailableError", "StepInProgressError"}
 
 
 def test_input_errors_share_a_base_the_workflow_catches():

@@ -29,6 +29,14 @@ def evaluation(custom: float, base: float, margin: float = 0.0) -> Evaluation:
     )
 
 
+def tags(bedrock: Stubber, arn: str, execution: str | None) -> None:
+    """The creator tag cleanup reads before it touches a job or throughput."""
+    found = [{"key": "pipeline", "value": "BedrockCustomization"}]
+    if execution is not None:
+        found.append({"key": "execution", "value": execution})
+    bedrock.add_response("list_tags_for_resource", {"tags": found}, {"resourceARN": arn})
+
+
 def throughput(run: Run) -> Throughput:
     return Throughput(arn=THROUGHPUT_ARN, name=run.names.throughput_name, status="InService", model_units=1)
 
@@ -47,12 +55,14 @@ def test_cleanup_finds_the_job_and_throughput_by_name_when_the_state_has_no_arns
     bedrock.add_response(
         "get_model_customization_job", job_response(run, "InProgress"), {"jobIdentifier": run.names.job_name}
     )
+    tags(bedrock, JOB_ARN, run.execution_name)
     bedrock.add_response("stop_model_customization_job", {}, {"jobIdentifier": JOB_ARN})
     bedrock.add_response(
         "get_provisioned_model_throughput",
         throughput_response(run, "Creating"),
         {"provisionedModelId": run.names.throughput_name},
     )
+    tags(bedrock, THROUGHPUT_ARN, run.execution_name)
     bedrock.add_response(
         "get_provisioned_model_throughput", throughput_response(run, "Creating"), {"provisionedModelId": THROUGHPUT_ARN}
     )
@@ -72,9 +82,11 @@ def test_cleanup_uses_the_arns_in_the_state(bedrock, make_run):
     run = make_run()
     job = Job(job_arn=JOB_ARN, job_name=run.names.job_name, status="InProgress")
     bedrock.add_response("get_model_customization_job", job_response(run, "Completed"), {"jobIdentifier": JOB_ARN})
+    tags(bedrock, JOB_ARN, None)  # untagged: treated as this run's own
     bedrock.add_response(
         "get_provisioned_model_throughput", throughput_response(run, "Failed"), {"provisionedModelId": THROUGHPUT_ARN}
     )
+    tags(bedrock, THROUGHPUT_ARN, run.execution_name)
     bedrock.add_response(
         "get_provisioned_model_throughput", throughput_response(run, "Failed"), {"provisionedModelId": THROUGHPUT_ARN}
     )
@@ -99,12 +111,35 @@ def test_cleanup_refuses_to_delete_a_committed_throughput_and_says_it_keeps_bill
     bedrock.add_response(
         "get_provisioned_model_throughput", throughput_response(run, "InService", commitment="SixMonths")
     )
+    tags(bedrock, THROUGHPUT_ARN, run.execution_name)
     # no delete call is queued: one would fail the test
     outcome = clean_up(AnyState(run=run))
     assert outcome["throughput"] == (
         f"throughput {run.names.throughput_name} has a SixMonths commitment and cannot be deleted "
         "before its term ends: it keeps billing"
     )
+
+
+def test_cleanup_leaves_alone_what_another_execution_of_the_same_run_created(bedrock, make_run):
+    # Given a duplicated start: the job and throughput (same deterministic names) belong to execution "first"
+    run = make_run()
+    bedrock.add_response(
+        "get_model_customization_job", job_response(run, "InProgress"), {"jobIdentifier": run.names.job_name}
+    )
+    tags(bedrock, JOB_ARN, "first")
+    bedrock.add_response(
+        "get_provisioned_model_throughput",
+        throughput_response(run, "InService"),
+        {"provisionedModelId": run.names.throughput_name},
+    )
+    tags(bedrock, THROUGHPUT_ARN, "first")
+    # When this (other) execution cleans up; no stop or delete call is queued: one would fail the test
+    outcome = clean_up(AnyState(run=run))
+    # Then it says so and touches neither
+    assert outcome == {
+        "job": f"left job {run.names.job_name} alone: execution first created it",
+        "throughput": f"left throughput {run.names.throughput_name} alone: execution first created it",
+    }
 
 
 # ---- policy ----

@@ -185,3 +185,25 @@ def test_the_subject_fits_sns_limit(topic):
     subject = receive()["Subject"]
     assert len(subject) == 100
     assert subject.startswith("Bedrock customization failed: rrr")
+
+
+def test_a_failed_cleanup_is_named_so_the_operator_knows_something_may_still_bill(make_run):
+    # Given a run whose cleanup itself failed (the state machine keeps that error apart, at $.cleanup_error)
+    run = make_run()
+    cause = json.dumps(
+        {"errorType": "AwsServiceUnavailableError", "errorMessage": "DeleteProvisionedModelThroughput: 503"}
+    )
+    state = {
+        "run": run.model_dump(mode="json"),
+        "error": {"Error": "EvaluationError", "Cause": "{}"},
+        "cleanup_error": {"Error": "AwsServiceUnavailableError", "Cause": cause},
+    }
+    # When the failure is composed
+    body = compose(NotifyInput.model_validate({"outcome": "FAILED", "state": state}))
+    # Then the notice says cleanup failed, and why
+    assert body["cleanup_error"] == "AwsServiceUnavailableError: DeleteProvisionedModelThroughput: 503"
+
+
+def test_a_clean_failure_has_no_cleanup_error(make_run):
+    state = {"run": make_run().model_dump(mode="json"), "cleanup": {"job": "no job", "throughput": "no throughput"}}
+    assert "cleanup_error" not in compose(NotifyInput.model_validate({"outcome": "FAILED", "state": state}))

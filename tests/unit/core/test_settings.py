@@ -290,3 +290,27 @@ def test_deployment_settings_accept_a_full_valid_context():
     )
     assert settings.notification_email == "ops@example.com"
     assert settings.defaults.throughput_policy is ThroughputPolicy.DELETE
+
+
+def test_a_run_on_another_base_model_does_not_inherit_the_defaults_hyperparameters():
+    # Given defaults for Titan with Titan's batchSize (which Nova does not know)
+    defaults = {"base_model_id": "amazon.titan-text-express-v1", "hyperparameters": {"batchSize": 4, "epochCount": 3}}
+    # When a run switches to Nova and sets only its learning rate
+    settings = resolve_run_settings(
+        defaults, {"base_model_id": "amazon.nova-micro-v1:0", "hyperparameters": {"learningRate": 0.00002}}
+    )
+    # Then only the run's own hyperparameters remain, and Nova's defaults fill in the rest
+    assert settings.hyperparameters == {"learningRate": 0.00002}
+    resolved = check_family(settings, has_validation_data=True)
+    assert resolved == {"epochCount": "2", "learningRate": "2e-05", "learningRateWarmupSteps": "10"}
+
+
+def test_a_run_on_the_defaults_base_model_merges_hyperparameters_key_by_key():
+    defaults = {"base_model_id": "amazon.titan-text-express-v1", "hyperparameters": {"batchSize": 4, "epochCount": 3}}
+    settings = resolve_run_settings(defaults, {"hyperparameters": {"epochCount": 5}})
+    assert settings.hyperparameters == {"batchSize": 4, "epochCount": 5}
+
+
+def test_hyperparameters_of_the_wrong_type_are_still_named_after_a_model_switch():
+    with pytest.raises(SettingsError, match=r"settings\.hyperparameters"):
+        resolve_run_settings({}, {"base_model_id": "amazon.nova-micro-v1:0", "hyperparameters": [1, 2]})

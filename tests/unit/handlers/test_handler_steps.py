@@ -7,13 +7,14 @@ import json
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.response import StreamingBody
 from botocore.stub import ANY
 from pydantic import ValidationError
 
 from customizer import aws
-from customizer.errors import DataNotFoundError, RunInputError, SettingsError
+from customizer.errors import DataNotFoundError, RunInputError, SettingsError, StepInProgressError
 from customizer.models import Job, Run, Throughput
 from tests.unit.core.stubs import JOB_ARN, MODEL_ARN, THROUGHPUT_ARN, job_response, throughput_response
 from tests.unit.handlers.conftest import IDEMPOTENCY_TABLE, KMS_KEY_ARN, ROLE_ARN
@@ -226,6 +227,11 @@ def test_cleanup_stops_the_job_of_a_failed_run(load_handler, lambda_context, bed
     handler = load_handler("cleanup").handler
     run = make_run()
     bedrock.add_response("get_model_customization_job", job_response(run, "InProgress"))
+    bedrock.add_response(
+        "list_tags_for_resource",
+        {"tags": [{"key": "execution", "value": run.execution_name}]},
+        {"resourceARN": JOB_ARN},
+    )
     bedrock.add_response("stop_model_customization_job", {}, {"jobIdentifier": JOB_ARN})
     bedrock.add_client_error("get_provisioned_model_throughput", "ResourceNotFoundException", "no", 404)
     event = {**state_of(run), "error": {"Error": "WaitTimeoutError", "Cause": "{}"}}
@@ -260,3 +266,28 @@ def test_the_state_is_parsed_before_any_work(load_handler, lambda_context, bedro
     handler = load_handler("check_job").handler
     with pytest.raises(ValidationError, match="run"):
         handler({"job": {"job_arn": JOB_ARN, "job_name": "j", "status": "InProgress"}}, lambda_context)
+
+
+@pytest.mark.parametrize(("module", "function"), [("create_job", "_create"), ("create_throughput", "_create")])
+def test_a_duplicate_start_inside_the_same_step_gets_a_retryable_typed_error(
+    load_handler, lambda_context, make_run, monkeypatch, module, function
+):
+    # Given another execution of the same run holding the step's idempotency record right now
+    handler_module = load_handler(module)
+
+    def in_progress(**_: Any) -> dict[str, Any]:
+        raise IdempotencyAlreadyInProgressError("record in progress")
+
+    monkeypatch.setattr(handler_module, function, in_progress)
+    run = make_run()
+    state: dict[str, Any] = {"run": run.model_dump(mode="json")}
+    if module == "create_throughput":
+        state["job"] = {
+            "job_arn": JOB_ARN,
+            "job_name": run.names.job_name,
+            "status": "Completed",
+            "model_arn": MODEL_ARN,
+        }
+    # When this execution reaches the step, Then it raises the error the state machine retries
+    with pytest.raises(StepInProgressError, match="record in progress"):
+        handler_module.handler(state, lambda_context)
