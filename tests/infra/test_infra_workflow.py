@@ -163,13 +163,13 @@ def test_throughput_ready_choice(definition: dict[str, Any]) -> None:
 def test_every_task_retries_throttling_transient_and_lambda_errors(definition: dict[str, Any], name: str) -> None:
     backoff = {"IntervalSeconds": 2, "MaxAttempts": 5, "BackoffRate": 2, "JitterStrategy": "FULL"}
     assert _states(definition)[name]["Retry"] == [
-        {"ErrorEquals": ["BedrockThrottledError", "AwsServiceUnavailableError"], **backoff},
+        {"ErrorEquals": ["BedrockThrottledError", "AwsServiceUnavailableError", "StepInProgressError"], **backoff},
         {"ErrorEquals": LAMBDA_ERRORS, **backoff},
     ]
 
 
 def test_retried_error_names_are_the_handlers_error_classes() -> None:
-    for name in ("BedrockThrottledError", "AwsServiceUnavailableError"):
+    for name in ("BedrockThrottledError", "AwsServiceUnavailableError", "StepInProgressError"):
         assert issubclass(getattr(errors, name), errors.PipelineError)
         assert name in errors.RETRYABLE_ERRORS
 
