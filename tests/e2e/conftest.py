@@ -16,7 +16,6 @@ fresh runtime if it is not.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 
@@ -33,21 +32,19 @@ class _Holder:
 
     def __init__(self) -> None:
         self.runtime: OfflineRuntime | None = None
-        self.lock = threading.Lock()
 
     def healthy(self) -> OfflineRuntime:
-        with self.lock:
-            port = None
-            if self.runtime is not None and not self._alive(self.runtime):
-                # Same moto port: the handler modules already imported keep clients built for it at import.
-                port = self.runtime.moto_port
-                self.runtime.stop()
-                self.runtime = None
-            if self.runtime is None:
-                runtime = OfflineRuntime(quiet=True, moto_port=port)
-                runtime.start()
-                self.runtime = runtime
-            return self.runtime
+        port = None
+        if self.runtime is not None and not self._alive(self.runtime):
+            # Same moto port: the handler modules already imported keep clients built for it at import.
+            port = self.runtime.moto_port
+            self.runtime.stop()
+            self.runtime = None
+        if self.runtime is None:
+            runtime = OfflineRuntime(quiet=True, moto_port=port)
+            runtime.start()
+            self.runtime = runtime
+        return self.runtime
 
     @staticmethod
     def _alive(runtime: OfflineRuntime) -> bool:

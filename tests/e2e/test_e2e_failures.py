@@ -162,11 +162,6 @@ def test_a_failing_cleanup_still_reports_the_failure(e2e: E2E) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(
-    strict=True,
-    reason="GAP: the failure notice leaves out $.cleanup_error (customizer.notify.compose reads only $.cleanup), "
-    "so an operator is not told that cleanup failed and a throughput may still be billing",
-)
 def test_a_failing_cleanup_is_named_in_the_notice(e2e: E2E) -> None:
     run_name = e2e.run_name("cleanup-told")
     _failed_job_with_a_failing_cleanup(e2e, run_name)

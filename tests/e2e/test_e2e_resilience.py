@@ -134,12 +134,6 @@ def test_a_second_console_start_of_the_same_run_shares_its_job(e2e: E2E) -> None
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a duplicate start while the first is inside 'Create the customization job' gets Powertools' "
-    "IdempotencyAlreadyInProgressError, which no Retry names: it goes to Clean up, which finds the job by the "
-    "shared deterministic name and stops the first run's job, so both runs fail",
-)
 def test_concurrent_duplicate_starts_do_not_harm_each_other(e2e: E2E) -> None:
     # Slow job reads keep the first run inside its create step while the duplicate arrives.
     e2e.emulator.set_latency(1500, "GetModelCustomizationJob")
@@ -154,7 +148,11 @@ def test_concurrent_duplicate_starts_do_not_harm_each_other(e2e: E2E) -> None:
     jobs = e2e.jobs_for(run_name)
     assert len(jobs) == 1, jobs
     assert jobs[0]["status"] == "Completed", [n["reason"] for n in e2e.notifications_for(run_name)]
+    assert jobs[0]["tags"]["execution"] == f"{run_name}-console-1"
     assert [r.status for r in results] == ["SUCCEEDED", "SUCCEEDED"], [(r.error, r.cause) for r in results]
+    # The duplicate did meet the first inside the create step, and waited for it instead of cleaning up.
+    assert "StepInProgressError" in [c.error_type for c in e2e.invocations("create_job", run_name)]
+    assert all("Clean up" not in path_of(r) for r in results)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:

@@ -147,12 +147,6 @@ def as_conversation(prompt_completion: bytes) -> bytes:
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: run settings merge hyperparameters key by key onto the stack's defaults (cdk.json: epochCount, "
-    "batchSize, learningRate for Titan), and nothing can remove a key, so a run on Nova (no batchSize) always "
-    "fails with SettingsError 'settings.hyperparameters.batchSize: unknown for amazon.nova-micro-v1:0'",
-)
 def test_run_on_another_family_than_the_defaults_succeeds(e2e: E2E) -> None:
     files = {name: as_conversation(body) for name, body in sample_files().items()}
     run_name = e2e.run_name("nova")
