@@ -13,6 +13,7 @@ import os
 import socket
 import time
 import urllib.request
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -217,10 +218,15 @@ class OfflineRuntime:
         return [arn for arn in self.execution_arns() if arn not in before]
 
     def start_console_run(self, execution_input: dict[str, Any], name: str | None = None) -> str:
-        kwargs: dict[str, Any] = {"stateMachineArn": self.state_machine_arn, "input": json.dumps(execution_input)}
-        if name:
-            kwargs["name"] = name
-        return str(boto3.client("stepfunctions").start_execution(**kwargs)["executionArn"])
+        # Step Functions names an unnamed execution with a UUID; moto's ASL interpreter leaves it None (ARN
+        # ":None", $$.Execution.Name null, and a second unnamed start collides with the first), so name it here.
+        return str(
+            boto3.client("stepfunctions").start_execution(
+                stateMachineArn=self.state_machine_arn,
+                name=name or str(uuid.uuid4()),
+                input=json.dumps(execution_input),
+            )["executionArn"]
+        )
 
     def execution_arns(self) -> list[str]:
         response = boto3.client("stepfunctions").list_executions(stateMachineArn=self.state_machine_arn)
@@ -234,7 +240,9 @@ class OfflineRuntime:
         started = time.monotonic()
         seen = 0
         states: list[StateEvent] = []
-        while True:
+
+        def read_history() -> None:
+            nonlocal seen
             history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
             first = history[0]["timestamp"] if history else None
             for event in history[seen:]:
@@ -245,8 +253,12 @@ class OfflineRuntime:
                     if on_state:
                         on_state(state)
             seen = len(history)
+
+        while True:
+            read_history()
             description = sfn.describe_execution(executionArn=execution_arn)
             if description["status"] in TERMINAL:
+                read_history()  # the states entered between the history read above and the end
                 output = json.loads(description["output"]) if description.get("output") else None
                 return RunResult(
                     execution_arn,

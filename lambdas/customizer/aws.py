@@ -24,7 +24,8 @@ from customizer.errors import (
     ResourceMissingError,
 )
 
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=120)
+# Five attempts in all (four retries, at most ~15 s of backoff): well inside the shortest step timeout (30 s).
+_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 5}, connect_timeout=10, read_timeout=120)
 
 THROTTLING_CODES = frozenset(
     {"ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded", "SlowDown"}
