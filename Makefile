@@ -9,12 +9,13 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install test test-unit test-infra test-e2e lint synth deploy destroy demo clean
+.PHONY: help install test test-unit test-infra test-e2e lint synth deploy destroy demo bench clean
 
 help:
 	@echo "make demo     run the whole pipeline offline on the bundled sample dataset"
 	@echo "make test     lint (ruff, mypy) and run every test suite"
 	@echo "make lint     ruff and mypy only"
+	@echo "make bench    the benchmarks (figures as name: value lines)"
 	@echo "make synth    synthesize the CloudFormation templates (no AWS credentials needed)"
 	@echo "make deploy   deploy to the AWS account of your current credentials"
 	@echo "make destroy  delete the deployed stack"
@@ -58,6 +59,9 @@ destroy: $(VENV)/.installed node_modules/.installed
 
 demo: $(VENV)/.installed
 	$(PY) -m offline demo $(if $(DATA),--data $(DATA)) $(if $(MODEL),--base-model $(MODEL))
+
+bench: $(VENV)/.installed
+	$(PY) -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .offline
