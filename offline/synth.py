@@ -52,6 +52,7 @@ def synthesize(pipeline_overrides: dict[str, Any] | None = None) -> dict[str, An
             CDK_OUTDIR=str(outdir),
             CDK_CONTEXT_JSON=json.dumps(context),
             JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1",
+            JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
         )
         result = subprocess.run(
             [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
