@@ -138,6 +138,7 @@ class Deployer:
         "AWS::Lambda::Function",
         "AWS::StepFunctions::StateMachine",
         "AWS::Lambda::EventInvokeConfig",
+        "AWS::Events::Rule",
         "Custom::S3BucketNotifications",
     )
 
@@ -254,6 +255,18 @@ class Deployer:
         config = {k: self.resolve(v) for k, v in props.items() if k not in ("FunctionName", "Qualifier")}
         boto3.client("lambda").put_function_event_invoke_config(FunctionName=function, **config)
         return Resource(logical_id, "AWS::Lambda::EventInvokeConfig", function)
+
+    def _events_rule(self, logical_id: str, props: dict[str, Any]) -> Resource:
+        # Created on moto for inspection; offline.events delivers what it matches (moto's does not reach Lambda).
+        name = props.get("Name") or _physical_name(logical_id)
+        events = boto3.client("events")
+        arn = events.put_rule(
+            Name=name, EventPattern=json.dumps(self.resolve(props["EventPattern"])), State=props.get("State", "ENABLED")
+        )["RuleArn"]
+        targets = [{"Id": t["Id"], "Arn": self.resolve(t["Arn"])} for t in props.get("Targets", [])]
+        if targets:
+            events.put_targets(Rule=name, Targets=targets)
+        return Resource(logical_id, "AWS::Events::Rule", name, {"Arn": arn})
 
     def _s3bucketnotifications(self, logical_id: str, props: dict[str, Any]) -> Resource:
         config = self.resolve(props.get("NotificationConfiguration", {}))

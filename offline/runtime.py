@@ -26,6 +26,7 @@ from moto.server import ThreadedMotoServer
 
 from offline.bedrock_emulator import EmulatorServer
 from offline.cloud import REGION, DeployedStack, Deployer
+from offline.events import StatusChangeEvents
 from offline.router import LambdaRouter
 from offline.synth import synthesize
 
@@ -75,6 +76,7 @@ class OfflineRuntime:
         self.moto: ThreadedMotoServer | None = None
         self.emulator: EmulatorServer | None = None
         self.stack: DeployedStack | None = None
+        self.events: StatusChangeEvents | None = None
 
     # ---- lifecycle ----
     def _set_env(self, values: dict[str, str]) -> None:
@@ -124,6 +126,7 @@ class OfflineRuntime:
         self._router_cm = self.router.installed()
         self._router_cm.__enter__()
         self.stack = Deployer(template).deploy()
+        self.events = StatusChangeEvents(self.stack)
         self._set_env(self._function_environment())
         if self.quiet:
             # Standard Powertools settings: the handlers' JSON logs and metrics stay out of the console.
@@ -133,6 +136,7 @@ class OfflineRuntime:
         from customizer import aws
 
         aws.client.cache_clear()  # handler clients must see this runtime's endpoints
+        self.events.start()
 
     def _function_environment(self) -> dict[str, str]:
         """The deployed functions' variables, for the handlers running in this process. Functions that
@@ -151,6 +155,9 @@ class OfflineRuntime:
         return merged
 
     def stop(self) -> None:
+        if self.events is not None:
+            self.events.stop()
+            self.events = None
         if self._router_cm is not None:
             self._router_cm.__exit__(None, None, None)
             self._router_cm = None

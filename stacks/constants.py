@@ -70,6 +70,16 @@ APPLY_POLICY = FunctionSpec(
 CLEANUP = FunctionSpec("Cleanup", "cleanup", Duration.minutes(2), 256, "Stop the job and delete the throughput")
 NOTIFY = FunctionSpec("Notify", "notify", Duration.seconds(30), 256, "Publish the run's outcome")
 START_RUN = FunctionSpec("StartRun", "start_run", Duration.minutes(1), 256, "Start a run from an uploaded manifest")
+AFTER_EXECUTION = FunctionSpec(
+    "AfterExecution",
+    "after_execution",
+    Duration.minutes(5),
+    256,
+    "Clean up after an execution stopped by hand, timed out or failed outside a Catch",
+)
+# The execution statuses that may leave a job or throughput behind: the workflow's own "Clean up" state does
+# not run when an execution is stopped or times out, nor when it fails outside a Catch.
+AFTERCARE_STATUSES = ("ABORTED", "TIMED_OUT", "FAILED")
 
 WORKFLOW_FUNCTIONS = (
     VALIDATE_RUN,

@@ -85,6 +85,7 @@ class Functions(Construct):
         self.cleanup = self._build_cleanup()
         self.notify = self._build_notify()
         self.start_run: lambda_.Function | None = None
+        self.after_execution: lambda_.Function | None = None
 
     # --- shared pieces -----------------------------------------------------------------------------
 
@@ -435,6 +436,52 @@ class Functions(Construct):
         self._allow_key_via(function, "sns", ["kms:GenerateDataKey", "kms:Decrypt"])
         acknowledge_object_wildcard(role, data, f"{prefix}*", RUN_PREFIX_REASON)
         self.start_run = function
+        return function
+
+    def build_after_execution(self) -> lambda_.Function:
+        """The function that cleans up after an execution that could not clean up itself."""
+        function = self._build_function(constants.AFTER_EXECUTION, {"TOPIC_ARN": self._topic.topic_arn})
+        role = self._role(function)
+        # Lists running jobs and all throughput, to find the ones the ended execution created (by its tag).
+        # List actions name no resource type: they can only be granted on "*".
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:ListModelCustomizationJobs", "bedrock:ListProvisionedModelThroughputs"],
+                resources=["*"],
+            )
+        )
+        # Reads each candidate's tags: it touches only what the ended execution created.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:ListTagsForResource"],
+                resources=[arns.customization_jobs(self), arns.provisioned_models(self)],
+            )
+        )
+        # Stops the execution's job if it still runs.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:GetModelCustomizationJob", "bedrock:StopModelCustomizationJob"],
+                resources=[arns.customization_jobs(self)],
+            )
+        )
+        # Deletes the execution's throughput, so it stops billing.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:GetProvisionedModelThroughput", "bedrock:DeleteProvisionedModelThroughput"],
+                resources=[arns.provisioned_models(self)],
+            )
+        )
+        # Reports what it did on the outcome topic.
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[self._topic.topic_arn]))
+        self._allow_key_via(function, "sns", ["kms:GenerateDataKey", "kms:Decrypt"])
+        acknowledge_bedrock_wildcards(role, "model-customization-job", "provisioned-model")
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ListModelCustomizationJobs and ListProvisionedModelThroughputs have no resource types and can only be "
+            "granted on '*'; X-Ray's two tracing actions likewise. Every write is scoped to job or throughput ARNs.",
+        )
+        self.after_execution = function
         return function
 
     @property

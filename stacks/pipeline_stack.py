@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from customizer.settings import DeploymentSettings
+from stacks.aftercare import Aftercare
 from stacks.customization_role import CustomizationRole
 from stacks.functions import Functions
 from stacks.notifications import Notifications
@@ -39,6 +40,12 @@ class PipelineStack(Stack):
         start_run = self.functions.build_start_run(self.workflow.state_machine)
         self.trigger = Trigger(
             self, "Trigger", bucket=self.storage.data_bucket, function=start_run, run_prefix=settings.run_prefix
+        )
+        self.aftercare = Aftercare(
+            self,
+            "Aftercare",
+            state_machine=self.workflow.state_machine,
+            function=self.functions.build_after_execution(),
         )
         self._build_outputs()
 

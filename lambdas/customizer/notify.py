@@ -57,6 +57,12 @@ def compose(message: NotifyInput) -> dict[str, Any]:
 
 def publish(message: NotifyInput, topic_arn: str) -> dict[str, Any]:
     body = compose(message)
+    publish_body(body, topic_arn)
+    return body
+
+
+def publish_body(body: dict[str, Any], topic_arn: str) -> None:
+    """Publish one outcome message (``run_id`` and ``status`` name it in the subject)."""
     subject = f"Bedrock customization {body['status'].lower()}: {body['run_id']}"[:SUBJECT_LIMIT]
     with aws.translate_errors("publishing the outcome"):
         aws.client("sns").publish(
@@ -65,4 +71,3 @@ def publish(message: NotifyInput, topic_arn: str) -> dict[str, Any]:
             Message=json.dumps(body, indent=2),
             MessageAttributes={"status": {"DataType": "String", "StringValue": body["status"]}},
         )
-    return body

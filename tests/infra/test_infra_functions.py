@@ -35,6 +35,7 @@ ENVIRONMENT = {
     "cleanup": set(),
     "notify": {"TOPIC_ARN"},
     "start_run": {"STATE_MACHINE_ARN", "DATA_BUCKET", "RUN_PREFIX", "IDEMPOTENCY_TABLE"},
+    "after_execution": {"TOPIC_ARN"},
 }
 LAYER_PARAMETER = "/aws/service/powertools/python/x86_64/python3.12/3.37.0"
 

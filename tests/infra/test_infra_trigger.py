@@ -39,7 +39,12 @@ def test_only_the_artifacts_bucket_has_no_trigger(synth: Synthesized) -> None:
 def test_s3_may_invoke_start_run_for_the_data_bucket_only(
     synth: Synthesized, functions_by_module: dict[str, str]
 ) -> None:
-    (permission,) = synth.of_type("AWS::Lambda::Permission").values()
+    permissions = [
+        p
+        for p in synth.of_type("AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "s3.amazonaws.com"
+    ]
+    (permission,) = permissions
     assert resolve(permission["Properties"]) == {
         "Action": "lambda:InvokeFunction",
         "FunctionName": "${" + functions_by_module["start_run"] + ".Arn}",
@@ -72,3 +77,34 @@ def test_a_rejected_upload_is_retried_then_reported_on_the_topic(
     assert properties["DestinationConfig"] == {
         "OnFailure": {"Destination": {"Ref": synth.logical_id(synth.stack.notifications.topic)}}
     }
+
+
+def test_an_execution_that_ends_without_its_own_cleanup_runs_aftercare(
+    synth: Synthesized, functions_by_module: dict[str, str]
+) -> None:
+    # Given the rule on the state machine's status changes
+    (rule,) = synth.of_type("AWS::Events::Rule").values()
+    properties = rule["Properties"]
+    # Then it matches this state machine's ABORTED, TIMED_OUT and FAILED executions only
+    assert properties["EventPattern"] == {
+        "source": ["aws.states"],
+        "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {
+            "status": ["ABORTED", "TIMED_OUT", "FAILED"],
+            "stateMachineArn": [{"Ref": synth.logical_id(synth.stack.workflow.state_machine)}],
+        },
+    }
+    assert properties["State"] == "ENABLED"
+    # And its one target is the after_execution function, retried on delivery failure
+    (target,) = properties["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [functions_by_module["after_execution"], "Arn"]}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2}
+
+
+def test_only_the_rule_may_invoke_after_execution(synth: Synthesized, functions_by_module: dict[str, str]) -> None:
+    permissions = [p["Properties"] for p in synth.of_type("AWS::Lambda::Permission").values()]
+    (events,) = [p for p in permissions if p["Principal"] == "events.amazonaws.com"]
+    (rule_id,) = synth.of_type("AWS::Events::Rule")
+    assert events["FunctionName"] == {"Fn::GetAtt": [functions_by_module["after_execution"], "Arn"]}
+    assert events["SourceArn"] == {"Fn::GetAtt": [rule_id, "Arn"]}
+    assert len(permissions) == 2

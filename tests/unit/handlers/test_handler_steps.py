@@ -291,3 +291,57 @@ def test_a_duplicate_start_inside_the_same_step_gets_a_retryable_typed_error(
     # When this execution reaches the step, Then it raises the error the state machine retries
     with pytest.raises(StepInProgressError, match="record in progress"):
         handler_module.handler(state, lambda_context)
+
+
+# ---- after an execution ended without its own cleanup ----
+
+
+def _status_change(status: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": "123456789012",
+        "time": "2026-01-01T00:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:states:us-east-1:123456789012:execution:sm:ended"],
+        "detail": {
+            "executionArn": "arn:aws:states:us-east-1:123456789012:execution:sm:ended",
+            "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:sm",
+            "name": "ended",
+            "status": status,
+        },
+    }
+
+
+def _outcomes(handler_env) -> Any:
+    sqs = aws.client("sqs")
+    queue_url = sqs.create_queue(QueueName="aftercare")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws.client("sns").subscribe(TopicArn=handler_env["TOPIC_ARN"], Protocol="sqs", Endpoint=queue_arn)
+    return lambda: [
+        json.loads(json.loads(m["Body"])["Message"])
+        for m in sqs.receive_message(QueueUrl=queue_url).get("Messages", [])
+    ]
+
+
+def test_an_aborted_execution_is_cleaned_up_and_reported(load_handler, lambda_context, bedrock, handler_env):
+    received = _outcomes(handler_env)
+    handler = load_handler("after_execution").handler
+    bedrock.add_response("list_model_customization_jobs", {"modelCustomizationJobSummaries": []})
+    bedrock.add_response("list_provisioned_model_throughputs", {"provisionedModelSummaries": []})
+    outcome = handler(_status_change("ABORTED"), lambda_context)
+    assert outcome == {"jobs": [], "throughputs": []}
+    (notice,) = received()
+    assert (notice["run_id"], notice["status"]) == ("ended", "ABORTED")
+    assert notice["cleanup"] == outcome
+
+
+def test_a_failed_execution_with_nothing_left_is_not_reported_twice(load_handler, lambda_context, bedrock, handler_env):
+    received = _outcomes(handler_env)
+    handler = load_handler("after_execution").handler
+    bedrock.add_response("list_model_customization_jobs", {"modelCustomizationJobSummaries": []})
+    bedrock.add_response("list_provisioned_model_throughputs", {"provisionedModelSummaries": []})
+    handler(_status_change("FAILED"), lambda_context)
+    assert received() == []

@@ -1,0 +1,52 @@
+"""Cleanup when the workflow cannot clean up itself: an execution stopped by hand, one that hit the state
+machine's own timeout, or one that failed outside a Catch. None of these runs the "Clean up" state, so
+a rule on the execution's status change runs this instead.
+
+It finds what the execution created by the ``execution`` tag every job and throughput carries (see
+``jobs.pipeline_tags``), not by names in the execution's state, which an aborted execution may never have
+recorded: running jobs are stopped, throughput without a commitment is deleted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from customizer import aws
+from customizer.cleanup import creator_of
+from customizer.jobs import find_job, stop_job
+from customizer.throughput import delete_throughput
+
+
+def _pages(operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+    bedrock = aws.client("bedrock")
+    token: str | None = None
+    while True:
+        with aws.translate_errors(operation):
+            page = getattr(bedrock, operation)(**params, **({"nextToken": token} if token else {}))
+        yield from page.get(key, [])
+        token = page.get("nextToken")
+        if not token:
+            return
+
+
+def clean_up_execution(execution_name: str) -> dict[str, list[str]]:
+    """Stop the execution's running jobs and delete its throughput; say what was done."""
+    outcome: dict[str, list[str]] = {"jobs": [], "throughputs": []}
+    for summary in _pages("list_model_customization_jobs", "modelCustomizationJobSummaries", statusEquals="InProgress"):
+        if creator_of(summary["jobArn"]) != execution_name:
+            continue
+        job = find_job(summary["jobArn"])
+        if job is not None:
+            outcome["jobs"].append(stop_job(job))
+    for summary in _pages("list_provisioned_model_throughputs", "provisionedModelSummaries"):
+        arn = summary["provisionedModelArn"]
+        if creator_of(arn) != execution_name:
+            continue
+        if summary.get("commitmentDuration"):
+            outcome["throughputs"].append(
+                f"throughput {summary['provisionedModelName']} has a {summary['commitmentDuration']} commitment "
+                "and cannot be deleted before its term ends: it keeps billing"
+            )
+        else:
+            outcome["throughputs"].append(delete_throughput(arn))
+    return outcome

@@ -1,0 +1,93 @@
+"""Executions that end without running their own "Clean up": stopped by hand. The rule on execution status
+changes runs ``after_execution``, which must leave nothing billing and say what it did."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import E2E
+
+DEADLINE = 20.0
+
+
+def _until(predicate: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _entered(e2e: E2E, execution_arn: str, state: str) -> bool:
+    events = e2e.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return any(e.get("stateEnteredEventDetails", {}).get("name") == state for e in events)
+
+
+def _aftercare_notice(e2e: E2E, execution_name: str) -> list[dict[str, Any]]:
+    return [n for n in e2e.runtime.notifications() if n.get("run_id") == execution_name and "execution" in n]
+
+
+@pytest.mark.e2e
+def test_a_run_stopped_by_hand_while_training_leaves_no_job_running(e2e: E2E) -> None:
+    # Given a run whose job trains for a minute
+    e2e.emulator.set_durations(job_seconds=60)
+    run_name = e2e.run_name("stopped-training")
+    arn = e2e.start_upload(run_name, e2e.settings({"throughput_policy": "keep"}))
+    _until(lambda: _entered(e2e, arn, "Wait for the job"), "the run to wait for its job")
+    # When an operator stops the execution by hand (no Catch, no "Clean up" state runs)
+    e2e.sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped from the console")
+    result = e2e.wait(arn)
+    assert result.status == "ABORTED"
+    assert "Clean up" not in [s.name for s in result.states]
+    # Then the job is stopped by the aftercare rule, and the topic says so
+    name = arn.rsplit(":", 1)[-1]
+    (notice,) = _until(lambda: _aftercare_notice(e2e, name), "the aftercare notice")
+    (job,) = e2e.jobs_for(run_name)
+    assert job["status"] in ("Stopping", "Stopped")
+    assert notice["status"] == "ABORTED"
+    assert notice["cleanup"] == {"jobs": [f"stopped job {job['jobName']}"], "throughputs": []}
+
+
+@pytest.mark.e2e
+def test_a_run_stopped_by_hand_during_evaluation_leaves_no_throughput(e2e: E2E) -> None:
+    # Given a run whose throughput is in service and whose evaluation is slow
+    e2e.emulator.set_latency(1500, operation="InvokeModel")
+    run_name = e2e.run_name("stopped-evaluating")
+    arn = e2e.start_upload(run_name, e2e.settings({"throughput_policy": "keep", "evaluation": {"concurrency": 1}}))
+    _until(lambda: _entered(e2e, arn, "Evaluate custom against base"), "the evaluation to start")
+    (throughput,) = e2e.throughputs_for(run_name)
+    assert throughput["status"] == "InService"
+    # When the execution is stopped by hand
+    e2e.sfn.stop_execution(executionArn=arn)
+    assert e2e.wait(arn).status == "ABORTED"
+    # Then the throughput is deleted (it would bill by the hour), and the notice says so
+    name = arn.rsplit(":", 1)[-1]
+    (notice,) = _until(lambda: _aftercare_notice(e2e, name), "the aftercare notice")
+    assert e2e.throughputs_for(run_name) == []
+    assert notice["cleanup"]["throughputs"] == [f"deleted throughput {throughput['provisionedModelName']}"]
+
+
+@pytest.mark.e2e
+def test_a_failed_run_that_cleaned_up_itself_gets_no_second_notice(e2e: E2E) -> None:
+    # Given a run whose job fails: the workflow's own Clean up and Notify failure run
+    e2e.emulator.fail_job(message="bad luck")
+    run_name = e2e.run_name("failed-once")
+    arn = e2e.start_upload(run_name, e2e.settings())
+    assert e2e.wait(arn).status == "FAILED"
+    name = arn.rsplit(":", 1)[-1]
+    # When the status-change rule has delivered the FAILED event to aftercare
+    _until(
+        lambda: [
+            c for c in e2e.router.calls_to("handlers.after_execution.handler") if c.event["detail"]["name"] == name
+        ],
+        "aftercare to run",
+    )
+    # Then it found nothing left and stayed quiet: the run's own failure notice is the only one
+    assert _aftercare_notice(e2e, name) == []
+    assert [n["status"] for n in e2e.notifications_for(run_name)] == ["FAILED"]
