@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,12 +19,12 @@ from customizer.errors import (
     RunInputError,
     SettingsError,
 )
-from customizer.families import DataFormat
-from customizer.families.formats import RecordError, check_record, evaluation_example
 from customizer.models import DataObject, DataSet, Names, Run, RunRequest
 from customizer.settings import RunSettings, ThroughputPolicy, check_family, resolve_run_settings
+from customizer.validation import CheckSettings, DataSource, Report, Role, reader, validate_data
+from customizer.validation.report import SUMMARY_ERRORS
 
-MAX_ERRORS_SHOWN = 5
+MAX_ERRORS_SHOWN = SUMMARY_ERRORS
 
 
 class DataValidationError(RunInputError):
@@ -49,10 +49,10 @@ def _check_bucket(uri: str, where: str, data_bucket: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _open(bucket: str, key: str, where: str) -> Any:
+def _open(bucket: str, key: str, where: str, **extra: str) -> Any:
     try:
         with aws.translate_errors(f"reading {where}"):
-            return aws.client("s3").get_object(Bucket=bucket, Key=key)
+            return aws.client("s3").get_object(Bucket=bucket, Key=key, **extra)
     except (ResourceMissingError, AwsRequestRejectedError):
         raise DataNotFoundError(f"{where}: s3://{bucket}/{key} does not exist or cannot be read") from None
 
@@ -69,93 +69,62 @@ def load_run_config(uri: str, data_bucket: str) -> dict[str, Any]:
     return config
 
 
-def scan_records(
-    lines: Iterable[bytes], data_format: DataFormat, where: str, *, test_set: bool = False
-) -> tuple[int, list[str]]:
-    """Count the records of a JSONL stream and collect the first errors (line number, field, message)."""
-    count = 0
-    errors: list[str] = []
-    error_total = 0
-    for number, raw in enumerate(lines, start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        count += 1
+class _S3Data:
+    """One data object, streamed once: its chunks feed the validator and the SHA-256 that names the run."""
+
+    def __init__(self, uri: str, where: str, data_bucket: str) -> None:
+        self.uri = uri
+        self.where = where
+        self.bucket, self.key = _check_bucket(uri, where, data_bucket)
         try:
-            record = json.loads(line)
-            if test_set:
-                evaluation_example(record, data_format)
-            else:
-                check_record(record, data_format)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            error_total += 1
-            if len(errors) < MAX_ERRORS_SHOWN:
-                errors.append(f"{where} line {number}: not a JSON object on one line ({exc.__class__.__name__})")
-        except RecordError as exc:
-            error_total += 1
-            if len(errors) < MAX_ERRORS_SHOWN:
-                errors.append(f"{where} line {number}: {exc.field}: {exc.message}")
-    if error_total > len(errors):
-        errors.append(f"{where}: {error_total - len(errors)} more errors")
-    return count, errors
+            with aws.translate_errors(f"reading {where}"):
+                head = aws.client("s3").head_object(Bucket=self.bucket, Key=self.key)
+        except (ResourceMissingError, AwsRequestRejectedError):
+            raise DataNotFoundError(f"{where}: {uri} does not exist or cannot be read") from None
+        # Read exactly the version that was checked for existence and size.
+        self.version_id: str | None = head.get("VersionId")
+        self.size = int(head.get("ContentLength", 0))
+        self.digest = hashlib.sha256()
 
+    def chunks(self) -> Iterator[bytes]:
+        extra = {"VersionId": self.version_id} if self.version_id and self.version_id != "null" else {}
+        body = _open(self.bucket, self.key, self.where, **extra)["Body"]
+        with aws.translate_errors(f"reading {self.where}"):
+            for chunk in body.iter_chunks(chunk_size=reader.CHUNK_BYTES):
+                self.digest.update(chunk)
+                yield chunk
 
-def inspect_object(
-    uri: str, where: str, data_bucket: str, data_format: DataFormat, *, test_set: bool = False
-) -> tuple[DataObject, list[str]]:
-    """Stream one data object once: its hash, its record count and its format errors."""
-    bucket, key = _check_bucket(uri, where, data_bucket)
-    response = _open(bucket, key, where)
-    digest = hashlib.sha256()
+    def source(self, role: Role) -> DataSource:
+        return DataSource(role, self.where, self.chunks, location=self.uri, size=self.size)
 
-    def lines() -> Iterable[bytes]:
-        pending = b""
-        for chunk in response["Body"].iter_chunks(chunk_size=1 << 20):
-            digest.update(chunk)
-            pending += chunk
-            *complete, pending = pending.split(b"\n")
-            yield from complete
-        if pending:
-            yield pending
-
-    with aws.translate_errors(f"reading {where}"):
-        count, errors = scan_records(lines(), data_format, where, test_set=test_set)
-    if count == 0:
-        errors.insert(0, f"{where}: s3://{bucket}/{key} holds no records")
-    return (
-        DataObject(
-            uri=uri,
-            version_id=response.get("VersionId"),
-            size=int(response.get("ContentLength", 0)),
-            sha256=digest.hexdigest(),
-            records=count,
-        ),
-        errors,
-    )
-
-
-def _check_counts(settings: RunSettings, data: DataSet) -> list[str]:
-    limits = settings.model.records
-    training = data.training.records
-    validation = data.validation.records if data.validation else 0
-    problems = []
-    name = settings.model.model_id
-    if training < limits.min_training:
-        problems.append(f"input.training_data: {training} records; {name} needs at least {limits.min_training}")
-    if limits.max_training and training > limits.max_training:
-        problems.append(f"input.training_data: {training} records; {name} takes at most {limits.max_training}")
-    if limits.max_validation and validation > limits.max_validation:
-        problems.append(f"input.validation_data: {validation} records; {name} takes at most {limits.max_validation}")
-    combined = training + validation
-    if limits.min_combined and combined < limits.min_combined:
-        problems.append(
-            f"input.training_data: {combined} training and validation records; {name} needs at least {limits.min_combined}"
+    def described(self, report: Report, role: Role) -> DataObject:
+        summary = report.file(role.value)
+        return DataObject(
+            uri=self.uri,
+            version_id=self.version_id,
+            size=self.size,
+            sha256=self.digest.hexdigest(),
+            records=summary.records if summary else 0,
         )
-    if limits.max_combined and combined > limits.max_combined:
-        problems.append(
-            f"input.training_data: {combined} training and validation records; {name} takes at most {limits.max_combined}"
+
+
+def write_report(report: Report, artifacts_bucket: str, prefix: str) -> str:
+    """The report as JSON and Markdown under ``prefix``; returns the Markdown page's URI."""
+    s3 = aws.client("s3")
+    with aws.translate_errors("writing the validation report"):
+        s3.put_object(
+            Bucket=artifacts_bucket,
+            Key=f"{prefix}report.json",
+            Body=json.dumps(report.as_dict(), indent=2).encode(),
+            ContentType="application/json",
         )
-    return problems
+        s3.put_object(
+            Bucket=artifacts_bucket,
+            Key=f"{prefix}report.md",
+            Body=report.to_markdown().encode(),
+            ContentType="text/markdown; charset=utf-8",
+        )
+    return f"s3://{artifacts_bucket}/{prefix}report.md"
 
 
 def derive_names(
@@ -195,26 +164,37 @@ def validate_run(
             "settings.throughput_policy: keep_if_better needs a test set to compare the models; "
             "give input.test_data or choose keep or delete"
         )
-    data_format = settings.model.data_format(settings.customization_type)
-    errors: list[str] = []
-    training, found = inspect_object(req.training_data, "input.training_data", data_bucket, data_format)
-    errors += found
-    validation = test = None
+    # Every object is looked up before any is read: a missing one fails the run at once.
+    objects = {Role.TRAINING: _S3Data(req.training_data, "input.training_data", data_bucket)}
     if req.validation_data:
-        validation, found = inspect_object(req.validation_data, "input.validation_data", data_bucket, data_format)
-        errors += found
+        objects[Role.VALIDATION] = _S3Data(req.validation_data, "input.validation_data", data_bucket)
     if req.test_data:
-        test, found = inspect_object(req.test_data, "input.test_data", data_bucket, data_format, test_set=True)
-        errors += found
-    data = DataSet(training=training, validation=validation, test=test)
-    errors += _check_counts(settings, data)
-    if errors:
+        objects[Role.TEST] = _S3Data(req.test_data, "input.test_data", data_bucket)
+    report = validate_data(
+        CheckSettings(
+            base_model_id=settings.base_model_id,
+            customization_type=settings.customization_type.value,
+            hyperparameters=settings.hyperparameters,
+            model_units=settings.model_units,
+            prices=settings.prices.model_dump() if settings.prices else None,
+        ),
+        [data.source(role) for role, data in objects.items()],
+    )
+    if not report.valid:
+        location = write_report(report, artifacts_bucket, f"runs/{execution_name}/validation/")
         raise DataValidationError(
             f"the data does not fit {settings.base_model_id} ({settings.customization_type.value}): "
-            + "; ".join(errors)
+            f"{report.summary()}; report: {location}"
         )
+    described = {role: data.described(report, role) for role, data in objects.items()}
+    data = DataSet(
+        training=described[Role.TRAINING],
+        validation=described.get(Role.VALIDATION),
+        test=described.get(Role.TEST),
+    )
     names = derive_names(req.run_name, settings, hyperparameters, data, req.attempt)
     run_id = names.job_name
+    write_report(report, artifacts_bucket, f"runs/{run_id}/validation/")
     return Run(
         run_id=run_id,
         run_name=req.run_name,

@@ -55,6 +55,16 @@ class TimeoutSettings(_Strict):
     throughput_minutes: float = Field(120.0, gt=0, le=1440, description="give up on a throughput not InService")
 
 
+class PriceSettings(_Strict):
+    """Overrides of the base model's list prices (``customizer.families``, taken on PRICES_AS_OF) for the
+    cost estimate of the pre-flight check, e.g. a region's or a contract's prices. USD."""
+
+    training_per_1k_tokens: float | None = Field(None, ge=0)
+    storage_per_month: float | None = Field(None, ge=0)
+    throughput_per_hour_no_commitment: float | None = Field(None, ge=0, description="per model unit")
+    as_of: str | None = Field(None, max_length=40, description="when these prices were taken")
+
+
 class RunSettings(_Strict):
     base_model_id: str = "amazon.titan-text-express-v1"
     customization_type: CustomizationType = CustomizationType.FINE_TUNING
@@ -67,6 +77,7 @@ class RunSettings(_Strict):
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     poll: PollSettings = Field(default_factory=PollSettings)
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
+    prices: PriceSettings | None = None
 
     @model_validator(mode="after")
     def _committed_throughput_cannot_be_deleted(self) -> RunSettings:

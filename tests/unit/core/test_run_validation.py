@@ -404,7 +404,7 @@ def test_a_value_that_is_not_an_s3_uri_is_named(validate, uri, moto_aws):
     assert str(caught.value) == f"input.training_data: {uri!r} is not an s3://bucket/key URI"
 
 
-def test_bad_lines_are_reported_with_their_line_numbers_and_fields(upload, validate):
+def test_bad_lines_are_reported_with_their_line_numbers_and_fields(upload, validate, artifacts_bucket):
     body = b"\n".join(
         [
             b'{"prompt": "q", "completion": "a"}',
@@ -419,16 +419,19 @@ def test_bad_lines_are_reported_with_their_line_numbers_and_fields(upload, valid
     with pytest.raises(DataValidationError) as caught:
         validate({"run_name": "a", "training_data": train, "settings": KEEP})
     assert isinstance(caught.value, RunInputError)
+    # New wording: the JSON problem itself (was "not a JSON object on one line (JSONDecodeError)"), and where
+    # the full report is.
     assert str(caught.value) == (
         "the data does not fit amazon.titan-text-express-v1 (FINE_TUNING): "
         "input.training_data line 2: completion: required key is missing; "
-        "input.training_data line 4: not a JSON object on one line (JSONDecodeError); "
+        "input.training_data line 4: not valid JSON: Expecting value (column 1); "
         "input.training_data line 5: id: unknown key; allowed keys: completion, prompt; "
-        "input.training_data line 6: (record): must be a JSON object, not list"
+        "input.training_data line 6: (record): must be a JSON object, not list; "
+        f"report: s3://{artifacts_bucket}/runs/exec-1/validation/report.md"
     )
 
 
-def test_only_the_first_errors_are_shown_then_a_count(upload, validate):
+def test_only_the_first_errors_are_shown_then_a_count(upload, validate, artifacts_bucket):
     body = jsonl([{"prompt": "q"}] * (MAX_ERRORS_SHOWN + 3))
     train, _, _ = upload("runs/a/train.jsonl", body)
     with pytest.raises(DataValidationError) as caught:
@@ -437,7 +440,11 @@ def test_only_the_first_errors_are_shown_then_a_count(upload, validate):
     assert problems[:MAX_ERRORS_SHOWN] == [
         f"input.training_data line {n}: completion: required key is missing" for n in range(1, MAX_ERRORS_SHOWN + 1)
     ]
-    assert problems[MAX_ERRORS_SHOWN:] == ["input.training_data: 3 more errors"]
+    # The count now covers every file ("3 more errors"; was "input.training_data: 3 more errors"), then the report.
+    assert problems[MAX_ERRORS_SHOWN:] == [
+        "3 more errors",
+        f"report: s3://{artifacts_bucket}/runs/exec-1/validation/report.md",
+    ]
 
 
 def test_errors_of_every_file_are_reported_together(upload, validate):
@@ -461,8 +468,9 @@ def test_an_empty_file_holds_no_records(upload, validate, data_bucket):
 
 def test_invalid_utf8_is_reported_as_a_bad_line(upload, validate):
     train, _, _ = upload("runs/a/train.jsonl", b'{"prompt": "q", "completion": "a"}\n\xff\xfe\xfa\n')
+    # New wording names the byte (was "not a JSON object on one line (UnicodeDecodeError)").
     with pytest.raises(
-        DataValidationError, match=r"input\.training_data line 2: not a JSON object on one line \(Unicode"
+        DataValidationError, match=r"input\.training_data line 2: not valid UTF-8: byte 0xff at byte 1 of the line"
     ):
         validate({"run_name": "a", "training_data": train, "settings": KEEP})
 
@@ -472,7 +480,7 @@ def test_invalid_utf8_is_reported_as_a_bad_line(upload, validate):
 LLAMA = {"base_model_id": "meta.llama3-1-8b-instruct-v1:0", **KEEP}
 
 
-def test_llama_needs_100_training_and_validation_records_combined(upload, validate):
+def test_llama_needs_100_training_and_validation_records_combined(upload, validate, artifacts_bucket):
     train, _, _ = upload("runs/l/train.jsonl", PAIRS[:60])
     short, _, _ = upload("runs/l/validation-short.jsonl", PAIRS[60:99])
     enough, _, _ = upload("runs/l/validation.jsonl", PAIRS[60:100])
@@ -480,7 +488,8 @@ def test_llama_needs_100_training_and_validation_records_combined(upload, valida
         validate({"run_name": "l", "training_data": train, "validation_data": short, "settings": LLAMA})
     assert str(caught.value) == (
         "the data does not fit meta.llama3-1-8b-instruct-v1:0 (FINE_TUNING): input.training_data: "
-        "99 training and validation records; meta.llama3-1-8b-instruct-v1:0 needs at least 100"
+        "99 training and validation records; meta.llama3-1-8b-instruct-v1:0 needs at least 100; "
+        f"report: s3://{artifacts_bucket}/runs/exec-1/validation/report.md"
     )
     run = validate({"run_name": "l", "training_data": train, "validation_data": enough, "settings": LLAMA})
     assert (run.data.training.records, run.data.validation and run.data.validation.records) == (60, 40)
@@ -491,7 +500,7 @@ def test_claude_needs_32_training_records(upload, validate):
     train, _, _ = upload("runs/c/train.jsonl", claude)
     with pytest.raises(
         DataValidationError,
-        match=r"input\.training_data: 31 records; anthropic\.claude-3-haiku-20240307-v1:0 needs at least 32$",
+        match=r"input\.training_data: 31 records; anthropic\.claude-3-haiku-20240307-v1:0 needs at least 32; report: s3://\S+/report\.md$",
     ):
         validate(
             {
@@ -507,7 +516,7 @@ def test_titan_takes_at_most_1000_validation_records(upload, validate):
     val, _, _ = upload("runs/t/validation.jsonl", b'{"prompt": "q", "completion": "a"}\n' * 1001)
     with pytest.raises(
         DataValidationError,
-        match=r"input\.validation_data: 1001 records; amazon\.titan-text-express-v1 takes at most 1000$",
+        match=r"input\.validation_data: 1001 records; amazon\.titan-text-express-v1 takes at most 1000; report: s3://\S+/report\.md$",
     ):
         validate({"run_name": "t", "training_data": train, "validation_data": val, "settings": KEEP})
 
@@ -515,7 +524,8 @@ def test_titan_takes_at_most_1000_validation_records(upload, validate):
 def test_cohere_takes_at_most_10000_training_records(upload, validate):
     train, _, _ = upload("runs/c/train.jsonl", b'{"prompt": "q", "completion": "a"}\n' * 10_001)
     with pytest.raises(
-        DataValidationError, match=r"input\.training_data: 10001 records; cohere\.command-text-v14 takes at most 10000$"
+        DataValidationError,
+        match=r"input\.training_data: 10001 records; cohere\.command-text-v14 takes at most 10000; report: s3://\S+/report\.md$",
     ):
         validate(
             {"run_name": "c", "training_data": train, "settings": {"base_model_id": "cohere.command-text-v14", **KEEP}}

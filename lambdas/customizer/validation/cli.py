@@ -1,0 +1,96 @@
+"""The pre-flight check on your own machine, before uploading: the same checks as the pipeline's first step.
+
+    python -m customizer.validation train.jsonl --model amazon.titan-text-express-v1 [--type FINE_TUNING]
+        [--validation validation.jsonl] [--test test.jsonl] [--hyperparameters '{"epochCount": 2}']
+        [--format markdown|json]
+
+Exit status: 0 when the data is valid (warnings allowed), 1 when it is not, 2 on a usage error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from customizer.errors import SettingsError
+from customizer.families import BASE_MODELS, CustomizationType, base_model
+from customizer.validation.validator import CheckSettings, DataSource, Role, validate_data
+
+EXIT_VALID, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's own usage errors also exit 2
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _parser() -> _Parser:
+    parser = _Parser(
+        prog="validate",
+        description="Check JSONL training data and settings against a Bedrock base model before any money is spent.",
+        epilog="Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error.",
+    )
+    parser.add_argument("training", help="training data (JSON Lines)")
+    parser.add_argument(
+        "--model", required=True, help="base model id; one of: " + ", ".join(m.model_id for m in BASE_MODELS)
+    )
+    parser.add_argument(
+        "--type", default=CustomizationType.FINE_TUNING.value, help="FINE_TUNING or CONTINUED_PRE_TRAINING"
+    )
+    parser.add_argument("--validation", help="validation data (JSON Lines)")
+    parser.add_argument("--test", help="test data for the evaluation (JSON Lines)")
+    parser.add_argument("--hyperparameters", default="{}", help="a JSON object, e.g. '{\"epochCount\": 2}'")
+    parser.add_argument("--model-units", type=int, default=1, help="provisioned throughput model units (cost)")
+    parser.add_argument(
+        "--prices", help="a JSON object overriding list prices, e.g. '{\"training_per_1k_tokens\": 0.008}'"
+    )
+    parser.add_argument("--format", choices=["markdown", "text", "json"], default="markdown", help="report format")
+    return parser
+
+
+def _json_object(parser: _Parser, text: str | None, option: str) -> dict[str, Any] | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        parser.error(f"{option}: not valid JSON ({exc.msg})")
+    if not isinstance(value, dict):
+        parser.error(f"{option}: must be a JSON object")
+    return dict(value)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        base_model(args.model)
+    except SettingsError as exc:
+        parser.error(str(exc).replace("settings.base_model_id", "--model"))
+    if args.type not in {t.value for t in CustomizationType}:
+        parser.error(f"--type: {args.type!r}; allowed: {', '.join(t.value for t in CustomizationType)}")
+    sources = []
+    for role, path in ((Role.TRAINING, args.training), (Role.VALIDATION, args.validation), (Role.TEST, args.test)):
+        if path is None:
+            continue
+        if not os.path.isfile(path):
+            parser.error(f"{path}: no such file")
+        sources.append(DataSource.from_path(role, path))
+    settings = CheckSettings(
+        base_model_id=args.model,
+        customization_type=args.type,
+        hyperparameters=_json_object(parser, args.hyperparameters, "--hyperparameters") or {},
+        model_units=args.model_units,
+        prices=_json_object(parser, args.prices, "--prices"),
+    )
+    report = validate_data(settings, sources)
+    if args.format == "json":
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(report.to_markdown(), end="")
+    return EXIT_VALID if report.valid else EXIT_INVALID
