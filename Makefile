@@ -9,13 +9,14 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install test test-unit test-infra test-e2e lint synth deploy destroy demo bench clean
+.PHONY: help install test test-unit test-infra test-e2e lint synth deploy destroy demo bench runs run clean
 
 help:
 	@echo "make demo     run the whole pipeline offline on the bundled sample dataset"
 	@echo "make test     lint (ruff, mypy) and run every test suite"
 	@echo "make lint     ruff and mypy only"
 	@echo "make bench    the benchmarks (figures as name: value lines)"
+	@echo "make runs     recent runs (OFFLINE=1: of a running offline demo); make run RUN=<id> shows one"
 	@echo "make synth    synthesize the CloudFormation templates (no AWS credentials needed)"
 	@echo "make deploy   deploy to the AWS account of your current credentials"
 	@echo "make destroy  delete the deployed stack"
@@ -59,6 +60,13 @@ destroy: $(VENV)/.installed node_modules/.installed
 
 demo: $(VENV)/.installed
 	$(PY) -m offline demo $(if $(DATA),--data $(DATA)) $(if $(MODEL),--base-model $(MODEL))
+
+runs: $(VENV)/.installed
+	$(PY) -m tools.runs $(if $(OFFLINE),--offline)
+
+run: $(VENV)/.installed
+	@test -n "$(RUN)" || { echo "usage: make run RUN=<execution name, run id or run name> [OFFLINE=1]" >&2; exit 2; }
+	$(PY) -m tools.runs "$(RUN)" $(if $(OFFLINE),--offline)
 
 bench: $(VENV)/.installed
 	$(PY) -m bench $(BENCH)

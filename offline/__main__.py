@@ -139,12 +139,14 @@ def demo(args: argparse.Namespace) -> int:
         print(f"\nDemo wall time: {time.monotonic() - started:.1f}s")
         if args.keep_running:
             port = aws.moto_port
+            aws.write_endpoints()
             print(
                 "\nThe offline AWS is still up. In another shell (any credentials, region us-east-1):\n"
                 f"  aws --endpoint-url http://127.0.0.1:{port} stepfunctions list-executions "
                 f"--state-machine-arn {aws.state_machine_arn}\n"
                 f"  aws --endpoint-url http://127.0.0.1:{port} s3 ls s3://{aws.artifacts_bucket} --recursive\n"
                 f"  aws --endpoint-url {aws.emulator.endpoint_url} bedrock list-custom-models\n"
+                "  make -s runs OFFLINE=1\n"
                 "Press Ctrl-C to stop."
             )
             try:

@@ -188,11 +188,18 @@ class Deployer:
 
     def _dynamodb_table(self, logical_id: str, props: dict[str, Any]) -> Resource:
         name = props.get("TableName") or _physical_name(logical_id)
+        extra: dict[str, Any] = {}
+        if props.get("GlobalSecondaryIndexes"):
+            extra["GlobalSecondaryIndexes"] = [
+                {"IndexName": i["IndexName"], "KeySchema": i["KeySchema"], "Projection": i["Projection"]}
+                for i in props["GlobalSecondaryIndexes"]
+            ]
         table = boto3.client("dynamodb").create_table(
             TableName=name,
             KeySchema=props["KeySchema"],
             AttributeDefinitions=props["AttributeDefinitions"],
             BillingMode="PAY_PER_REQUEST",
+            **extra,
         )["TableDescription"]
         return Resource(logical_id, "AWS::DynamoDB::Table", name, {"Arn": table["TableArn"]})
 

@@ -207,6 +207,23 @@ class OfflineRuntime:
     def run_prefix(self) -> str:
         return os.environ.get("RUN_PREFIX", "runs/")
 
+    def write_endpoints(self, path: Path | None = None) -> Path:
+        """Where this offline stack is, for tools in other processes (``make runs OFFLINE=1``)."""
+        target = path or Path(__file__).resolve().parent.parent / ".offline" / "endpoints.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        keys = (
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_BEDROCK",
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_DEFAULT_REGION",
+        )
+        environment = {k: os.environ[k] for k in keys if k in os.environ}
+        target.write_text(json.dumps({"environment": environment, "outputs": self.deployed.outputs}, indent=2))
+        return target
+
     # ---- starting runs ----
     def upload(self, key: str, body: bytes | str) -> str:
         """Put an object in the data bucket; its s3:// URI."""

@@ -77,6 +77,13 @@ AFTER_EXECUTION = FunctionSpec(
     256,
     "Clean up after an execution stopped by hand, timed out or failed outside a Catch",
 )
+RECORD_RUN = FunctionSpec(
+    "RecordRun", "record_run", Duration.minutes(2), 256, "Write the run record of an ended execution"
+)
+# Every end of an execution is recorded.
+RECORDED_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+RUNS_TABLE_KEY = "execution"
+RUNS_BY_START_INDEX = "by-start"  # partition "kind" (always "run"), sort "started_at": newest runs first
 # The execution statuses that may leave a job or throughput behind: the workflow's own "Clean up" state does
 # not run when an execution is stopped or times out, nor when it fails outside a Catch.
 AFTERCARE_STATUSES = ("ABORTED", "TIMED_OUT", "FAILED")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jsii
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -86,6 +86,7 @@ class Functions(Construct):
         self.notify = self._build_notify()
         self.start_run: lambda_.Function | None = None
         self.after_execution: lambda_.Function | None = None
+        self.record_run: lambda_.Function | None = None
 
     # --- shared pieces -----------------------------------------------------------------------------
 
@@ -436,6 +437,43 @@ class Functions(Construct):
         self._allow_key_via(function, "sns", ["kms:GenerateDataKey", "kms:Decrypt"])
         acknowledge_object_wildcard(role, data, f"{prefix}*", RUN_PREFIX_REASON)
         self.start_run = function
+        return function
+
+    def build_record_run(self, state_machine: sfn.StateMachine, table: dynamodb.Table) -> lambda_.Function:
+        """The function that writes the run record of every ended execution."""
+        artifacts = self._storage.artifacts_bucket
+        function = self._build_function(
+            constants.RECORD_RUN, {"RUNS_TABLE": table.table_name, "ARTIFACTS_BUCKET": artifacts.bucket_name}
+        )
+        role = self._role(function)
+        executions = Stack.of(self).format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{state_machine.state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        # Reads the ended execution's description and history, of this state machine's executions only.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["states:DescribeExecution", "states:GetExecutionHistory"], resources=[executions]
+            )
+        )
+        # Writes the record to the runs table.
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:PutItem"], resources=[table.table_arn]))
+        self._allow_key_via(function, "dynamodb", TABLE_KEY_ACTIONS)
+        # Writes the record's JSON copy under the run's prefix in the artifacts bucket.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[artifacts.arn_for_objects("*")])
+        )
+        self._allow_key_via(function, "s3", ["kms:GenerateDataKey"])
+        acknowledge_object_wildcard(role, artifacts, "*", ARTIFACTS_OBJECTS_REASON)
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{Stack.of(self).get_logical_id(state_machine.node.default_child)}.Name>:*]",  # type: ignore[arg-type]
+            "Execution names are chosen per run (by the upload trigger or the console user); the wildcard covers "
+            "the executions of this one state machine only.",
+        )
+        self.record_run = function
         return function
 
     def build_after_execution(self) -> lambda_.Function:

@@ -12,6 +12,7 @@ from stacks.aftercare import Aftercare
 from stacks.customization_role import CustomizationRole
 from stacks.functions import Functions
 from stacks.notifications import Notifications
+from stacks.records import Records
 from stacks.storage import Storage
 from stacks.trigger import Trigger
 from stacks.workflow import Workflow
@@ -47,6 +48,9 @@ class PipelineStack(Stack):
             state_machine=self.workflow.state_machine,
             function=self.functions.build_after_execution(),
         )
+        self.records = Records(
+            self, "Records", key=self.storage.key, state_machine=self.workflow.state_machine, functions=self.functions
+        )
         self._build_outputs()
 
     def _build_outputs(self) -> None:
@@ -79,4 +83,10 @@ class PipelineStack(Stack):
             "RunPrefix",
             value=self.settings.run_prefix,
             description="Key prefix in the data bucket under which a manifest.json starts a run",
+        )
+        CfnOutput(
+            self,
+            "RunsTableName",
+            value=self.records.table.table_name,
+            description="One record per execution: make runs / make run RUN=<id>",
         )

@@ -36,6 +36,7 @@ ENVIRONMENT = {
     "notify": {"TOPIC_ARN"},
     "start_run": {"STATE_MACHINE_ARN", "DATA_BUCKET", "RUN_PREFIX", "IDEMPOTENCY_TABLE"},
     "after_execution": {"TOPIC_ARN"},
+    "record_run": {"RUNS_TABLE", "ARTIFACTS_BUCKET"},
 }
 LAYER_PARAMETER = "/aws/service/powertools/python/x86_64/python3.12/3.37.0"
 
@@ -134,7 +135,7 @@ def test_function_size_comes_from_the_constants(
 
 def test_idempotency_table(synth: Synthesized) -> None:
     key_id = synth.logical_id(synth.stack.storage.key)
-    synth.template.resource_count_is("AWS::DynamoDB::Table", 1)
+    synth.template.resource_count_is("AWS::DynamoDB::Table", 2)  # idempotency, and the run records
     synth.template.has_resource_properties(
         "AWS::DynamoDB::Table",
         {

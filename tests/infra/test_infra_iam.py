@@ -107,6 +107,17 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("kms:GenerateDataKey", "key", "via sns"),
         ("kms:Decrypt", "key", "via sns"),
     },
+    "record_run": {
+        ("states:DescribeExecution", "executions of the state machine", ""),
+        ("states:GetExecutionHistory", "executions of the state machine", ""),
+        ("dynamodb:PutItem", "runs table", ""),
+        ("kms:Decrypt", "key", "via dynamodb"),
+        ("kms:Encrypt", "key", "via dynamodb"),
+        ("kms:GenerateDataKey", "key", "via dynamodb"),
+        ("kms:DescribeKey", "key", "via dynamodb"),
+        ("s3:PutObject", "artifacts objects", ""),
+        ("kms:GenerateDataKey", "key", "via s3"),
+    },
     "start_run": {
         ("s3:GetObject", "data objects under runs/", ""),
         ("s3:GetObjectVersion", "data objects under runs/", ""),
@@ -139,6 +150,9 @@ class _Names:
             f"${{{synth.logical_id(stack.functions.idempotency_table)}.Arn}}": "idempotency table",
             f"${{{synth.logical_id(stack.notifications.topic)}}}": "topic",
             f"${{{synth.logical_id(stack.workflow.state_machine)}}}": "state machine",
+            "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
+            f"${{{synth.logical_id(stack.workflow.state_machine)}.Name}}:*": "executions of the state machine",
+            f"${{{synth.logical_id(stack.records.table)}.Arn}}": "runs table",
             f"${{{synth.logical_id(stack.customization_role.role)}.Arn}}": "customization role",
             f"${{{log_group}.Arn}}": "own log group",
             FOUNDATION_MODELS: "foundation-model/*",
@@ -288,6 +302,7 @@ def test_state_machine_invokes_only_the_workflow_functions(
         if "lambda:InvokeFunction" in as_list(statement["Action"]):
             assert as_list(statement["Action"]) == ["lambda:InvokeFunction"]
             invoked |= {r.removesuffix(":*") for r in as_list(statement["Resource"])}
-    outside = ("start_run", "after_execution")  # invoked by S3 and EventBridge, not by the state machine
+    # invoked by S3 and EventBridge, not by the state machine
+    outside = ("start_run", "after_execution", "record_run")
     workflow = {f"${{{fid}.Arn}}" for module, fid in functions_by_module.items() if module not in outside}
     assert invoked == workflow

@@ -63,6 +63,7 @@ def test_outputs(synth: Synthesized, cdk_context: dict[str, Any]) -> None:
         "StateMachineArn": {"Ref": synth.logical_id(stack.workflow.state_machine)},
         "TopicArn": {"Ref": synth.logical_id(stack.notifications.topic)},
         "RunPrefix": cdk_context["pipeline"]["run_prefix"],
+        "RunsTableName": {"Ref": synth.logical_id(stack.records.table)},
     }
 
 
@@ -82,8 +83,11 @@ def test_a_rejected_upload_is_retried_then_reported_on_the_topic(
 def test_an_execution_that_ends_without_its_own_cleanup_runs_aftercare(
     synth: Synthesized, functions_by_module: dict[str, str]
 ) -> None:
-    # Given the rule on the state machine's status changes
-    (rule,) = synth.of_type("AWS::Events::Rule").values()
+    # Given the rule on the state machine's status changes that targets after_execution
+    target_of = {"Fn::GetAtt": [functions_by_module["after_execution"], "Arn"]}
+    (rule,) = [
+        r for r in synth.of_type("AWS::Events::Rule").values() if r["Properties"]["Targets"][0]["Arn"] == target_of
+    ]
     properties = rule["Properties"]
     # Then it matches this state machine's ABORTED, TIMED_OUT and FAILED executions only
     assert properties["EventPattern"] == {
@@ -101,10 +105,33 @@ def test_an_execution_that_ends_without_its_own_cleanup_runs_aftercare(
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2}
 
 
-def test_only_the_rule_may_invoke_after_execution(synth: Synthesized, functions_by_module: dict[str, str]) -> None:
+def test_only_the_rules_may_invoke_their_functions(synth: Synthesized, functions_by_module: dict[str, str]) -> None:
     permissions = [p["Properties"] for p in synth.of_type("AWS::Lambda::Permission").values()]
-    (events,) = [p for p in permissions if p["Principal"] == "events.amazonaws.com"]
-    (rule_id,) = synth.of_type("AWS::Events::Rule")
-    assert events["FunctionName"] == {"Fn::GetAtt": [functions_by_module["after_execution"], "Arn"]}
-    assert events["SourceArn"] == {"Fn::GetAtt": [rule_id, "Arn"]}
-    assert len(permissions) == 2
+    rules = synth.of_type("AWS::Events::Rule")
+    by_function = {
+        p["FunctionName"]["Fn::GetAtt"][0]: p["SourceArn"]["Fn::GetAtt"][0]
+        for p in permissions
+        if p["Principal"] == "events.amazonaws.com"
+    }
+    # Each of the two status-change rules may invoke its own function, and nothing else may
+    assert set(by_function) == {functions_by_module["after_execution"], functions_by_module["record_run"]}
+    for function_id, rule_id in by_function.items():
+        assert rules[rule_id]["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert len(permissions) == 3  # plus S3 -> start_run
+
+
+def test_every_ended_execution_is_recorded(synth: Synthesized, functions_by_module: dict[str, str]) -> None:
+    target_of = {"Fn::GetAtt": [functions_by_module["record_run"], "Arn"]}
+    (rule,) = [
+        r for r in synth.of_type("AWS::Events::Rule").values() if r["Properties"]["Targets"][0]["Arn"] == target_of
+    ]
+    assert rule["Properties"]["EventPattern"]["detail"]["status"] == ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
+    table = synth.resources[synth.logical_id(synth.stack.records.table)]
+    assert table["Properties"]["KeySchema"] == [{"AttributeName": "execution", "KeyType": "HASH"}]
+    (index,) = table["Properties"]["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "by-start"
+    assert index["KeySchema"] == [
+        {"AttributeName": "kind", "KeyType": "HASH"},
+        {"AttributeName": "started_at", "KeyType": "RANGE"},
+    ]
+    assert table["DeletionPolicy"] == "Retain"

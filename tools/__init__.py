@@ -1,0 +1,1 @@
+"""Command-line tools for operators (run with the project's virtualenv)."""
