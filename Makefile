@@ -9,13 +9,15 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install test test-unit test-infra test-e2e lint synth deploy destroy demo bench runs run clean
+.PHONY: help install test test-unit test-infra test-e2e lint synth deploy destroy demo bench validate runs run clean
 
 help:
 	@echo "make demo     run the whole pipeline offline on the bundled sample dataset"
 	@echo "make test     lint (ruff, mypy) and run every test suite"
 	@echo "make lint     ruff and mypy only"
 	@echo "make bench    the benchmarks (figures as name: value lines)"
+	@echo "make -s validate FILE=train.jsonl MODEL=<base model id> [TYPE= VALIDATION= TEST= HYPERPARAMETERS= FORMAT=json]"
+	@echo "              the pre-flight check of a dataset, on this machine, before uploading it"
 	@echo "make runs     recent runs (OFFLINE=1: of a running offline demo); make run RUN=<id> shows one"
 	@echo "make synth    synthesize the CloudFormation templates (no AWS credentials needed)"
 	@echo "make deploy   deploy to the AWS account of your current credentials"
@@ -70,6 +72,13 @@ run: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m bench $(BENCH)
+
+# The same check as the pipeline's first step. The tool exits 0 (valid), 1 (invalid) or 2 (usage); make
+# itself reports any failure as 2, so scripts that need the difference call the tool directly (README).
+validate: $(VENV)/.installed
+	@PYTHONPATH=lambdas $(PY) -m customizer.validation $(if $(FILE),"$(FILE)") $(if $(MODEL),--model "$(MODEL)") \
+		$(if $(TYPE),--type "$(TYPE)") $(if $(VALIDATION),--validation "$(VALIDATION)") $(if $(TEST),--test "$(TEST)") \
+		$(if $(HYPERPARAMETERS),--hyperparameters '$(HYPERPARAMETERS)') $(if $(FORMAT),--format "$(FORMAT)")
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .offline

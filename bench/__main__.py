@@ -8,7 +8,7 @@ import platform
 import sys
 import time
 
-BENCHMARKS: tuple[str, ...] = ()
+BENCHMARKS: tuple[str, ...] = ("validate",)
 
 
 def main(argv: list[str]) -> int:

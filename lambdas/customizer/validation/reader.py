@@ -116,13 +116,13 @@ class _Splitter:
 
 
 def batches(
-    chunks: Iterable[bytes], facts: FileFacts, max_line: int = MAX_LINE_BYTES
+    chunks: Iterable[bytes], facts: FileFacts, max_line: int | None = None
 ) -> Iterator[tuple[int, list[bytes | None]]]:
     """Yield ``(number of the first line - 1, lines)`` per chunk; lines keep any trailing ``\\r``.
 
     An over-long line is yielded as ``None`` in its place. A byte-order mark at the start of the file is
     noted in ``facts`` and left out of the first line, so that line is still checked."""
-    splitter = _Splitter(facts, max_line)
+    splitter = _Splitter(facts, MAX_LINE_BYTES if max_line is None else max_line)
     number = 0
     for i, chunk in enumerate(_head_first(chunks)):
         facts.bytes_read += len(chunk)

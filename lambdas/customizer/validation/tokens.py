@@ -70,7 +70,7 @@ class TokenStats:
         for bucket, count in enumerate(self.histogram):
             seen += count
             if seen >= wanted:
-                return min((bucket + 1) * self.limit // _BUCKETS, self.maximum)
+                return self.maximum if bucket == _BUCKETS else min((bucket + 1) * self.limit // _BUCKETS, self.maximum)
         return self.maximum  # pragma: no cover - the loop always reaches the last bucket
 
     def as_dict(self) -> dict[str, int | float]:
