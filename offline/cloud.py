@@ -140,6 +140,8 @@ class Deployer:
         "AWS::Lambda::EventInvokeConfig",
         "AWS::Events::Rule",
         "Custom::S3BucketNotifications",
+        "AWS::CloudWatch::Alarm",
+        "AWS::CloudWatch::Dashboard",
     )
 
     def __init__(self, template: dict[str, Any]) -> None:
@@ -264,16 +266,34 @@ class Deployer:
         return Resource(logical_id, "AWS::Lambda::EventInvokeConfig", function)
 
     def _events_rule(self, logical_id: str, props: dict[str, Any]) -> Resource:
-        # Created on moto for inspection; offline.events delivers what it matches (moto's does not reach Lambda).
+        # Created on moto for inspection; offline.events delivers what a status-change rule matches (moto's does
+        # not reach Lambda). A schedule (the sweeper's) does not fire offline: invoke its target through moto's
+        # Lambda API instead, as the tests do (the router runs the handler).
         name = props.get("Name") or _physical_name(logical_id)
         events = boto3.client("events")
-        arn = events.put_rule(
-            Name=name, EventPattern=json.dumps(self.resolve(props["EventPattern"])), State=props.get("State", "ENABLED")
-        )["RuleArn"]
+        if "ScheduleExpression" in props:
+            trigger = {"ScheduleExpression": props["ScheduleExpression"]}
+        else:
+            trigger = {"EventPattern": json.dumps(self.resolve(props["EventPattern"]))}
+        arn = events.put_rule(Name=name, State=props.get("State", "ENABLED"), **trigger)["RuleArn"]
         targets = [{"Id": t["Id"], "Arn": self.resolve(t["Arn"])} for t in props.get("Targets", [])]
         if targets:
             events.put_targets(Rule=name, Targets=targets)
         return Resource(logical_id, "AWS::Events::Rule", name, {"Arn": arn})
+
+    def _cloudwatch_alarm(self, logical_id: str, props: dict[str, Any]) -> Resource:
+        # Created on moto for inspection only: nothing emits metrics offline (Powertools metrics go to the logs,
+        # AWS/States and AWS/Lambda are not simulated), so the alarms never change state here.
+        name = props.get("AlarmName") or _physical_name(logical_id)
+        settings = {k: v for k, v in self.resolve(props).items() if k != "AlarmName"}
+        boto3.client("cloudwatch").put_metric_alarm(AlarmName=name, **settings)
+        arn = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+        return Resource(logical_id, "AWS::CloudWatch::Alarm", name, {"Arn": arn})
+
+    def _cloudwatch_dashboard(self, logical_id: str, props: dict[str, Any]) -> Resource:
+        name = _physical_name(logical_id)  # the template's name is per stack and region: any name does offline
+        boto3.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=self.resolve(props["DashboardBody"]))
+        return Resource(logical_id, "AWS::CloudWatch::Dashboard", name)
 
     def _s3bucketnotifications(self, logical_id: str, props: dict[str, Any]) -> Resource:
         config = self.resolve(props.get("NotificationConfiguration", {}))

@@ -33,6 +33,10 @@ def provisioned_models(scope: Construct) -> str:
     return _bedrock_arn(scope, "provisioned-model")
 
 
+def custom_model_deployments(scope: Construct) -> str:
+    return _bedrock_arn(scope, "custom-model-deployment")
+
+
 def foundation_models(scope: Construct) -> str:
     # Foundation models belong to no account: arn:aws:bedrock:<region>::foundation-model/<id>.
     return _bedrock_arn(scope, "foundation-model", account="")

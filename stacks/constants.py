@@ -84,6 +84,13 @@ RECORD_RUN = FunctionSpec(
 RECORDED_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 RUNS_TABLE_KEY = "execution"
 RUNS_BY_START_INDEX = "by-start"  # partition "kind" (always "run"), sort "started_at": newest runs first
+SWEEP = FunctionSpec(
+    "Sweep",
+    "sweep",
+    Duration.minutes(5),
+    256,
+    "Delete the pipeline's throughput past its lifetime unless tagged keep=true (the sweeper)",
+)
 # The execution statuses that may leave a job or throughput behind: the workflow's own "Clean up" state does
 # not run when an execution is stopped or times out, nor when it fails outside a Catch.
 AFTERCARE_STATUSES = ("ABORTED", "TIMED_OUT", "FAILED")
@@ -127,6 +134,11 @@ LAMBDA_SERVICE_ERRORS = (
 )
 JOB_POLL_SECONDS_PATH = "$.run.settings.poll.job_seconds"
 THROUGHPUT_POLL_SECONDS_PATH = "$.run.settings.poll.throughput_seconds"
+
+# --- Observability -----------------------------------------------------------------------------------
+# The dashboard's graphs sum by the hour (runs take hours); the execution alarms look at five minutes.
+DASHBOARD_PERIOD = Duration.hours(1)
+EXECUTION_ALARM_PERIOD = Duration.minutes(5)
 
 # --- Bedrock ------------------------------------------------------------------------------------------
 BEDROCK_SERVICE = "bedrock.amazonaws.com"

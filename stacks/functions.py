@@ -87,6 +87,7 @@ class Functions(Construct):
         self.start_run: lambda_.Function | None = None
         self.after_execution: lambda_.Function | None = None
         self.record_run: lambda_.Function | None = None
+        self.sweeper: lambda_.Function | None = None
 
     # --- shared pieces -----------------------------------------------------------------------------
 
@@ -352,7 +353,11 @@ class Functions(Construct):
                 resources=[arns.provisioned_models(self)],
             )
         )
-        acknowledge_bedrock_wildcards(role, "provisioned-model")
+        # Tags a custom model that lost its evaluation (evaluation=lost), for the sweeper's delete_orphan_models.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["bedrock:TagResource"], resources=[arns.custom_models(self)])
+        )
+        acknowledge_bedrock_wildcards(role, "provisioned-model", "custom-model")
         return function
 
     def _build_cleanup(self) -> lambda_.Function:
@@ -520,6 +525,65 @@ class Functions(Construct):
             "granted on '*'; X-Ray's two tracing actions likewise. Every write is scoped to job or throughput ARNs.",
         )
         self.after_execution = function
+        return function
+
+    def build_sweeper(self) -> lambda_.Function:
+        """The scheduled sweeper: deletes the pipeline's throughput past its lifetime (``customizer.sweeper``)."""
+        sweeper = self._settings.sweeper
+        function = self._build_function(
+            constants.SWEEP,
+            {
+                "TOPIC_ARN": self._topic.topic_arn,
+                "PIPELINE_TAG": Stack.of(self).stack_name,
+                "SWEEP_OPTIONS": sweeper.options.model_dump_json(),
+            },
+        )
+        role = self._role(function)
+        tagged = [arns.provisioned_models(self), arns.custom_model_deployments(self)]
+        listed = ["bedrock:ListProvisionedModelThroughputs", "bedrock:ListCustomModelDeployments"]
+        if sweeper.delete_orphan_models:
+            tagged.append(arns.custom_models(self))
+            listed.append("bedrock:ListCustomModels")
+        # Lists all throughput and deployments (and models, if it may delete them) to find the pipeline's by tag.
+        # List actions name no resource type: they can only be granted on "*".
+        role.add_to_principal_policy(iam.PolicyStatement(actions=listed, resources=["*"]))
+        # Reads each old candidate's tags: it touches only what carries this deployment's pipeline tag.
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["bedrock:ListTagsForResource"], resources=tagged))
+        # Deletes the pipeline's throughput past its lifetime, so it stops billing (it reads it first).
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:GetProvisionedModelThroughput", "bedrock:DeleteProvisionedModelThroughput"],
+                resources=[arns.provisioned_models(self)],
+            )
+        )
+        # Deletes the pipeline's on-demand custom model deployments past their lifetime.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:DeleteCustomModelDeployment"], resources=[arns.custom_model_deployments(self)]
+            )
+        )
+        if sweeper.delete_orphan_models:
+            # Deletes the pipeline's custom models that lost their evaluation (pipeline.sweeper.delete_orphan_models).
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["bedrock:DeleteCustomModel"], resources=[arns.custom_models(self)])
+            )
+        # Reports what it deleted (or in a dry run would delete) on the outcome topic.
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[self._topic.topic_arn]))
+        self._allow_key_via(function, "sns", ["kms:GenerateDataKey", "kms:Decrypt"])
+        acknowledge_bedrock_wildcards(
+            role,
+            "provisioned-model",
+            "custom-model-deployment",
+            *(["custom-model"] if sweeper.delete_orphan_models else []),
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ListProvisionedModelThroughputs, ListCustomModelDeployments and ListCustomModels have no resource types "
+            "and can only be granted on '*'; X-Ray's two tracing actions likewise. Every delete is scoped to "
+            "throughput, deployment or custom-model ARNs, and the code deletes only what carries the pipeline tag.",
+        )
+        self.sweeper = function
         return function
 
     @property

@@ -20,6 +20,8 @@ _BEDROCK_WILDCARD_REASONS = {
     "policy can only name the custom-model type in this account and region.",
     "provisioned-model": "Provisioned throughputs are created per run by the workflow; the policy can only name "
     "the provisioned-model type in this account and region.",
+    "custom-model-deployment": "On-demand deployments of custom models are made at run time (by a user or a run), "
+    "with names chosen then; the policy can only name the custom-model-deployment type in this account and region.",
     "foundation-model": "The base model is a per-run setting (settings.base_model_id, overridable by the run "
     "config and the execution input), so no single foundation model can be named; foundation models are "
     "AWS-owned and read-only.",

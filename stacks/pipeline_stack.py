@@ -12,8 +12,10 @@ from stacks.aftercare import Aftercare
 from stacks.customization_role import CustomizationRole
 from stacks.functions import Functions
 from stacks.notifications import Notifications
+from stacks.observability import Observability
 from stacks.records import Records
 from stacks.storage import Storage
+from stacks.sweeper import Sweeper
 from stacks.trigger import Trigger
 from stacks.workflow import Workflow
 
@@ -50,6 +52,16 @@ class PipelineStack(Stack):
         )
         self.records = Records(
             self, "Records", key=self.storage.key, state_machine=self.workflow.state_machine, functions=self.functions
+        )
+        self.sweeper = Sweeper(self, "Sweeper", settings=settings.sweeper, functions=self.functions)
+        self.observability = Observability(
+            self,
+            "Observability",
+            settings=settings,
+            state_machine=self.workflow.state_machine,
+            functions=self.functions,
+            topic=self.notifications.topic,
+            key=self.storage.key,
         )
         self._build_outputs()
 

@@ -37,7 +37,20 @@ def _job_from(response: dict[str, Any]) -> Job:
         model_arn=response.get("outputModelArn"),
         failure_message=response.get("failureMessage"),
         checked_at=datetime.now(UTC).isoformat(),
+        created_at=_iso(response.get("creationTime")),
+        ended_at=_iso(response.get("endTime")),
     )
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat() if isinstance(moment, datetime) else moment
+
+
+def job_seconds(job: Job) -> float | None:
+    """How long the job ran, from its creation to its end (None until it has ended)."""
+    if not job.created_at or not job.ended_at:
+        return None
+    return (datetime.fromisoformat(job.ended_at) - datetime.fromisoformat(job.created_at)).total_seconds()
 
 
 def find_job(name_or_arn: str) -> Job | None:

@@ -73,6 +73,8 @@ class Job(_State):
     failure_message: str | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
     checked_at: str | None = None
+    created_at: str | None = None
+    ended_at: str | None = None  # when it completed, failed or stopped
 
 
 class Throughput(_State):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from customizer.models import Evaluation, Policy, Run, Throughput
 from customizer.settings import ThroughputPolicy
+from customizer.sweeper import mark_lost_evaluation
 from customizer.throughput import delete_throughput
 
 
@@ -23,9 +24,14 @@ def decide(run: Run, evaluation: Evaluation | None) -> tuple[bool, str]:
     return False, f"keep_if_better: custom {c:.1%} does not beat base {b:.1%} by more than {evaluation.margin:.1%}"
 
 
-def apply_policy(run: Run, throughput: Throughput, evaluation: Evaluation | None) -> Policy:
+def apply_policy(
+    run: Run, throughput: Throughput, evaluation: Evaluation | None, *, model_arn: str | None = None
+) -> Policy:
     keep, reason = decide(run, evaluation)
     if keep:
         return Policy(action="kept", reason=reason)
+    if model_arn and evaluation is not None and run.settings.throughput_policy is ThroughputPolicy.KEEP_IF_BETTER:
+        # Marked before the delete, so a retried step marks it again: the sweeper may delete models that lost.
+        mark_lost_evaluation(model_arn)
     outcome = delete_throughput(throughput.arn)
     return Policy(action="deleted" if outcome.startswith("deleted") else "none", reason=f"{reason}; {outcome}")

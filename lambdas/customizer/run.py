@@ -49,10 +49,10 @@ def _check_bucket(uri: str, where: str, data_bucket: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _open(bucket: str, key: str, where: str, **extra: str) -> Any:
+def _open(bucket: str, key: str, where: str) -> Any:
     try:
         with aws.translate_errors(f"reading {where}"):
-            return aws.client("s3").get_object(Bucket=bucket, Key=key, **extra)
+            return aws.client("s3").get_object(Bucket=bucket, Key=key)
     except (ResourceMissingError, AwsRequestRejectedError):
         raise DataNotFoundError(f"{where}: s3://{bucket}/{key} does not exist or cannot be read") from None
 
@@ -81,14 +81,27 @@ class _S3Data:
                 head = aws.client("s3").head_object(Bucket=self.bucket, Key=self.key)
         except (ResourceMissingError, AwsRequestRejectedError):
             raise DataNotFoundError(f"{where}: {uri} does not exist or cannot be read") from None
-        # Read exactly the version that was checked for existence and size.
         self.version_id: str | None = head.get("VersionId")
         self.size = int(head.get("ContentLength", 0))
+        self.etag = str(head.get("ETag", ""))
         self.digest = hashlib.sha256()
 
     def chunks(self) -> Iterator[bytes]:
-        extra = {"VersionId": self.version_id} if self.version_id and self.version_id != "null" else {}
-        body = _open(self.bucket, self.key, self.where, **extra)["Body"]
+        # Read the object that was looked up, or fail: If-Match needs only s3:GetObject (reading by
+        # VersionId would need s3:GetObjectVersion too).
+        try:
+            with aws.translate_errors(f"reading {self.where}"):
+                response = aws.client("s3").get_object(
+                    Bucket=self.bucket, Key=self.key, **({"IfMatch": self.etag} if self.etag else {})
+                )
+        except (ResourceMissingError, AwsRequestRejectedError) as exc:
+            if "PreconditionFailed" in str(exc):
+                raise DataNotFoundError(
+                    f"{self.where}: {self.uri} changed while the run was being checked; start the run again"
+                ) from None
+            raise DataNotFoundError(f"{self.where}: {self.uri} does not exist or cannot be read") from None
+        self.version_id = response.get("VersionId", self.version_id)
+        body = response["Body"]
         with aws.translate_errors(f"reading {self.where}"):
             for chunk in body.iter_chunks(chunk_size=reader.CHUNK_BYTES):
                 self.digest.update(chunk)

@@ -120,12 +120,35 @@ LOG_RETENTION_DAYS = (
 )
 
 
+class SweepOptions(_Strict):
+    """What one sweep does: the sweeper's configuration, or a manual run's input merged over it."""
+
+    max_throughput_hours: float = Field(
+        24.0, ge=0, le=8760, description="a pipeline throughput (or deployment) older than this is deleted"
+    )
+    delete_orphan_models: bool = Field(
+        False, description="also delete custom models that lost their evaluation (tag evaluation=lost)"
+    )
+    dry_run: bool = Field(False, description="report what would be deleted, delete nothing")
+
+
+class SweeperSettings(SweepOptions):
+    """The scheduled sweeper (``pipeline.sweeper``): a safety net for throughput nobody deleted."""
+
+    schedule_minutes: int = Field(60, ge=1, le=1440, description="how often the sweeper runs")
+
+    @property
+    def options(self) -> SweepOptions:
+        return SweepOptions.model_validate(self.model_dump(exclude={"schedule_minutes"}))
+
+
 class DeploymentSettings(_Strict):
     notification_email: str | None = Field(None, pattern=_EMAIL_PATTERN)
     execution_timeout_hours: int = Field(96, ge=1, le=8760, description="hard limit of one execution")
     run_prefix: str = Field("runs/", pattern=r"^[A-Za-z0-9!_.*'()/-]+/$")
     log_retention_days: int = 30
     defaults: RunSettings = Field(default_factory=RunSettings)
+    sweeper: SweeperSettings = Field(default_factory=SweeperSettings)
 
     @model_validator(mode="after")
     def _check(self) -> DeploymentSettings:
@@ -136,6 +159,11 @@ class DeploymentSettings(_Strict):
             raise ValueError(
                 "execution_timeout_hours must be at least defaults.timeouts.job_hours plus "
                 "defaults.timeouts.throughput_minutes, so the run's own timeouts (which clean up) come first"
+            )
+        if self.sweeper.max_throughput_hours * 60 <= t.throughput_minutes:
+            raise ValueError(
+                "sweeper.max_throughput_hours must exceed defaults.timeouts.throughput_minutes, so a run's "
+                "throughput can come into service and be evaluated before the sweeper may delete it"
             )
         return self
 

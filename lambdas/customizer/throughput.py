@@ -82,6 +82,14 @@ def check_throughput(run: Run, throughput: Throughput, *, now: datetime | None =
     return current
 
 
+def hours_alive(throughput: Throughput | None, *, now: datetime | None = None) -> float | None:
+    """Hours since the throughput was created (what it has billed so far); None when unknown."""
+    if throughput is None or not throughput.created_at:
+        return None
+    seconds = ((now or datetime.now(UTC)) - datetime.fromisoformat(throughput.created_at)).total_seconds()
+    return round(max(0.0, seconds) / 3600, 4)
+
+
 def delete_throughput(name_or_arn: str) -> str:
     """Delete the throughput if it exists; say what happened. Billing stops on delete."""
     current = find_throughput(name_or_arn)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from customizer.jobs import check_job
+from customizer.jobs import check_job, job_seconds
 from customizer.models import StateAfterJob
 from handlers.observability import logger, metrics, tracer
 
@@ -22,4 +22,6 @@ def handler(event: StateAfterJob, context: LambdaContext) -> dict[str, Any]:
     logger.info("job status", job_arn=job.job_arn, status=job.status)
     if job.status in ("Completed", "Failed", "Stopped"):
         metrics.add_metric(name=f"Jobs{job.status}", unit=MetricUnit.Count, value=1)
+    if job.status == "Completed" and (seconds := job_seconds(job)) is not None:
+        metrics.add_metric(name="JobDuration", unit=MetricUnit.Seconds, value=seconds)
     return job.model_dump(mode="json")

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from customizer.errors import RunInputError
 from customizer.models import ValidateInput
 from customizer.run import validate_run
 from handlers.observability import logger, metrics, read_environment, tracer
@@ -30,13 +31,18 @@ DEFAULTS: dict[str, Any] = json.loads(ENV.RUN_DEFAULTS)
 @metrics.log_metrics
 @event_parser(model=ValidateInput)
 def handler(event: ValidateInput, context: LambdaContext) -> dict[str, Any]:
-    run = validate_run(
-        event.request,
-        execution_name=event.execution_name,
-        defaults=DEFAULTS,
-        data_bucket=ENV.DATA_BUCKET,
-        artifacts_bucket=ENV.ARTIFACTS_BUCKET,
-    )
+    try:
+        run = validate_run(
+            event.request,
+            execution_name=event.execution_name,
+            defaults=DEFAULTS,
+            data_bucket=ENV.DATA_BUCKET,
+            artifacts_bucket=ENV.ARTIFACTS_BUCKET,
+        )
+    except RunInputError:
+        # The request, settings or data are wrong: counted, then raised for the state machine's Catch.
+        metrics.add_metric(name="ValidationErrors", unit=MetricUnit.Count, value=1)
+        raise
     logger.info("run validated", run_id=run.run_id, records=run.data.training.records)
     metrics.add_metric(name="RunsValidated", unit=MetricUnit.Count, value=1)
     return run.model_dump(mode="json")

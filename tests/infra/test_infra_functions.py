@@ -37,6 +37,7 @@ ENVIRONMENT = {
     "start_run": {"STATE_MACHINE_ARN", "DATA_BUCKET", "RUN_PREFIX", "IDEMPOTENCY_TABLE"},
     "after_execution": {"TOPIC_ARN"},
     "record_run": {"RUNS_TABLE", "ARTIFACTS_BUCKET"},
+    "sweep": {"TOPIC_ARN", "PIPELINE_TAG", "SWEEP_OPTIONS"},
 }
 LAYER_PARAMETER = "/aws/service/powertools/python/x86_64/python3.12/3.37.0"
 
@@ -159,7 +160,8 @@ def test_topic_is_encrypted_with_the_key_and_requires_tls(synth: Synthesized) ->
     synth.template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}})
     (policy,) = synth.of_type("AWS::SNS::TopicPolicy").values()
     assert policy["Properties"]["Topics"] == [{"Ref": topic_id}]
-    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    # (the other statement lets CloudWatch alarms publish: tests/infra/test_infra_observability.py)
+    (statement,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
     assert statement["Effect"] == "Deny"
     assert statement["Action"] == "sns:Publish"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}

@@ -80,6 +80,7 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
     "apply_policy": {
         ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
         ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", ""),
+        ("bedrock:TagResource", "custom-model/*", ""),
     },
     "cleanup": {
         ("bedrock:GetModelCustomizationJob", "model-customization-job/*", ""),
@@ -103,6 +104,19 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("bedrock:StopModelCustomizationJob", "model-customization-job/*", ""),
         ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
         ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", ""),
+        ("sns:Publish", "topic", ""),
+        ("kms:GenerateDataKey", "key", "via sns"),
+        ("kms:Decrypt", "key", "via sns"),
+    },
+    # With cdk.json's pipeline.sweeper (delete_orphan_models false): no model is listed, read or deleted.
+    "sweep": {
+        ("bedrock:ListProvisionedModelThroughputs", "*", ""),
+        ("bedrock:ListCustomModelDeployments", "*", ""),
+        ("bedrock:ListTagsForResource", "provisioned-model/*", ""),
+        ("bedrock:ListTagsForResource", "custom-model-deployment/*", ""),
+        ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
+        ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", ""),
+        ("bedrock:DeleteCustomModelDeployment", "custom-model-deployment/*", ""),
         ("sns:Publish", "topic", ""),
         ("kms:GenerateDataKey", "key", "via sns"),
         ("kms:Decrypt", "key", "via sns"),
@@ -303,6 +317,6 @@ def test_state_machine_invokes_only_the_workflow_functions(
             assert as_list(statement["Action"]) == ["lambda:InvokeFunction"]
             invoked |= {r.removesuffix(":*") for r in as_list(statement["Resource"])}
     # invoked by S3 and EventBridge, not by the state machine
-    outside = ("start_run", "after_execution", "record_run")
+    outside = ("start_run", "after_execution", "record_run", "sweep")
     workflow = {f"${{{fid}.Arn}}" for module, fid in functions_by_module.items() if module not in outside}
     assert invoked == workflow

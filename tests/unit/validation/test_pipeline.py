@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from customizer.errors import DataNotFoundError
 from customizer.run import DataValidationError, _S3Data, validate_run
 from tests.unit.validation.corpus import jsonl, pair
 
@@ -75,14 +76,22 @@ def test_an_invalid_run_names_its_first_errors_and_its_report(s3, put, data_buck
     assert _read(s3, data_bucket, "runs/b/train.jsonl") == body
 
 
-def test_the_version_looked_up_is_the_version_read(s3, put, data_bucket):
+def test_the_object_read_is_the_object_looked_up(s3, put, data_bucket):
     first = jsonl([pair(1)])
     uri = put("runs/c/train.jsonl", first)
     data = _S3Data(uri, "input.training_data", data_bucket)
-    put("runs/c/train.jsonl", jsonl([pair(2), pair(3)]))  # a new version lands before the read
     assert b"".join(data.chunks()) == first
     assert data.size == len(first)
     assert data.digest.hexdigest() == hashlib.sha256(first).hexdigest()
+    assert data.version_id == s3.head_object(Bucket=data_bucket, Key="runs/c/train.jsonl")["VersionId"]
+
+
+def test_an_object_replaced_between_look_up_and_read_stops_the_run(s3, put, data_bucket):
+    uri = put("runs/c/train.jsonl", jsonl([pair(1)]))
+    data = _S3Data(uri, "input.training_data", data_bucket)
+    put("runs/c/train.jsonl", jsonl([pair(2), pair(3)]))  # a new version lands before the read
+    with pytest.raises(DataNotFoundError, match=r"changed while the run was being checked"):
+        b"".join(data.chunks())
 
 
 def test_warnings_and_cost_do_not_stop_a_run(s3, put, data_bucket, artifacts_bucket):
