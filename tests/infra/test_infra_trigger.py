@@ -113,11 +113,15 @@ def test_only_the_rules_may_invoke_their_functions(synth: Synthesized, functions
         for p in permissions
         if p["Principal"] == "events.amazonaws.com"
     }
-    # Each of the two status-change rules may invoke its own function, and nothing else may
-    assert set(by_function) == {functions_by_module["after_execution"], functions_by_module["record_run"]}
+    # Each of the two status-change rules and the sweeper's schedule may invoke its own function, nothing else may
+    assert set(by_function) == {
+        functions_by_module["after_execution"],
+        functions_by_module["record_run"],
+        functions_by_module["sweep"],
+    }
     for function_id, rule_id in by_function.items():
         assert rules[rule_id]["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
-    assert len(permissions) == 3  # plus S3 -> start_run
+    assert len(permissions) == 4  # plus S3 -> start_run
 
 
 def test_every_ended_execution_is_recorded(synth: Synthesized, functions_by_module: dict[str, str]) -> None:
