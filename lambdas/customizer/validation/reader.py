@@ -7,8 +7,9 @@ number, as too long: no record that size fits any model's token limit).
 
 The parser is orjson when it can be imported (the command line, with requirements-dev.txt) and the
 standard library otherwise (in Lambda, whose asset packages no third-party code). Both accept the same
-documents, except that the standard library also takes integers beyond 64 bits; NaN and Infinity, which
-JSON does not allow, are refused by both."""
+documents, except that the standard library also takes integers beyond 64 bits and escaped lone
+surrogates (``"\\ud800"``), which orjson refuses; NaN and Infinity, which JSON does not allow, are
+refused by both."""
 
 from __future__ import annotations
 
