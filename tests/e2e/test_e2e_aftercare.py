@@ -56,10 +56,12 @@ def test_a_run_stopped_by_hand_while_training_leaves_no_job_running(e2e: E2E) ->
 
 @pytest.mark.e2e
 def test_a_run_stopped_by_hand_during_evaluation_leaves_no_throughput(e2e: E2E) -> None:
-    # Given a run whose throughput is in service and whose evaluation is slow
-    e2e.emulator.set_latency(1500, operation="InvokeModel")
+    # Given a run whose throughput is in service and whose evaluation takes a few seconds (moto's interpreter
+    # honours a stop once the running task returns; Step Functions stops at once)
+    e2e.emulator.set_latency(300, operation="InvokeModel")
     run_name = e2e.run_name("stopped-evaluating")
-    arn = e2e.start_upload(run_name, e2e.settings({"throughput_policy": "keep", "evaluation": {"concurrency": 1}}))
+    settings = {"throughput_policy": "keep", "evaluation": {"concurrency": 1, "max_examples": 10}}
+    arn = e2e.start_upload(run_name, e2e.settings(settings))
     _until(lambda: _entered(e2e, arn, "Evaluate custom against base"), "the evaluation to start")
     (throughput,) = e2e.throughputs_for(run_name)
     assert throughput["status"] == "InService"
