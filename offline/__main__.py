@@ -17,6 +17,7 @@ from typing import Any
 from offline.runtime import OfflineRuntime, RunResult, StateEvent, sample_dir
 
 DATA_FILES = {"train.jsonl": "training", "validation.jsonl": "validation", "test.jsonl": "test"}
+REPORTS = Path(__file__).resolve().parent.parent / ".offline" / "reports"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,17 +64,7 @@ def _summary(aws: OfflineRuntime, result: RunResult) -> None:
     print(f"\nRun {result.status} in {result.seconds:.1f}s ({result.execution_arn.rsplit(':', 1)[-1]})")
     evaluation = output.get("evaluation")
     if evaluation:
-        c, b = evaluation["custom"], evaluation["base"]
-        print("\nEvaluation on the held-out test set (contains-match accuracy):")
-        print(f"  custom model  {c['accuracy']:6.1%}  ({c['correct']}/{c['examples']}, {c['errors']} errors)")
-        print(f"  base model    {b['accuracy']:6.1%}  ({b['correct']}/{b['examples']}, {b['errors']} errors)")
-        print(f"  custom beats base: {'yes' if evaluation['custom_beats_base'] else 'no'}")
-    metrics = (output.get("job") or {}).get("metrics") or {}
-    if metrics:
-        print(
-            f"\nTraining: final loss {metrics.get('final_training_loss')}, "
-            f"final validation loss {metrics.get('final_validation_loss')}"
-        )
+        _print_evaluation(evaluation)
     policy = output.get("policy")
     if policy:
         print(f"\nThroughput policy: {policy['action']} ({policy['reason']})")
@@ -89,9 +80,60 @@ def _summary(aws: OfflineRuntime, result: RunResult) -> None:
     live = [f"{t['provisionedModelName']} ({t['status']})" for t in state.get("throughputs", [])]
     print(f"\nProvisioned throughput left in the (emulated) account: {', '.join(live) if live else 'none'}")
     if evaluation:
-        print("\nReports:")
-        print(f"  {evaluation['report_markdown_uri']}")
-        print(f"  {evaluation['report_uri']}")
+        local = _save_reports(aws, evaluation, output["run"]["run_id"])
+        print("\nReports (in the emulated artifacts bucket, and copied here):")
+        for uri in (evaluation.get("report_html_uri"), evaluation["report_markdown_uri"], evaluation["report_uri"]):
+            if uri:
+                print(f"  {uri}")
+        print(f"  {local / 'report.html'}  <- open this one in a browser")
+
+
+def _print_evaluation(evaluation: dict[str, Any]) -> None:
+    from customizer.evaluation.metrics import METRIC_TITLES
+
+    c, b = evaluation["custom"], evaluation["base"]
+    how = "fanned out in chunks" if evaluation.get("mode") == "fan_out" else "in one step"
+    print(f"\nEvaluation on the held-out test set ({c['examples']} examples, {how}):")
+    print(f"  {'metric':<24}{'custom':>9}{'base':>9}   custom - base (95% CI)")
+    for m in evaluation.get("comparison", []):
+        print(
+            f"  {METRIC_TITLES.get(m['metric'], m['metric']):<24}{m['custom']:>9.3f}{m['base']:>9.3f}   "
+            f"{m['difference']:+.3f} ({m['ci_low']:+.3f} to {m['ci_high']:+.3f})"
+        )
+
+    def ms(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.0f} ms"
+
+    for name, key in (("latency p50", "latency_p50_ms"), ("latency p95", "latency_p95_ms")):
+        print(f"  {name:<24}{ms(c.get(key)):>9}{ms(b.get(key)):>9}")
+    print(f"  {'errors':<24}{c['errors']:>9}{b['errors']:>9}")
+    decision = evaluation.get("decision")
+    print(
+        f"\nDecision: {decision['reason'] if decision else 'custom beats base: ' + str(evaluation['custom_beats_base'])}"
+    )
+    training = evaluation.get("training")
+    if training:
+        print(
+            f"\nTraining: {training['training_steps']} steps, final / best loss {training['final_training_loss']} / "
+            f"{training['best_training_loss']}; validation {training['final_validation_loss']} / "
+            f"{training['best_validation_loss']}; perplexity {training['final_training_perplexity']} / "
+            f"{training['final_validation_perplexity']}"
+        )
+        for warning in training["warnings"]:
+            print(f"  warning: {warning}")
+
+
+def _save_reports(aws: OfflineRuntime, evaluation: dict[str, Any], run_id: str) -> Path:
+    """Copy the run's reports out of the emulated bucket (which goes away with the demo)."""
+    folder = REPORTS / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    base = evaluation["report_uri"].rsplit("/", 1)[0]
+    for name in ("report.html", "report.md", "report.json", "examples.jsonl"):
+        try:
+            (folder / name).write_bytes(aws.read_artifact(f"{base}/{name}"))
+        except Exception:  # noqa: S112 - an older report has fewer files; copy what there is
+            continue
+    return folder.resolve()
 
 
 def demo(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from moto.server import ThreadedMotoServer
 from offline.bedrock_emulator import EmulatorServer
 from offline.cloud import REGION, DeployedStack, Deployer
 from offline.events import StatusChangeEvents
+from offline.moto_patches import distributed_map_failure_tolerance
 from offline.router import LambdaRouter
 from offline.synth import synthesize
 
@@ -73,6 +74,7 @@ class OfflineRuntime:
         self.router = LambdaRouter()
         self._saved_env: dict[str, str | None] = {}
         self._router_cm: Any = None
+        self._patches_cm: Any = None
         self.moto: ThreadedMotoServer | None = None
         self.emulator: EmulatorServer | None = None
         self.stack: DeployedStack | None = None
@@ -125,6 +127,8 @@ class OfflineRuntime:
         urllib.request.urlopen(request).read()  # noqa: S310
         self._router_cm = self.router.installed()
         self._router_cm.__enter__()
+        self._patches_cm = distributed_map_failure_tolerance()
+        self._patches_cm.__enter__()
         self.stack = Deployer(template).deploy()
         self.events = StatusChangeEvents(self.stack)
         self._set_env(self._function_environment())
@@ -161,6 +165,9 @@ class OfflineRuntime:
         if self._router_cm is not None:
             self._router_cm.__exit__(None, None, None)
             self._router_cm = None
+        if self._patches_cm is not None:
+            self._patches_cm.__exit__(None, None, None)
+            self._patches_cm = None
         if self.emulator is not None:
             self.emulator.stop()
         if self.moto is not None:

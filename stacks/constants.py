@@ -63,7 +63,17 @@ CREATE_THROUGHPUT = FunctionSpec(
 CHECK_THROUGHPUT = FunctionSpec(
     "CheckThroughput", "check_throughput", Duration.seconds(30), 256, "Check the provisioned throughput"
 )
+PLAN_EVALUATION = FunctionSpec(
+    "PlanEvaluation", "plan_evaluation", Duration.minutes(5), 1024, "Plan the evaluation: one step or test-set chunks"
+)
 EVALUATE = FunctionSpec("Evaluate", "evaluate", Duration.minutes(15), 1024, "Evaluate custom against base model")
+EVALUATE_CHUNK = FunctionSpec(
+    "EvaluateChunk", "evaluate_chunk", Duration.minutes(15), 1024, "Evaluate one chunk of the test set (fanned out)"
+)
+# Scoring, bootstrap intervals and reports of up to 100,000 examples: Lambda's CPU grows with its memory.
+AGGREGATE_EVALUATION = FunctionSpec(
+    "AggregateEvaluation", "aggregate_evaluation", Duration.minutes(15), 2048, "Aggregate the chunks' evaluation"
+)
 APPLY_POLICY = FunctionSpec(
     "ApplyPolicy", "apply_policy", Duration.minutes(1), 256, "Apply the throughput policy after evaluation"
 )
@@ -101,7 +111,10 @@ WORKFLOW_FUNCTIONS = (
     CHECK_JOB,
     CREATE_THROUGHPUT,
     CHECK_THROUGHPUT,
+    PLAN_EVALUATION,
     EVALUATE,
+    EVALUATE_CHUNK,
+    AGGREGATE_EVALUATION,
     APPLY_POLICY,
     CLEANUP,
     NOTIFY,

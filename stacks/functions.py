@@ -80,7 +80,10 @@ class Functions(Construct):
         self.check_job = self._build_check_job()
         self.create_throughput = self._build_create_throughput()
         self.check_throughput = self._build_check_throughput()
+        self.plan_evaluation = self._build_plan_evaluation()
         self.evaluate = self._build_evaluate()
+        self.evaluate_chunk = self._build_evaluate_chunk()
+        self.aggregate_evaluation = self._build_aggregate_evaluation()
         self.apply_policy = self._build_apply_policy()
         self.cleanup = self._build_cleanup()
         self.notify = self._build_notify()
@@ -315,32 +318,78 @@ class Functions(Construct):
         acknowledge_bedrock_wildcards(role, "provisioned-model")
         return function
 
-    def _build_evaluate(self) -> lambda_.Function:
-        data, artifacts = self._storage.data_bucket, self._storage.artifacts_bucket
-        function = self._build_function(
-            constants.EVALUATE, {"DATA_BUCKET": data.bucket_name, "ARTIFACTS_BUCKET": artifacts.bucket_name}
-        )
-        role = self._role(function)
-        # Asks the custom model (through its throughput) and the base model the test questions.
+    def _allow_model_calls(self, role: iam.IRole) -> None:
+        # Asks the custom model (through its throughput) and the base model (on demand) the test questions;
+        # Converse is authorized as bedrock:InvokeModel.
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["bedrock:InvokeModel"],
                 resources=[arns.provisioned_models(self), arns.foundation_models(self)],
             )
         )
+        acknowledge_bedrock_wildcards(role, "provisioned-model", "foundation-model")
+
+    def _allow_evaluation_files(self, function: lambda_.Function, *, read: bool, write: bool) -> None:
+        """The evaluation's files under the run's report prefix in the artifacts bucket: test-set chunks, saved
+        answers, reports, and the job's metric files."""
+        artifacts, role = self._storage.artifacts_bucket, self._role(function)
+        if read:
+            # Reads saved answers (to resume), test-set chunks and the job's metric files.
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=[artifacts.arn_for_objects("*")])
+            )
+            # Listing makes a file not written yet (no saved answers, no metrics) a 404, not a 403.
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[artifacts.bucket_arn])
+            )
+        if write:
+            # Writes saved answers, test-set chunks and the reports.
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["s3:PutObject"], resources=[artifacts.arn_for_objects("*")])
+            )
+        acknowledge_object_wildcard(role, artifacts, "*", ARTIFACTS_OBJECTS_REASON)
+
+    def _allow_test_set(self, function: lambda_.Function) -> None:
+        data = self._storage.data_bucket
         # Reads the run's test set.
-        role.add_to_principal_policy(
+        self._role(function).add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[data.arn_for_objects("*")])
         )
-        # Writes the evaluation report to the artifacts bucket.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:PutObject"], resources=[artifacts.arn_for_objects("*")])
-        )
+        acknowledge_object_wildcard(self._role(function), data, "*", DATA_OBJECTS_REASON)
+
+    def _build_plan_evaluation(self) -> lambda_.Function:
+        function = self._build_function(constants.PLAN_EVALUATION, {})
+        self._allow_test_set(function)
+        self._allow_evaluation_files(function, read=False, write=True)
         self._allow_key_via(function, "s3", ["kms:Decrypt", "kms:GenerateDataKey"])
+        return function
+
+    def _build_evaluate(self) -> lambda_.Function:
+        data, artifacts = self._storage.data_bucket, self._storage.artifacts_bucket
+        function = self._build_function(
+            constants.EVALUATE, {"DATA_BUCKET": data.bucket_name, "ARTIFACTS_BUCKET": artifacts.bucket_name}
+        )
+        self._allow_model_calls(self._role(function))
+        self._allow_test_set(function)
+        self._allow_evaluation_files(function, read=True, write=True)
+        self._allow_key_via(function, "s3", ["kms:Decrypt", "kms:GenerateDataKey"])
+        # The custom model is encrypted with the pipeline key: serving it decrypts through Bedrock.
         self._allow_key_via(function, "bedrock", ["kms:Decrypt"])
-        acknowledge_bedrock_wildcards(role, "provisioned-model", "foundation-model")
-        acknowledge_object_wildcard(role, data, "*", DATA_OBJECTS_REASON)
-        acknowledge_object_wildcard(role, artifacts, "*", ARTIFACTS_OBJECTS_REASON)
+        return function
+
+    def _build_evaluate_chunk(self) -> lambda_.Function:
+        function = self._build_function(constants.EVALUATE_CHUNK, {})
+        self._allow_model_calls(self._role(function))
+        self._allow_evaluation_files(function, read=True, write=True)
+        self._allow_key_via(function, "s3", ["kms:Decrypt", "kms:GenerateDataKey"])
+        # The custom model is encrypted with the pipeline key: serving it decrypts through Bedrock.
+        self._allow_key_via(function, "bedrock", ["kms:Decrypt"])
+        return function
+
+    def _build_aggregate_evaluation(self) -> lambda_.Function:
+        function = self._build_function(constants.AGGREGATE_EVALUATION, {})
+        self._allow_evaluation_files(function, read=True, write=True)
+        self._allow_key_via(function, "s3", ["kms:Decrypt", "kms:GenerateDataKey"])
         return function
 
     def _build_apply_policy(self) -> lambda_.Function:
@@ -595,7 +644,10 @@ class Functions(Construct):
             constants.CHECK_JOB.module: self.check_job,
             constants.CREATE_THROUGHPUT.module: self.create_throughput,
             constants.CHECK_THROUGHPUT.module: self.check_throughput,
+            constants.PLAN_EVALUATION.module: self.plan_evaluation,
             constants.EVALUATE.module: self.evaluate,
+            constants.EVALUATE_CHUNK.module: self.evaluate_chunk,
+            constants.AGGREGATE_EVALUATION.module: self.aggregate_evaluation,
             constants.APPLY_POLICY.module: self.apply_policy,
             constants.CLEANUP.module: self.cleanup,
             constants.NOTIFY.module: self.notify,

@@ -2,7 +2,11 @@
 
 Validate the run -> Create the customization job -> [Wait for the job -> Check the job -> Job finished?]
   Completed -> Create the throughput -> [Wait for the throughput -> Check the throughput -> Throughput ready?]
-     InService -> Evaluate custom against base -> Apply the throughput policy -> Notify success -> Run succeeded
+     InService -> Plan the evaluation -> Fan the evaluation out?
+        no  -> Evaluate custom against base                                    -> Apply the throughput policy
+        yes -> Evaluate the test set in chunks (Distributed Map: Evaluate one chunk) -> Aggregate the evaluation
+               -> Apply the throughput policy
+        Apply the throughput policy -> Notify success -> Run succeeded
      Failed -> Clean up -> Notify failure -> Run failed
   Failed / Stopped -> Clean up -> Notify failure -> Run failed
 
@@ -13,6 +17,7 @@ long waits and no sleeping Lambda."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk import Duration, Stack
@@ -22,6 +27,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from customizer.errors import RETRYABLE_ERRORS
+from customizer.evaluation.steps import CHUNKS_AT_ONCE
 from customizer.settings import DeploymentSettings
 from stacks import constants
 from stacks.functions import Functions
@@ -101,7 +107,11 @@ class Workflow(Construct):
         )
         check_throughput = self._task("Check the throughput", f.check_throughput, "$.throughput")
         throughput_ready = sfn.Choice(self, "Throughput ready?")
+        plan_evaluation = self._task("Plan the evaluation", f.plan_evaluation, "$.evaluation_plan")
+        fan_out = sfn.Choice(self, "Fan the evaluation out?")
         evaluate = self._task("Evaluate custom against base", f.evaluate, "$.evaluation")
+        evaluate_chunks = self._evaluate_chunks()
+        aggregate = self._task("Aggregate the evaluation", f.aggregate_evaluation, "$.evaluation")
         apply_policy = self._task("Apply the throughput policy", f.apply_policy, "$.policy")
         cleanup = self._task("Clean up", f.cleanup, "$.cleanup")
         notify_success = self._notify("Notify success", "SUCCEEDED")
@@ -113,7 +123,18 @@ class Workflow(Construct):
 
         # Nothing exists before the job is created: a failed validation only needs to be reported.
         validate.add_catch(notify_failure, errors=ALL_ERRORS, result_path="$.error")
-        for step in (create_job, check_job, create_throughput, check_throughput, evaluate, apply_policy):
+        after_job: tuple[sfn.TaskStateBase | sfn.DistributedMap, ...] = (
+            create_job,
+            check_job,
+            create_throughput,
+            check_throughput,
+            plan_evaluation,
+            evaluate,
+            evaluate_chunks,
+            aggregate,
+            apply_policy,
+        )
+        for step in after_job:
             step.add_catch(cleanup, errors=ALL_ERRORS, result_path="$.error")
         # A failed cleanup must still be reported; its error is kept apart from the one that caused it.
         cleanup.add_catch(notify_failure, errors=ALL_ERRORS, result_path="$.cleanup_error")
@@ -132,12 +153,40 @@ class Workflow(Construct):
         job_finished.otherwise(wait_for_job)
 
         create_throughput.next(wait_for_throughput).next(check_throughput).next(throughput_ready)
-        throughput_ready.when(sfn.Condition.string_equals("$.throughput.status", "InService"), evaluate)
+        throughput_ready.when(sfn.Condition.string_equals("$.throughput.status", "InService"), plan_evaluation)
         throughput_ready.when(sfn.Condition.string_equals("$.throughput.status", "Failed"), cleanup)
         throughput_ready.otherwise(wait_for_throughput)
 
+        # Up to settings.evaluation.fan_out_above examples, one step evaluates them; above, a Distributed Map
+        # evaluates chunks of the test set in parallel and one step aggregates their answers.
+        plan_evaluation.next(fan_out)
+        fan_out.when(sfn.Condition.boolean_equals("$.evaluation_plan.fan_out", True), evaluate_chunks)
+        fan_out.otherwise(evaluate)
+        evaluate_chunks.next(aggregate)
+        aggregate.next(apply_policy)
         evaluate.next(apply_policy).next(notify_success).next(succeeded)
         return validate
+
+    def _evaluate_chunks(self) -> sfn.DistributedMap:
+        """A Distributed Map over the chunk objects "Plan the evaluation" wrote (their list, not a JSONL
+        reader: the same in AWS and offline). Each child gets the run, the throughput and one chunk; answers go
+        to S3 beside the chunk, so the map keeps nothing in the state. A failed chunk fails the map (its Catch
+        cleans up); a chunk short of time pauses and its task's Retry resumes it."""
+        chunks = sfn.DistributedMap(
+            self,
+            "Evaluate the test set in chunks",
+            items_path="$.evaluation_plan.chunks",
+            item_selector={
+                "run": sfn.JsonPath.object_at("$.run"),
+                "throughput": sfn.JsonPath.object_at("$.throughput"),
+                "chunk": sfn.JsonPath.object_at("$$.Map.Item.Value"),
+            },
+            max_concurrency=CHUNKS_AT_ONCE,
+            map_execution_type=sfn.StateMachineType.STANDARD,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        chunks.item_processor(self._task("Evaluate one chunk", self._functions.evaluate_chunk, "$"))
+        return chunks
 
     def _build_state_machine(self, definition: sfn.IChainable) -> sfn.StateMachine:
         logs = log_group(self, "StateMachineLogs", retention_days=self._settings.log_retention_days)
@@ -154,6 +203,19 @@ class Workflow(Construct):
 
     def _build_acknowledgments(self) -> None:
         role = self.state_machine.role
+        # CDK's grants for the Distributed Map: its chunks run as child executions of this state machine.
+        map_policy = self.state_machine.node.find_child("DistributedMapPolicy")
+        machine = Stack.of(self).get_logical_id(self.state_machine.node.default_child)  # type: ignore[arg-type]
+        # cdk-nag names the resource by its intrinsic: the state machine's name, taken from its ARN.
+        name = json.dumps({"Fn::Select": [6, {"Fn::Split": [":", {"Ref": machine}]}]}, separators=(",", ":"))
+        executions = f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}"
+        for pattern in (":*", "/*:*"):
+            acknowledge(
+                map_policy,
+                f"AwsSolutions-IAM5[Resource::{executions}{pattern}]",
+                "The Distributed Map runs each test-set chunk as a child execution of this same state machine, named "
+                "at run time; CDK lets the state machine describe and stop only its own executions and map runs.",
+            )
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::*]",

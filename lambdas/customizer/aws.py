@@ -44,10 +44,21 @@ TRANSIENT_CODES = frozenset(
 MISSING_CODES = frozenset({"ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "404", "NotFound"})
 
 
+# For callers that retry and pace themselves (the evaluator): one attempt per call, so every throttle is seen,
+# and a connection pool for as many calls in flight as the evaluator allows.
+_OWN_RETRIES_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1},
+    connect_timeout=10,
+    read_timeout=60,
+    max_pool_connections=256,
+)
+
+
 @functools.cache
-def client(service: str) -> Any:
-    """One client per service per process (Lambda reuses it across invocations)."""
-    return boto3.client(service, config=_CONFIG)
+def client(service: str, *, own_retries: bool = False) -> Any:
+    """One client per service per process (Lambda reuses it across invocations). ``own_retries``: the SDK
+    makes one attempt per call and the caller retries."""
+    return boto3.client(service, config=_OWN_RETRIES_CONFIG if own_retries else _CONFIG)
 
 
 def error_code(error: ClientError) -> str:

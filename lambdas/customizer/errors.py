@@ -49,9 +49,15 @@ class EvaluationError(PipelineError):
     """The evaluation could not produce a result (no usable test examples, every call failed)."""
 
 
+class EvaluationPausedError(PipelineError):
+    """The evaluation step ran short of time and saved its answers so far. Retried: the next attempt resumes
+    from the saved answers instead of starting again."""
+
+
 # The names the state machine uses. Kept here so the workflow and the handlers cannot drift apart.
 RETRYABLE_ERRORS = (
     BedrockThrottledError.__name__,
     AwsServiceUnavailableError.__name__,
     StepInProgressError.__name__,
+    EvaluationPausedError.__name__,
 )

@@ -116,6 +116,12 @@ def _read_metrics_csv(uri_prefix: str, relative: str) -> list[dict[str, float]]:
     return rows
 
 
+def read_metric_files(output_root: str) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """The rows of the job's training and validation metric files under its output folder
+    (``metrics["output_uri"]``); a file the job did not write has no rows."""
+    return _read_metrics_csv(output_root, TRAINING_METRICS), _read_metrics_csv(output_root, VALIDATION_METRICS)
+
+
 def collect_metrics(run: Run, job: Job) -> dict[str, Any]:
     """Final and best losses from the job's metric files (written under the job's output location)."""
     job_id = job.job_arn.rsplit("/", 1)[-1]

@@ -88,20 +88,85 @@ class Throughput(_State):
 
 
 class ModelScore(_State):
+    """One model on the test set. ``accuracy`` is the contains-match accuracy; every metric is a mean over all
+    examples, a failed call scoring 0 (``errors`` says how many failed); latency is over the calls answered."""
+
     model_id: str
     examples: int
     correct: int
     errors: int
     accuracy: float
+    exact_match: float = 0.0
+    token_f1: float = 0.0
+    rouge_l: float = 0.0
+    output_words: float = 0.0
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+
+
+class MetricComparison(_State):
+    """custom - base on one metric, with its paired bootstrap 95% confidence interval."""
+
+    metric: str
+    custom: float
+    base: float
+    difference: float
+    ci_low: float
+    ci_high: float
+
+
+class Decision(_State):
+    """The promotion rule's verdict (settings.evaluation: metric, min_improvement, floor, require_confidence)."""
+
+    promote: bool
+    metric: str
+    reason: str
+
+
+class TrainingHealth(_State):
+    """Final and best losses of the job's metric files, and what they warn of."""
+
+    training_steps: int = 0
+    validation_points: int = 0
+    final_training_loss: float | None = None
+    best_training_loss: float | None = None
+    final_validation_loss: float | None = None
+    best_validation_loss: float | None = None
+    final_training_perplexity: float | None = None
+    final_validation_perplexity: float | None = None
+    warnings: list[str] = Field(default_factory=list)
 
 
 class Evaluation(_State):
     custom: ModelScore
     base: ModelScore
-    custom_beats_base: bool
+    custom_beats_base: bool  # the decision: promote the custom model (keep_if_better keeps its throughput)
     margin: float
     report_uri: str
     report_markdown_uri: str
+    report_html_uri: str | None = None
+    mode: Literal["single", "fan_out"] = "single"
+    decision: Decision | None = None
+    comparison: list[MetricComparison] = Field(default_factory=list)
+    training: TrainingHealth | None = None
+
+
+class EvaluationChunk(_State):
+    """A slice of the test set, written as its own object, evaluated by one child of the Distributed Map."""
+
+    index: int
+    uri: str
+    first: int  # the test-set index of its first example
+    examples: int
+    concurrency: dict[str, int] = Field(default_factory=dict)  # calls in flight per model ("custom", "base")
+
+
+class EvaluationPlan(_State):
+    """How the test set is evaluated: in this step's Lambda, or fanned out over chunks (``fan_out``)."""
+
+    examples: int
+    fan_out: bool
+    chunks: list[EvaluationChunk] = Field(default_factory=list)
 
 
 class Policy(_State):
@@ -119,6 +184,18 @@ class StateAfterJob(StateAfterValidation):
 
 class StateAfterThroughput(StateAfterJob):
     throughput: Throughput
+
+
+class StateAfterPlan(StateAfterThroughput):
+    evaluation_plan: EvaluationPlan
+
+
+class ChunkInput(_State):
+    """What the Distributed Map gives each child: the run, the throughput and one chunk."""
+
+    run: Run
+    throughput: Throughput
+    chunk: EvaluationChunk
 
 
 class StateAfterEvaluation(StateAfterThroughput):

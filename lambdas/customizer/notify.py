@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from customizer import aws
-from customizer.models import NotifyInput
+from customizer.models import Evaluation, NotifyInput
 
 SUBJECT_LIMIT = 100
 
@@ -40,7 +40,9 @@ def compose(message: NotifyInput) -> dict[str, Any]:
         "run_id": run_id,
         "status": message.outcome,
         "reason": _reason(message),
-        "report": state.evaluation.report_markdown_uri if state.evaluation else None,
+        "report": (state.evaluation.report_html_uri or state.evaluation.report_markdown_uri)
+        if state.evaluation
+        else None,
         "job": state.job.job_arn if state.job else None,
         "custom_model": state.job.model_arn if state.job else None,
         "throughput": state.throughput.arn if state.throughput else None,
@@ -51,8 +53,27 @@ def compose(message: NotifyInput) -> dict[str, Any]:
         # Cleanup itself failed: the job or throughput may still be running and billing.
         body["cleanup_error"] = f"{state.cleanup_error.Error}: {_cause_message(state.cleanup_error.Cause)}"
     if state.evaluation:
-        body["accuracy"] = {"custom": state.evaluation.custom.accuracy, "base": state.evaluation.base.accuracy}
+        body.update(_evaluation(state.evaluation))
     return body
+
+
+def _evaluation(evaluation: Evaluation) -> dict[str, Any]:
+    """The evaluation's headline: accuracy, the promotion decision with its metric's interval, training warnings."""
+    found: dict[str, Any] = {"accuracy": {"custom": evaluation.custom.accuracy, "base": evaluation.base.accuracy}}
+    if evaluation.decision:
+        decision: dict[str, Any] = {"promote": evaluation.decision.promote, "reason": evaluation.decision.reason}
+        for compared in evaluation.comparison:
+            if compared.metric == evaluation.decision.metric:
+                decision[compared.metric] = {
+                    "custom": compared.custom,
+                    "base": compared.base,
+                    "difference": compared.difference,
+                    "ci95": [compared.ci_low, compared.ci_high],
+                }
+        found["decision"] = decision
+    if evaluation.training:
+        found["training_warnings"] = evaluation.training.warnings
+    return found
 
 
 def publish(message: NotifyInput, topic_arn: str) -> dict[str, Any]:

@@ -18,6 +18,8 @@ def decide(run: Run, evaluation: Evaluation | None) -> tuple[bool, str]:
         return False, "throughput_policy is delete"
     if evaluation is None:
         return False, "keep_if_better, but there is no evaluation"
+    if evaluation.decision:
+        return evaluation.decision.promote, f"keep_if_better: {evaluation.decision.reason}"
     c, b = evaluation.custom.accuracy, evaluation.base.accuracy
     if evaluation.custom_beats_base:
         return True, f"keep_if_better: custom {c:.1%} beats base {b:.1%} by more than {evaluation.margin:.1%}"

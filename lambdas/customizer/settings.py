@@ -34,15 +34,35 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
 
+# The metrics the promotion rule can compare (customizer.evaluation.metrics), all in [0, 1].
+EvaluationMetric = Literal["contains_match", "exact_match", "token_f1", "rouge_l"]
+
+
 class EvaluationSettings(_Strict):
     max_examples: int = Field(200, ge=1, le=100_000, description="test examples evaluated at most")
     max_tokens: int = Field(256, ge=1, le=8192, description="answer length limit per call")
     temperature: float = Field(0.0, ge=0.0, le=1.0)
     top_p: float = Field(0.9, ge=0.0, le=1.0)
-    concurrency: int = Field(4, ge=1, le=64, description="calls in flight at once per model")
-    min_improvement: float = Field(
-        0.0, ge=0.0, le=1.0, description="keep_if_better: custom accuracy must exceed base by more than this"
+    concurrency: int | None = Field(
+        None, ge=1, le=256, description="calls in flight at once per model; default: what the model units allow"
     )
+    max_attempts: int = Field(
+        8, ge=1, le=20, description="calls of one example (throttled, model not ready) before it is an error"
+    )
+    # The promotion rule: keep_if_better keeps the throughput only if all of these hold.
+    metric: EvaluationMetric = Field("contains_match", description="the metric the promotion rule compares")
+    min_improvement: float = Field(
+        0.0, ge=0.0, le=1.0, description="custom must beat base on the metric by more than this"
+    )
+    floor: float = Field(0.0, ge=0.0, le=1.0, description="custom must reach at least this on the metric")
+    require_confidence: bool = Field(
+        True, description="the 95% confidence interval of custom - base must lie above zero"
+    )
+    fan_out_above: int = Field(
+        1000, ge=1, le=100_000, description="more test examples than this are evaluated in chunks, in parallel"
+    )
+    chunk_size: int = Field(250, ge=1, le=10_000, description="test examples per chunk when fanned out")
+    bootstrap_resamples: int = Field(1000, ge=100, le=10_000, description="resamples of the confidence intervals")
 
 
 class PollSettings(_Strict):

@@ -222,6 +222,24 @@ def test_evaluation_crash_deletes_the_throughput(e2e: E2E, crash: Callable[[E2E]
     assert note["cleanup"]["throughput"].startswith("deleted throughput")
 
 
+@pytest.mark.e2e
+def test_a_chunk_failing_in_the_fanned_out_evaluation_deletes_the_throughput(e2e: E2E) -> None:
+    e2e.router.faults[e2e.function_name("evaluate_chunk")] = lambda: RuntimeError("chunk worker crashed (injected)")
+    run_name = e2e.run_name("chunk-crash")
+    settings = e2e.settings({"evaluation": {"max_examples": 30, "fan_out_above": 10, "chunk_size": 10}})
+    result = e2e.run(lambda: e2e.start_console(run_name, settings))
+
+    assert_failed_and_cleaned_up(result)
+    # The map fails as soon as a child does (none is tolerated): its Catch cleans up, nothing is aggregated.
+    path = path_of(result)
+    assert matches_path(path, ".*;Evaluate the test set in chunks;Clean up;Notify failure;Run failed;"), path
+    assert "Aggregate the evaluation" not in path
+    assert e2e.throughputs_for(run_name) == []
+    note = only_failure(e2e, run_name)
+    assert note["reason"].startswith("States.ExceedToleratedFailureThreshold: "), note["reason"]
+    assert note["cleanup"]["throughput"].startswith("deleted throughput")
+
+
 # ---- the job outlives the run's timeout ----
 
 

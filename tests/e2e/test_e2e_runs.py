@@ -14,7 +14,12 @@ HAPPY_PATH = (
     "(Wait for the job;Check the job;Job finished\\?;)+"
     "Create the throughput;"
     "(Wait for the throughput;Check the throughput;Throughput ready\\?;)+"
+    "Plan the evaluation;Fan the evaluation out\\?;"
     "Evaluate custom against base;Apply the throughput policy;Notify success;Run succeeded;"
+)
+FANNED_OUT = (
+    ".*;Throughput ready\\?;Plan the evaluation;Fan the evaluation out\\?;"
+    "Evaluate the test set in chunks;Aggregate the evaluation;Apply the throughput policy;Notify success;Run succeeded;"
 )
 
 
@@ -44,20 +49,32 @@ def test_upload_runs_the_whole_pipeline_and_leaves_its_results(e2e: E2E) -> None
     assert evaluation["custom"]["errors"] == evaluation["base"]["errors"] == 0
     assert evaluation["custom"]["accuracy"] > evaluation["base"]["accuracy"]
     assert evaluation["custom_beats_base"] is True
+    assert evaluation["mode"] == "single"
+    # ...with every metric, its interval, and the decision the policy followed
+    compared = {c["metric"]: c for c in evaluation["comparison"]}
+    assert set(compared) == {"contains_match", "exact_match", "token_f1", "rouge_l", "output_words"}
+    assert compared["token_f1"]["ci_low"] > 0
+    assert evaluation["decision"]["promote"] is True
+    assert output["policy"]["reason"] == f"keep_if_better: {evaluation['decision']['reason']}"
+    assert evaluation["custom"]["latency_p95_ms"] >= evaluation["custom"]["latency_p50_ms"] > 0
+    assert evaluation["training"]["training_steps"] > 0
     assert output["policy"]["action"] == "kept"
     assert [(t["provisionedModelName"], t["status"]) for t in e2e.throughputs_for(run_name)] == [
         (run["names"]["throughput_name"], "InService")
     ]
 
     # The reports in the artifacts bucket, with the numbers of the output.
-    for uri in (evaluation["report_uri"], evaluation["report_markdown_uri"]):
+    for uri in (evaluation["report_uri"], evaluation["report_markdown_uri"], evaluation["report_html_uri"]):
         assert uri.startswith(f"s3://{e2e.runtime.artifacts_bucket}/runs/{run['run_id']}/")
     report = json.loads(e2e.runtime.read_artifact(evaluation["report_uri"]))
     assert report["run_id"] == run["run_id"]
     assert report["summary"]["custom"]["accuracy"] == evaluation["custom"]["accuracy"]
-    assert len(report["examples"]) == 150
+    assert len(e2e.runtime.read_artifact(report["examples_uri"]).decode().splitlines()) == 150
     markdown = e2e.runtime.read_artifact(evaluation["report_markdown_uri"]).decode()
     assert f"# Evaluation of run {run['run_id']}" in markdown
+    html = e2e.runtime.read_artifact(evaluation["report_html_uri"]).decode()
+    assert "Promote the custom model" in html
+    assert html.count("<svg") == 3
 
     # The job's metric files, under the job's output location.
     metrics = output["job"]["metrics"]
@@ -72,7 +89,8 @@ def test_upload_runs_the_whole_pipeline_and_leaves_its_results(e2e: E2E) -> None
     assert len(notes) == 1, notes
     assert notes[0]["status"] == "SUCCEEDED"
     assert notes[0]["run_id"] == run["run_id"]
-    assert notes[0]["report"] == evaluation["report_markdown_uri"]
+    assert notes[0]["report"] == evaluation["report_html_uri"]
+    assert notes[0]["decision"]["promote"] is True
     assert notes[0]["throughput_policy"] == "kept"
 
 
@@ -96,6 +114,11 @@ POLICIES: dict[str, dict[str, Any]] = {
     "better-wins": {"throughput_policy": "keep_if_better"},
     # The custom model would have to beat its base by more than 100 points: it cannot.
     "better-loses": {"throughput_policy": "keep_if_better", "evaluation": {"min_improvement": 1.0}},
+    # Another metric, and a floor it does not reach on the whole test set: it wins, but not well enough.
+    "better-floor": {
+        "throughput_policy": "keep_if_better",
+        "evaluation": {"metric": "token_f1", "floor": 0.999, "max_examples": 150},
+    },
 }
 
 
@@ -118,10 +141,16 @@ def test_throughput_policy_decides_what_is_left_in_service(e2e: E2E) -> None:
     assert outcome("delete") == ("deleted", [])
     assert outcome("better-wins") == ("kept", ["InService"])
     assert outcome("better-loses") == ("deleted", [])
+    assert outcome("better-floor") == ("deleted", [])
     assert (results["better-wins"].output or {})["evaluation"]["custom_beats_base"] is True
     losing = (results["better-loses"].output or {})["evaluation"]
     assert losing["custom_beats_base"] is False
     assert losing["custom"]["accuracy"] > losing["base"]["accuracy"]  # it did win, just not by enough
+    assert "custom does not beat base by more than 1" in losing["decision"]["reason"]
+    below = (results["better-floor"].output or {})["evaluation"]
+    assert below["decision"]["metric"] == "token_f1"
+    assert "custom is below the floor 0.999" in below["decision"]["reason"]
+    assert "custom is below the floor 0.999" in e2e.notifications_for(names["better-floor"])[0]["reason"]
     # The custom models stay whatever happens to the throughput.
     for label in POLICIES:
         assert [j["status"] for j in e2e.jobs_for(names[label])] == ["Completed"], label
@@ -157,3 +186,50 @@ def test_run_on_another_family_than_the_defaults_succeeds(e2e: E2E) -> None:
     assert result.status == "SUCCEEDED", [n["reason"] for n in notes]
     assert [j["status"] for j in e2e.jobs_for(run_name)] == ["Completed"]
     assert (result.output or {})["evaluation"]["custom_beats_base"] is True
+
+
+EVALUATED_BOTH_WAYS = {"evaluation": {"max_examples": 60}}
+FAN_OUT = {"evaluation": {"max_examples": 60, "fan_out_above": 20, "chunk_size": 16}}
+
+
+@pytest.mark.e2e
+def test_a_large_test_set_fans_out_over_chunks_and_gives_the_one_step_result(e2e: E2E) -> None:
+    # Given the same data evaluated in one step, and fanned out over 4 chunks (above fan_out_above)
+    names = {"single": e2e.run_name("one-step"), "fanned": e2e.run_name("fanned-out")}
+    arns = {
+        "single": e2e.start_console(names["single"], e2e.settings(EVALUATED_BOTH_WAYS)),
+        "fanned": e2e.start_console(names["fanned"], e2e.settings(FAN_OUT)),
+    }
+    results = dict(zip(arns, e2e.wait_all(list(arns.values()), timeout=90), strict=True))
+
+    for label, result in results.items():
+        assert result.status == "SUCCEEDED", (label, result.error, result.cause)
+    assert matches_path(path_of(results["single"]), HAPPY_PATH), path_of(results["single"])
+    assert matches_path(path_of(results["fanned"]), FANNED_OUT), path_of(results["fanned"])
+    fanned = results["fanned"].output or {}
+    single = (results["single"].output or {})["evaluation"]
+
+    # The plan wrote 4 chunk objects; each child of the Distributed Map saved its answers beside its chunk
+    plan = fanned["evaluation_plan"]
+    assert (plan["examples"], plan["fan_out"]) == (60, True)
+    assert [(c["first"], c["examples"]) for c in plan["chunks"]] == [(0, 16), (16, 16), (32, 16), (48, 12)]
+    keys = e2e.keys(f"{fanned['run']['report_prefix']}evaluation/chunks/")
+    assert (
+        len([k for k in keys if k.endswith(".answers.json")])
+        == len([k for k in keys if not k.endswith(".answers.json")])
+        == 4
+    )
+    assert len(e2e.invocations("evaluate_chunk", names["fanned"])) == 4
+
+    # Then the aggregated evaluation is the one-step evaluation's, metric for metric, interval for interval
+    evaluation = fanned["evaluation"]
+    assert (evaluation["mode"], single["mode"]) == ("fan_out", "single")
+    for model in ("custom", "base"):
+        for metric in ("examples", "correct", "errors", "accuracy", "exact_match", "token_f1", "rouge_l"):
+            assert evaluation[model][metric] == single[model][metric], (model, metric)
+    assert evaluation["comparison"] == single["comparison"]
+    assert evaluation["decision"] == single["decision"]
+    assert evaluation["custom_beats_base"] is True
+    assert fanned["policy"]["action"] == "kept"
+    rows = e2e.runtime.read_artifact(evaluation["report_uri"].replace("report.json", "examples.jsonl")).splitlines()
+    assert [json.loads(r)["index"] for r in rows] == list(range(60))

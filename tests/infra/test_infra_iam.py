@@ -68,14 +68,39 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         *IDEMPOTENCY,
     },
     "check_throughput": {("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", "")},
-    "evaluate": {
-        ("bedrock:InvokeModel", "provisioned-model/*", ""),
-        ("bedrock:InvokeModel", "foundation-model/*", ""),
+    "plan_evaluation": {
         ("s3:GetObject", "data objects", ""),
         ("s3:PutObject", "artifacts objects", ""),
         ("kms:Decrypt", "key", "via s3"),
         ("kms:GenerateDataKey", "key", "via s3"),
+    },
+    "evaluate": {
+        ("bedrock:InvokeModel", "provisioned-model/*", ""),
+        ("bedrock:InvokeModel", "foundation-model/*", ""),
+        ("s3:GetObject", "data objects", ""),
+        ("s3:GetObject", "artifacts objects", ""),
+        ("s3:ListBucket", "artifacts bucket", ""),
+        ("s3:PutObject", "artifacts objects", ""),
+        ("kms:Decrypt", "key", "via s3"),
+        ("kms:GenerateDataKey", "key", "via s3"),
         ("kms:Decrypt", "key", "via bedrock"),
+    },
+    "evaluate_chunk": {
+        ("bedrock:InvokeModel", "provisioned-model/*", ""),
+        ("bedrock:InvokeModel", "foundation-model/*", ""),
+        ("s3:GetObject", "artifacts objects", ""),
+        ("s3:ListBucket", "artifacts bucket", ""),
+        ("s3:PutObject", "artifacts objects", ""),
+        ("kms:Decrypt", "key", "via s3"),
+        ("kms:GenerateDataKey", "key", "via s3"),
+        ("kms:Decrypt", "key", "via bedrock"),
+    },
+    "aggregate_evaluation": {
+        ("s3:GetObject", "artifacts objects", ""),
+        ("s3:ListBucket", "artifacts bucket", ""),
+        ("s3:PutObject", "artifacts objects", ""),
+        ("kms:Decrypt", "key", "via s3"),
+        ("kms:GenerateDataKey", "key", "via s3"),
     },
     "apply_policy": {
         ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
@@ -320,3 +345,30 @@ def test_state_machine_invokes_only_the_workflow_functions(
     outside = ("start_run", "after_execution", "record_run", "sweep")
     workflow = {f"${{{fid}.Arn}}" for module, fid in functions_by_module.items() if module not in outside}
     assert invoked == workflow
+
+
+def test_the_state_machine_runs_its_distributed_map_on_itself_only(
+    synth: Synthesized, state_machine: dict[str, Any], role_statements: Any
+) -> None:
+    # The evaluation's Distributed Map runs each chunk as a child execution of this same state machine: it may
+    # start this state machine, and describe, stop and redrive its own executions and map runs, nothing else.
+    role_id = state_machine["RoleArn"]["Fn::GetAtt"][0]
+    machine = synth.logical_id(synth.stack.workflow.state_machine)
+    executions = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
+    grants = set()
+    for statement in role_statements(role_id):
+        for action in as_list(statement["Action"]):
+            if action.startswith("states:"):
+                for resource in as_list(statement["Resource"]):
+                    if resource == "${" + machine + "}":
+                        grants.add((action, "this state machine"))
+                        continue
+                    # the state machine's name, as CDK takes it from its ARN (Fn::Select / Fn::Split of the Ref)
+                    assert resource.startswith(executions) and "${" + machine + "}" in resource, resource
+                    grants.add((action, "its map runs" if resource.endswith("/*:*") else "its executions"))
+    assert grants == {
+        ("states:StartExecution", "this state machine"),
+        ("states:DescribeExecution", "its executions"),
+        ("states:StopExecution", "its executions"),
+        ("states:RedriveExecution", "its map runs"),
+    }

@@ -20,7 +20,11 @@ STATES = {
     "Wait for the throughput": "Wait",
     "Check the throughput": "Task",
     "Throughput ready?": "Choice",
+    "Plan the evaluation": "Task",
+    "Fan the evaluation out?": "Choice",
     "Evaluate custom against base": "Task",
+    "Evaluate the test set in chunks": "Map",
+    "Aggregate the evaluation": "Task",
     "Apply the throughput policy": "Task",
     "Clean up": "Task",
     "Notify success": "Task",
@@ -35,7 +39,9 @@ TASKS = {
     "Check the job": ("check_job", "$.job"),
     "Create the throughput": ("create_throughput", "$.throughput"),
     "Check the throughput": ("check_throughput", "$.throughput"),
+    "Plan the evaluation": ("plan_evaluation", "$.evaluation_plan"),
     "Evaluate custom against base": ("evaluate", "$.evaluation"),
+    "Aggregate the evaluation": ("aggregate_evaluation", "$.evaluation"),
     "Apply the throughput policy": ("apply_policy", "$.policy"),
     "Clean up": ("cleanup", "$.cleanup"),
     "Notify success": ("notify", "$.notification"),
@@ -47,7 +53,10 @@ AFTER_JOB_CREATION = [
     "Check the job",
     "Create the throughput",
     "Check the throughput",
+    "Plan the evaluation",
     "Evaluate custom against base",
+    "Evaluate the test set in chunks",
+    "Aggregate the evaluation",
     "Apply the throughput policy",
 ]
 NEXT = {
@@ -58,7 +67,10 @@ NEXT = {
     "Create the throughput": "Wait for the throughput",
     "Wait for the throughput": "Check the throughput",
     "Check the throughput": "Throughput ready?",
+    "Plan the evaluation": "Fan the evaluation out?",
     "Evaluate custom against base": "Apply the throughput policy",
+    "Evaluate the test set in chunks": "Aggregate the evaluation",
+    "Aggregate the evaluation": "Apply the throughput policy",
     "Apply the throughput policy": "Notify success",
     "Notify success": "Run succeeded",
     "Clean up": "Notify failure",
@@ -153,23 +165,26 @@ def test_job_finished_choice(definition: dict[str, Any]) -> None:
 def test_throughput_ready_choice(definition: dict[str, Any]) -> None:
     state = _states(definition)["Throughput ready?"]
     assert state["Choices"] == [
-        {"Variable": "$.throughput.status", "StringEquals": "InService", "Next": "Evaluate custom against base"},
+        {"Variable": "$.throughput.status", "StringEquals": "InService", "Next": "Plan the evaluation"},
         {"Variable": "$.throughput.status", "StringEquals": "Failed", "Next": "Clean up"},
     ]
     assert state["Default"] == "Wait for the throughput"
 
 
+RETRIED = ["BedrockThrottledError", "AwsServiceUnavailableError", "StepInProgressError", "EvaluationPausedError"]
+BACKOFF = {"IntervalSeconds": 2, "MaxAttempts": 5, "BackoffRate": 2, "JitterStrategy": "FULL"}
+
+
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_every_task_retries_throttling_transient_and_lambda_errors(definition: dict[str, Any], name: str) -> None:
-    backoff = {"IntervalSeconds": 2, "MaxAttempts": 5, "BackoffRate": 2, "JitterStrategy": "FULL"}
     assert _states(definition)[name]["Retry"] == [
-        {"ErrorEquals": ["BedrockThrottledError", "AwsServiceUnavailableError", "StepInProgressError"], **backoff},
-        {"ErrorEquals": LAMBDA_ERRORS, **backoff},
+        {"ErrorEquals": RETRIED, **BACKOFF},
+        {"ErrorEquals": LAMBDA_ERRORS, **BACKOFF},
     ]
 
 
 def test_retried_error_names_are_the_handlers_error_classes() -> None:
-    for name in ("BedrockThrottledError", "AwsServiceUnavailableError", "StepInProgressError"):
+    for name in RETRIED:
         assert issubclass(getattr(errors, name), errors.PipelineError)
         assert name in errors.RETRYABLE_ERRORS
 
@@ -253,3 +268,45 @@ def test_state_machine_and_functions_are_exposed(synth: Synthesized) -> None:
     for module in TASKS.values():
         assert getattr(functions, module[0]) is not None
     assert functions.start_run is not None
+
+
+# ---- the evaluation: one step, or a Distributed Map over chunks of the test set ----
+
+
+def test_the_plan_decides_whether_the_evaluation_fans_out(definition: dict[str, Any]) -> None:
+    assert _states(definition)["Fan the evaluation out?"] == {
+        "Type": "Choice",
+        "Choices": [
+            {"Variable": "$.evaluation_plan.fan_out", "BooleanEquals": True, "Next": "Evaluate the test set in chunks"}
+        ],
+        "Default": "Evaluate custom against base",
+    }
+
+
+def test_chunks_are_evaluated_by_a_distributed_map_over_the_plans_chunk_list(definition: dict[str, Any]) -> None:
+    from customizer.evaluation.steps import CHUNKS_AT_ONCE
+
+    state = _states(definition)["Evaluate the test set in chunks"]
+    # A list in the state, not an ItemReader over JSONL or an ItemBatcher: the same in AWS and offline (moto).
+    assert state["ItemsPath"] == "$.evaluation_plan.chunks"
+    assert "ItemReader" not in state and "ItemBatcher" not in state
+    assert state["ItemSelector"] == {"run.$": "$.run", "throughput.$": "$.throughput", "chunk.$": "$$.Map.Item.Value"}
+    assert state["MaxConcurrency"] == CHUNKS_AT_ONCE
+    # The answers are in S3 beside each chunk: nothing of the children is kept in the state.
+    assert state["ResultPath"] is None
+    assert state["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert state["ItemProcessor"]["StartAt"] == "Evaluate one chunk"
+
+
+def test_each_chunk_is_one_task_with_the_same_retries_its_failure_failing_the_map(
+    definition: dict[str, Any], functions_by_module: dict[str, str]
+) -> None:
+    processor = _states(definition)["Evaluate the test set in chunks"]["ItemProcessor"]
+    assert list(processor["States"]) == ["Evaluate one chunk"]
+    task = processor["States"]["Evaluate one chunk"]
+    assert task["Type"] == "Task"
+    assert task["Resource"] == "${" + functions_by_module["evaluate_chunk"] + ".Arn}"
+    assert task["End"] is True
+    assert task["Retry"] == [{"ErrorEquals": RETRIED, **BACKOFF}, {"ErrorEquals": LAMBDA_ERRORS, **BACKOFF}]
+    # No Catch inside the map: "Clean up" is outside its scope; the map's own Catch sends a failure there.
+    assert "Catch" not in task

@@ -80,7 +80,12 @@ def test_the_decorator_translates_too():
 
 
 def test_the_retryable_errors_are_the_transient_ones():
-    assert set(RETRYABLE_ERRORS) == {"BedrockThrottledError", "AwsServiceUnavailableError", "StepInProgressError"}
+    assert set(RETRYABLE_ERRORS) == {
+        "BedrockThrottledError",
+        "AwsServiceUnavailableError",
+        "StepInProgressError",
+        "EvaluationPausedError",  # the evaluation saved its answers before its time ran out: the retry resumes
+    }
 
 
 def test_input_errors_share_a_base_the_workflow_catches():
@@ -114,3 +119,11 @@ def test_clients_are_cached_per_service(aws_env):
     assert aws.client("s3") is not aws.client("sns")
     retries = aws.client("bedrock").meta.config.retries
     assert retries["mode"] == "standard"
+
+
+def test_a_client_for_callers_that_retry_themselves_makes_one_attempt(aws_env):
+    own = aws.client("bedrock-runtime", own_retries=True)
+    assert own is aws.client("bedrock-runtime", own_retries=True)
+    assert own is not aws.client("bedrock-runtime")
+    assert own.meta.config.retries["total_max_attempts"] == 1
+    assert own.meta.config.max_pool_connections >= 256  # as many connections as calls in flight

@@ -6,7 +6,7 @@ import pytest
 from botocore.stub import Stubber
 
 from customizer.cleanup import clean_up
-from customizer.models import AnyState, Evaluation, Job, ModelScore, Run, Throughput
+from customizer.models import AnyState, Decision, Evaluation, Job, ModelScore, Run, Throughput
 from customizer.policy import apply_policy, decide
 from tests.unit.core.stubs import JOB_ARN, THROUGHPUT_ARN, job_response, throughput_response
 
@@ -184,6 +184,21 @@ def test_keep_if_better_deletes_a_custom_model_that_does_not_beat_its_base(bedro
     assert policy.reason.startswith(
         f"keep_if_better: custom {custom:.1%} does not beat base {base:.1%} by more than {margin:.1%}; deleted"
     )
+
+
+@pytest.mark.parametrize("promote", [True, False])
+def test_keep_if_better_follows_the_evaluations_decision(bedrock, make_run, promote):
+    # The decision (metric, margin, floor, confidence) rules, whatever the contains-match accuracies say
+    run = make_run({"throughput_policy": "keep_if_better"})
+    decided = evaluation(0.9, 0.1).model_copy(
+        update={"decision": Decision(promote=promote, metric="token_f1", reason="the rule's reason")}
+    )
+    if not promote:
+        bedrock.add_response("get_provisioned_model_throughput", throughput_response(run, "InService"))
+        bedrock.add_response("delete_provisioned_model_throughput", {}, {"provisionedModelId": THROUGHPUT_ARN})
+    policy = apply_policy(run, throughput(run), decided)
+    assert policy.action == ("kept" if promote else "deleted")
+    assert policy.reason.startswith("keep_if_better: the rule's reason")
 
 
 def test_keep_if_better_without_an_evaluation_deletes(make_run):

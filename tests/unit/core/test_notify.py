@@ -8,7 +8,17 @@ from typing import Any
 import pytest
 
 from customizer import aws
-from customizer.models import Evaluation, Job, ModelScore, NotifyInput, Policy, Throughput
+from customizer.models import (
+    Decision,
+    Evaluation,
+    Job,
+    MetricComparison,
+    ModelScore,
+    NotifyInput,
+    Policy,
+    Throughput,
+    TrainingHealth,
+)
 from customizer.notify import compose, publish
 from tests.unit.core.stubs import JOB_ARN, MODEL_ARN, THROUGHPUT_ARN
 
@@ -207,3 +217,29 @@ def test_a_failed_cleanup_is_named_so_the_operator_knows_something_may_still_bil
 def test_a_clean_failure_has_no_cleanup_error(make_run):
     state = {"run": make_run().model_dump(mode="json"), "cleanup": {"job": "no job", "throughput": "no throughput"}}
     assert "cleanup_error" not in compose(NotifyInput.model_validate({"outcome": "FAILED", "state": state}))
+
+
+def test_a_success_carries_the_decision_its_interval_and_the_training_warnings(make_run):
+    run = make_run()
+    state = succeeded_state(run)
+    state["evaluation"] = state["evaluation"].model_copy(
+        update={
+            "report_html_uri": "s3://artifacts/runs/x/evaluation/report.html",
+            "decision": Decision(promote=True, metric="token_f1", reason="promote: token F1: ..."),
+            "comparison": [
+                MetricComparison(
+                    metric="contains_match", custom=0.8, base=0.4, difference=0.4, ci_low=0.2, ci_high=0.6
+                ),
+                MetricComparison(metric="token_f1", custom=0.7, base=0.3, difference=0.4, ci_low=0.3, ci_high=0.5),
+            ],
+            "training": TrainingHealth(training_steps=3, warnings=["too short to judge: 3 training steps"]),
+        }
+    )
+    body = compose(NotifyInput(outcome="SUCCEEDED", state=state))
+    assert body["report"] == "s3://artifacts/runs/x/evaluation/report.html"  # the page with the charts
+    assert body["decision"] == {
+        "promote": True,
+        "reason": "promote: token F1: ...",
+        "token_f1": {"custom": 0.7, "base": 0.3, "difference": 0.4, "ci95": [0.3, 0.5]},
+    }
+    assert body["training_warnings"] == ["too short to judge: 3 training steps"]

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from boto3.dynamodb.types import TypeDeserializer
-from botocore.response import StreamingBody
 from botocore.stub import ANY
 from pydantic import ValidationError
 
 from customizer import aws
 from customizer.errors import DataNotFoundError, RunInputError, SettingsError, StepInProgressError
-from customizer.models import Job, Run, Throughput
+from customizer.models import Evaluation, Job, Run, Throughput
 from tests.unit.core.stubs import JOB_ARN, MODEL_ARN, THROUGHPUT_ARN, job_response, throughput_response
+from tests.unit.evaluation.fakes import FakeModels, by_table
 from tests.unit.handlers.conftest import IDEMPOTENCY_TABLE, KMS_KEY_ARN, ROLE_ARN
 
 # Steps that add no metric of their own make Powertools say so; that is expected here.
@@ -177,23 +176,52 @@ def test_check_throughput_returns_the_throughput(load_handler, lambda_context, b
     assert result["arn"] == THROUGHPUT_ARN
 
 
-def test_evaluate_returns_the_scores(load_handler, lambda_context, runtime, s3, make_run):
-    handler = load_handler("evaluate").handler
-    run = make_run({"evaluation": {"concurrency": 1}})
+def _evaluation_state(run: Run, s3: Any, count: int) -> dict[str, Any]:
+    """A run at the evaluation, with ``count`` test examples the custom model knows and the base does not."""
     assert run.data.test is not None
     bucket, key = aws.split_s3_uri(run.data.test.uri)
-    s3.put_object(Bucket=bucket, Key=key, Body=jsonl([{"prompt": "Capital of France?", "completion": "Paris"}]))
-    for answer in ("Paris", "Lyon"):
-        raw = json.dumps({"results": [{"outputText": answer}]}).encode()
-        runtime.add_response(
-            "invoke_model", {"body": StreamingBody(io.BytesIO(raw), len(raw)), "contentType": "application/json"}
-        )
+    examples = [{"prompt": f"Capital of country {i}?", "completion": f"City{i}"} for i in range(count)]
+    s3.put_object(Bucket=bucket, Key=key, Body=jsonl(examples))
+    FakeModels(by_table({(THROUGHPUT_ARN, e["prompt"]): e["completion"] for e in examples}, "Lyon"))
     job = Job(job_arn=JOB_ARN, job_name=run.names.job_name, status="Completed", model_arn=MODEL_ARN)
     pt = Throughput(arn=THROUGHPUT_ARN, name=run.names.throughput_name, status="InService", model_units=1)
-    result = handler(state_of(run, job=job, throughput=pt), lambda_context)
+    return state_of(run, job=job, throughput=pt)
+
+
+def test_evaluate_returns_the_scores(load_handler, lambda_context, s3, make_run):
+    handler = load_handler("evaluate").handler
+    run = make_run()
+    result = handler(_evaluation_state(run, s3, 12), lambda_context)
     assert (result["custom"]["accuracy"], result["base"]["accuracy"]) == (1.0, 0.0)
     assert result["custom_beats_base"] is True
+    assert result["decision"]["promote"] is True
+    assert result["mode"] == "single"
     assert result["report_uri"].startswith(run.report_prefix)
+    assert Evaluation.model_validate(result).report_html_uri == run.report_prefix + "evaluation/report.html"
+
+
+def test_plan_evaluate_chunk_and_aggregate_fan_the_evaluation_out(load_handler, lambda_context, s3, make_run):
+    # Given a test set above fan_out_above
+    run = make_run({"evaluation": {"fan_out_above": 4, "chunk_size": 3}})
+    state = _evaluation_state(run, s3, 7)
+
+    # When the plan, each chunk (as the Distributed Map's ItemSelector gives it) and the aggregation run
+    planned = load_handler("plan_evaluation").handler(state, lambda_context)
+    assert (planned["examples"], planned["fan_out"], len(planned["chunks"])) == (7, True, 3)
+    for chunk in planned["chunks"]:
+        item = {"run": state["run"], "throughput": state["throughput"], "chunk": chunk}
+        summary = load_handler("evaluate_chunk").handler(item, lambda_context)
+        assert summary["examples"] == chunk["examples"]
+    result = load_handler("aggregate_evaluation").handler({**state, "evaluation_plan": planned}, lambda_context)
+
+    # Then the aggregation returns the evaluation, as "Evaluate custom against base" would
+    assert result["mode"] == "fan_out"
+    assert (result["custom"]["examples"], result["custom"]["correct"], result["base"]["correct"]) == (7, 7, 0)
+
+
+def test_a_small_test_set_is_planned_for_one_step(load_handler, lambda_context, s3, make_run):
+    planned = load_handler("plan_evaluation").handler(_evaluation_state(make_run(), s3, 3), lambda_context)
+    assert planned == {"examples": 3, "fan_out": False, "chunks": []}
 
 
 def test_apply_policy_returns_the_policy(load_handler, lambda_context, bedrock, make_run):

@@ -1,0 +1,415 @@
+"""The evaluation as the state machine runs it (``stacks/workflow.py``):
+
+- ``plan``: read the test set; up to ``settings.evaluation.fan_out_above`` examples, one step evaluates them
+  all (``evaluate``); above, write the test set as chunk objects for a Distributed Map;
+- ``evaluate``: ask both models every example (``runner``), then ``conclude``;
+- ``evaluate_chunk``: one child of the Distributed Map: ask both models the examples of one chunk and save the
+  answers beside it;
+- ``aggregate``: read every chunk's answers back, in test-set order, then ``conclude``.
+
+``conclude`` scores every answer (``metrics``), compares the models with paired bootstrap intervals
+(``bootstrap``), applies the promotion rule (``decision``), judges the training run (``training_health``)
+and writes the report (``report``). Both paths give the same result for the same answers.
+
+Everything lives under ``<report prefix>evaluation/``: ``partial/answers.json`` (the one-step path's saved
+answers), ``chunks/NNNN.json`` and ``chunks/NNNN.answers.json`` (the fanned-out path's), and the reports."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from typing import Any
+
+from customizer import aws
+from customizer.errors import EvaluationError, EvaluationPausedError
+from customizer.evaluation import report
+from customizer.evaluation.bootstrap import paired_bootstrap
+from customizer.evaluation.decision import decide
+from customizer.evaluation.metrics import (
+    COMPARED_METRICS,
+    is_label_like,
+    mean,
+    per_label_accuracy,
+    percentile,
+    score_answer,
+)
+from customizer.evaluation.runner import (
+    BASE,
+    CUSTOM,
+    MODELS,
+    Answer,
+    Checkpoint,
+    Progress,
+    Runner,
+    S3Store,
+    Target,
+    bedrock_invoker,
+    concurrency_bounds,
+)
+from customizer.evaluation.training_health import Curves, assess, curves
+from customizer.families import DataFormat
+from customizer.families.formats import Example, RecordError, evaluation_example
+from customizer.families.invocation import InferenceConfig
+from customizer.jobs import read_metric_files
+from customizer.models import (
+    Evaluation,
+    EvaluationChunk,
+    EvaluationPlan,
+    Job,
+    MetricComparison,
+    ModelScore,
+    Run,
+    Throughput,
+    TrainingHealth,
+)
+
+# Seconds a step keeps for itself: it starts no call later than this before its time runs out (a call may take
+# up to the evaluator client's read timeout, 60 s), then saves its answers and pauses. A step started with
+# less time keeps a quarter of it.
+RESERVE_SECONDS = 90.0
+# Chunks evaluated at once: the Distributed Map's MaxConcurrency. The concurrency bound is shared among them.
+CHUNKS_AT_ONCE = 10
+# At most this many chunks (larger chunks beyond): the chunk list travels in the state (256 KB at most).
+MAX_CHUNKS = 400
+PARALLEL_S3 = 16
+
+TimeLeft = Callable[[], float]  # seconds left in the step
+
+
+# ---- reading ----
+
+
+def load_examples(uri: str, data_format: DataFormat, limit: int) -> list[Example]:
+    """The first ``limit`` usable examples of a JSONL test set (malformed lines were reported by the
+    validation step and are skipped here)."""
+    bucket, key = aws.split_s3_uri(uri, "input.test_data")
+    examples: list[Example] = []
+    with aws.translate_errors("reading the test set"):
+        body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+        for raw in body.iter_lines():
+            if len(examples) >= limit:
+                break
+            if not raw.strip():
+                continue
+            try:
+                examples.append(evaluation_example(json.loads(raw), data_format))
+            except (ValueError, RecordError):
+                continue
+    return examples
+
+
+def _test_examples(run: Run) -> list[Example]:
+    if not run.data.test:
+        raise EvaluationError("the run has no test set (input.test_data)")
+    data_format = run.settings.model.data_format(run.settings.customization_type)
+    examples = load_examples(run.data.test.uri, data_format, run.settings.evaluation.max_examples)
+    if not examples:
+        raise EvaluationError(f"no usable examples in {run.data.test.uri}")
+    return examples
+
+
+def _get_json(uri: str, what: str) -> Any:
+    bucket, key = aws.split_s3_uri(uri, what)
+    with aws.translate_errors(f"reading {what}"):
+        return json.loads(aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def _put(uri: str, body: bytes, content_type: str, what: str) -> None:
+    bucket, key = aws.split_s3_uri(uri, what)
+    with aws.translate_errors(f"writing {what}"):
+        aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+
+def evaluation_uri(run: Run, name: str) -> str:
+    return f"{run.report_prefix.rstrip('/')}/evaluation/{name}"
+
+
+def answers_uri(chunk: EvaluationChunk) -> str:
+    return chunk.uri.removesuffix(".json") + ".answers.json"
+
+
+def chunk_examples(chunk: EvaluationChunk) -> list[Example]:
+    saved = _get_json(chunk.uri, f"evaluation chunk {chunk.index}")
+    return [Example(**example) for example in saved["examples"]]
+
+
+# ---- asking ----
+
+
+def _fingerprint(run: Run, throughput: Throughput, scope: str) -> str:
+    """What saved answers answer: the same test data, models, inference settings and part of the test set."""
+    settings = run.settings.evaluation
+    assert run.data.test is not None
+    identity = {
+        "test": run.data.test.sha256,
+        "max_examples": settings.max_examples,
+        "custom": throughput.arn,
+        "base": run.settings.base_model_id,
+        "inference": [settings.max_tokens, settings.temperature, settings.top_p],
+        "scope": scope,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def _ask(
+    run: Run,
+    throughput: Throughput,
+    examples: Sequence[Example],
+    *,
+    checkpoint: Checkpoint,
+    bounds: Mapping[str, int],
+    time_left: TimeLeft | None,
+) -> dict[str, dict[int, Answer]]:
+    saved, complete = checkpoint.load()
+    if complete:
+        return saved
+    settings = run.settings.evaluation
+    config = InferenceConfig(max_tokens=settings.max_tokens, temperature=settings.temperature, top_p=settings.top_p)
+    style = run.settings.model.invocation
+    targets = [
+        Target(CUSTOM, throughput.arn, bedrock_invoker(style, throughput.arn, config), bounds[CUSTOM]),
+        Target(
+            BASE,
+            run.settings.base_model_id,
+            bedrock_invoker(style, run.settings.base_model_id, config),
+            bounds[BASE],
+        ),
+    ]
+    progress = Progress(answers=saved)
+    should_stop: Callable[[], bool] = lambda: False  # noqa: E731
+    if time_left is not None:
+        reserve = min(RESERVE_SECONDS, time_left() / 4)
+        should_stop = lambda: time_left() < reserve  # noqa: E731
+    runner = Runner(
+        examples, targets, progress, max_attempts=settings.max_attempts, should_stop=should_stop, checkpoint=checkpoint
+    )
+    if not runner.run():
+        _, answers = progress.snapshot()
+        done = sum(len(found) for found in answers.values())
+        raise EvaluationPausedError(
+            f"{done} of {len(MODELS) * len(examples)} answers saved to {checkpoint.uri} before the step's time ran "
+            "out; the retried step resumes from them"
+        )
+    return progress.snapshot()[1]
+
+
+# ---- the steps ----
+
+
+def evaluate(
+    run: Run, throughput: Throughput, job: Job | None = None, *, time_left: TimeLeft | None = None
+) -> Evaluation:
+    """Evaluate custom against base on the whole test set in this step."""
+    examples = _test_examples(run)
+    checkpoint = Checkpoint(
+        S3Store(), evaluation_uri(run, "partial/answers.json"), _fingerprint(run, throughput, "all")
+    )
+    bounds = concurrency_bounds(run.settings.evaluation.concurrency, throughput.model_units)
+    answers = _ask(run, throughput, examples, checkpoint=checkpoint, bounds=bounds, time_left=time_left)
+    return conclude(run, throughput, job, examples, answers, mode="single")
+
+
+def plan(run: Run, throughput: Throughput) -> EvaluationPlan:
+    """One step, or chunks for a Distributed Map when the test set has more than ``fan_out_above`` examples."""
+    examples = _test_examples(run)
+    settings = run.settings.evaluation
+    count = len(examples)
+    if count <= settings.fan_out_above:
+        return EvaluationPlan(examples=count, fan_out=False)
+    size = max(settings.chunk_size, math.ceil(count / MAX_CHUNKS))
+    starts = list(range(0, count, size))
+    at_once = min(len(starts), CHUNKS_AT_ONCE)
+    bounds = concurrency_bounds(settings.concurrency, throughput.model_units)
+    per_chunk = {model: max(1, bound // at_once) for model, bound in bounds.items()}
+    chunks = [
+        EvaluationChunk(
+            index=index,
+            uri=evaluation_uri(run, f"chunks/{index:04d}.json"),
+            first=first,
+            examples=len(examples[first : first + size]),
+            concurrency=per_chunk,
+        )
+        for index, first in enumerate(starts)
+    ]
+
+    def write(chunk: EvaluationChunk) -> None:
+        part = examples[chunk.first : chunk.first + chunk.examples]
+        body = {"first": chunk.first, "examples": [asdict(e) for e in part]}
+        _put(chunk.uri, json.dumps(body).encode(), "application/json", f"evaluation chunk {chunk.index}")
+
+    with ThreadPoolExecutor(max_workers=PARALLEL_S3) as pool:
+        list(pool.map(write, chunks))
+    return EvaluationPlan(examples=count, fan_out=True, chunks=chunks)
+
+
+def evaluate_chunk(
+    run: Run, throughput: Throughput, chunk: EvaluationChunk, *, time_left: TimeLeft | None = None
+) -> dict[str, Any]:
+    """Ask both models the examples of one chunk; their answers are saved beside it (``answers_uri``)."""
+    examples = chunk_examples(chunk)
+    checkpoint = Checkpoint(S3Store(), answers_uri(chunk), _fingerprint(run, throughput, chunk.uri))
+    bounds = chunk.concurrency or concurrency_bounds(run.settings.evaluation.concurrency, throughput.model_units)
+    answers = _ask(run, throughput, examples, checkpoint=checkpoint, bounds=bounds, time_left=time_left)
+    return {
+        "chunk": chunk.index,
+        "examples": len(examples),
+        "errors": {model: sum(a.error is not None for a in answers[model].values()) for model in MODELS},
+        "answers_uri": checkpoint.uri,
+    }
+
+
+def aggregate(run: Run, throughput: Throughput, job: Job | None, plan: EvaluationPlan) -> Evaluation:
+    """Every chunk's examples and answers, back in test-set order, concluded as one evaluation."""
+
+    def read(chunk: EvaluationChunk) -> tuple[list[Example], dict[str, dict[int, Answer]]]:
+        checkpoint = Checkpoint(S3Store(), answers_uri(chunk), _fingerprint(run, throughput, chunk.uri))
+        answers, complete = checkpoint.load()
+        if not complete:
+            raise EvaluationError(f"chunk {chunk.index} has no complete answers at {checkpoint.uri}")
+        return chunk_examples(chunk), answers
+
+    with ThreadPoolExecutor(max_workers=PARALLEL_S3) as pool:
+        parts = list(pool.map(read, sorted(plan.chunks, key=lambda c: c.first)))
+    examples: list[Example] = []
+    answers: dict[str, dict[int, Answer]] = {model: {} for model in MODELS}
+    for chunk, (part, found) in zip(sorted(plan.chunks, key=lambda c: c.first), parts, strict=True):
+        if chunk.first != len(examples):
+            raise EvaluationError(f"chunk {chunk.index} starts at example {chunk.first}, not {len(examples)}")
+        examples.extend(part)
+        for model in MODELS:
+            answers[model].update({chunk.first + local: answer for local, answer in found[model].items()})
+    if len(examples) != plan.examples:
+        raise EvaluationError(f"the chunks hold {len(examples)} examples; the plan has {plan.examples}")
+    return conclude(run, throughput, job, examples, answers, mode="fan_out")
+
+
+# ---- concluding ----
+
+
+def _model_score(model_id: str, answers: Sequence[Answer], scores: Sequence[Mapping[str, float]]) -> ModelScore:
+    latencies = [a.latency_ms for a in answers if a.latency_ms is not None]
+    return ModelScore(
+        model_id=model_id,
+        examples=len(answers),
+        correct=sum(int(s["contains_match"]) for s in scores),
+        errors=sum(a.error is not None for a in answers),
+        accuracy=mean(s["contains_match"] for s in scores),
+        exact_match=mean(s["exact_match"] for s in scores),
+        token_f1=mean(s["token_f1"] for s in scores),
+        rouge_l=mean(s["rouge_l"] for s in scores),
+        output_words=mean(s["output_words"] for s in scores),
+        latency_p50_ms=round(percentile(latencies, 0.50), 3) if latencies else None,
+        latency_p95_ms=round(percentile(latencies, 0.95), 3) if latencies else None,
+    )
+
+
+def _training(run: Run, job: Job | None) -> tuple[TrainingHealth | None, Curves]:
+    if job is None:
+        return None, Curves([], [])
+    root = job.metrics.get("output_uri")
+    training, validation = read_metric_files(str(root)) if root else ([], [])
+    health = assess(training, validation, has_validation_data=run.data.validation is not None)
+    return health, curves(training, validation)
+
+
+def _side(answer: Answer, scores: Mapping[str, float]) -> dict[str, Any]:
+    return {
+        "text": answer.text,
+        "error": answer.error,
+        "attempts": answer.attempts,
+        "latency_ms": answer.latency_ms,
+        "scores": dict(scores),
+    }
+
+
+def conclude(
+    run: Run,
+    throughput: Throughput,
+    job: Job | None,
+    examples: Sequence[Example],
+    answers: Mapping[str, Mapping[int, Answer]],
+    *,
+    mode: str,
+) -> Evaluation:
+    """Score, compare, decide, judge the training, and write the reports."""
+    settings = run.settings.evaluation
+    model_ids = {CUSTOM: throughput.arn, BASE: run.settings.base_model_id}
+    ordered = {model: [answers[model][i] for i in range(len(examples))] for model in MODELS}
+    for model in MODELS:
+        if all(a.error is not None for a in ordered[model]):
+            first = next(a.error for a in ordered[model] if a.error)
+            raise EvaluationError(f"every call to {model_ids[model]} failed; first error: {first}")
+    scores = {
+        model: [score_answer(e.completion, a.text) for e, a in zip(examples, ordered[model], strict=True)]
+        for model in MODELS
+    }
+    per_model = {model: _model_score(model_ids[model], ordered[model], scores[model]) for model in MODELS}
+    intervals = paired_bootstrap(
+        {m: [s[m] for s in scores[CUSTOM]] for m in COMPARED_METRICS},
+        {m: [s[m] for s in scores[BASE]] for m in COMPARED_METRICS},
+        resamples=settings.bootstrap_resamples,
+    )
+    comparison = [
+        MetricComparison(
+            metric=m,
+            custom=mean(s[m] for s in scores[CUSTOM]),
+            base=mean(s[m] for s in scores[BASE]),
+            difference=intervals[m].difference,
+            ci_low=intervals[m].low,
+            ci_high=intervals[m].high,
+        )
+        for m in COMPARED_METRICS
+    ]
+    decision = decide(next(c for c in comparison if c.metric == settings.metric), settings)
+    health, loss_curves = _training(run, job)
+    expected = [e.completion for e in examples]
+    labels = (
+        per_label_accuracy(expected, [a.text for a in ordered[CUSTOM]], [a.text for a in ordered[BASE]])
+        if is_label_like(expected)
+        else []
+    )
+    uris = {name: evaluation_uri(run, name) for name in ("report.json", "report.md", "report.html", "examples.jsonl")}
+    evaluation = Evaluation(
+        custom=per_model[CUSTOM],
+        base=per_model[BASE],
+        custom_beats_base=decision.promote,
+        margin=settings.min_improvement,
+        report_uri=uris["report.json"],
+        report_markdown_uri=uris["report.md"],
+        report_html_uri=uris["report.html"],
+        mode="fan_out" if mode == "fan_out" else "single",
+        decision=decision,
+        comparison=comparison,
+        training=health,
+    )
+    rows = [
+        {
+            "index": i,
+            "prompt": e.prompt,
+            "system": e.system,
+            "expected": e.completion,
+            CUSTOM: _side(ordered[CUSTOM][i], scores[CUSTOM][i]),
+            BASE: _side(ordered[BASE][i], scores[BASE][i]),
+        }
+        for i, e in enumerate(examples)
+    ]
+    data = report.ReportData(
+        run_id=run.run_id,
+        base_model_id=run.settings.base_model_id,
+        custom_model_id=throughput.arn,
+        evaluation=evaluation,
+        settings=settings,
+        rows=rows,
+        curves=loss_curves,
+        labels=labels,
+    )
+    machine = json.dumps(report.to_json(data, uris["examples.jsonl"]), indent=2).encode()
+    _put(uris["examples.jsonl"], report.to_jsonl(rows), "application/x-ndjson", "the evaluation's examples")
+    _put(uris["report.md"], report.to_markdown(data).encode(), "text/markdown; charset=utf-8", "the report")
+    _put(uris["report.html"], report.to_html(data).encode(), "text/html; charset=utf-8", "the report")
+    _put(uris["report.json"], machine, "application/json", "the report")
+    return evaluation

@@ -1,0 +1,55 @@
+"""The promotion rule: every condition must hold, and the reason says which did not."""
+
+from __future__ import annotations
+
+import pytest
+
+from customizer.evaluation.decision import decide
+from customizer.models import MetricComparison
+from customizer.settings import EvaluationSettings
+
+
+def comparison(custom: float, base: float, low: float, high: float, metric: str = "token_f1") -> MetricComparison:
+    return MetricComparison(metric=metric, custom=custom, base=base, difference=custom - base, ci_low=low, ci_high=high)
+
+
+def rule(**knobs: object) -> EvaluationSettings:
+    return EvaluationSettings.model_validate({"metric": "token_f1", **knobs})
+
+
+def test_a_confident_win_above_the_margin_and_the_floor_promotes():
+    decision = decide(comparison(0.62, 0.31, 0.25, 0.37), rule(min_improvement=0.1, floor=0.5))
+    assert decision.promote is True
+    assert decision.metric == "token_f1"
+    assert decision.reason == (
+        "promote: token F1: custom 0.620 vs base 0.310, difference +0.310 (95% CI +0.250 to +0.370); "
+        "custom beats base by more than 0.1; custom reaches the floor 0.5; the confidence interval lies above zero"
+    )
+
+
+@pytest.mark.parametrize(
+    ("numbers", "knobs", "why"),
+    [
+        ((0.62, 0.31, 0.25, 0.37), {"min_improvement": 0.4}, "custom does not beat base by more than 0.4"),
+        ((0.62, 0.31, 0.25, 0.37), {"floor": 0.7}, "custom is below the floor 0.7"),
+        (
+            (0.40, 0.35, -0.02, 0.12),
+            {},
+            "the confidence interval does not lie above zero (the win could be noise)",
+        ),
+        ((0.30, 0.35, -0.10, 0.01), {}, "custom does not beat base by more than 0"),
+    ],
+)
+def test_each_condition_can_refuse(numbers, knobs, why):
+    decision = decide(comparison(*numbers), rule(**knobs))
+    assert decision.promote is False
+    assert decision.reason.startswith("do not promote: token F1: ")
+    assert why in decision.reason
+
+
+def test_without_require_confidence_a_noisy_win_promotes():
+    assert decide(comparison(0.40, 0.35, -0.02, 0.12), rule(require_confidence=False)).promote is True
+
+
+def test_a_tie_never_promotes():
+    assert decide(comparison(0.5, 0.5, 0.0, 0.0), rule(require_confidence=False)).promote is False
