@@ -8,7 +8,7 @@ import platform
 import sys
 import time
 
-BENCHMARKS: tuple[str, ...] = ("validate",)
+BENCHMARKS: tuple[str, ...] = ("validate", "evaluate")
 
 
 def main(argv: list[str]) -> int:
