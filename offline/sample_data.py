@@ -1,7 +1,7 @@
 """The bundled sample dataset: customer-support prompt/completion records for an online shop.
 
 Made deterministically (``python -m offline.sample_data`` rewrites ``offline/sample/``; a test checks the
-shipped files equal a fresh generation). Each intent has many customer phrasings and one house-style
+shipped files equal a fresh generation, and that they hold no duplicate and no leakage). Each intent has many customer phrasings and one house-style
 answer whose details depend on the product or the plan, so a model must learn the shop's answers; test
 prompts use phrasings and openings kept out of training."""
 
@@ -181,27 +181,32 @@ INTENTS: dict[str, tuple[list[str], str]] = {
 }
 
 
-def _records(rng: random.Random, count: int, openings: list[str]) -> list[dict[str, str]]:
-    records = []
-    intents = sorted(INTENTS)
-    for _ in range(count):
-        intent = rng.choice(intents)
+def _all_records(openings: list[str]) -> list[dict[str, str]]:
+    """Every distinct record the intents, phrasings, slots and openings make, in a fixed order."""
+    records: dict[str, dict[str, str]] = {}
+    for intent in sorted(INTENTS):
         phrasings, answer = INTENTS[intent]
-        slots = {"product": rng.choice(PRODUCTS), "plan": rng.choice(PLANS)}
-        phrase = rng.choice(phrasings).format(**slots)
-        opening = rng.choice(openings)
-        text = (opening + phrase) if opening else phrase[0].upper() + phrase[1:]
-        records.append({"prompt": f"Customer: {text}.\nAgent:", "completion": " " + answer.format(**slots)})
-    return records
+        for phrasing in phrasings:
+            for product in PRODUCTS:
+                for plan in PLANS:
+                    slots = {"product": product, "plan": plan}
+                    phrase = phrasing.format(**slots)
+                    for opening in openings:
+                        text = (opening + phrase) if opening else phrase[0].upper() + phrase[1:]
+                        prompt = f"Customer: {text}.\nAgent:"
+                        records.setdefault(prompt, {"prompt": prompt, "completion": " " + answer.format(**slots)})
+    return list(records.values())
 
 
 def generate() -> dict[str, list[dict[str, str]]]:
+    """Training and validation are disjoint draws (no duplicate, no leakage); the test set's prompts open
+    with greetings training never uses, so no test prompt appears in training either."""
     rng = random.Random(SEED)
-    return {
-        "train.jsonl": _records(rng, 1200, OPENINGS),
-        "validation.jsonl": _records(rng, 150, OPENINGS),
-        "test.jsonl": _records(rng, 150, HELD_OUT_OPENINGS),
-    }
+    seen = _all_records(OPENINGS)
+    rng.shuffle(seen)
+    held_out = _all_records(HELD_OUT_OPENINGS)
+    rng.shuffle(held_out)
+    return {"train.jsonl": seen[:1200], "validation.jsonl": seen[1200:1350], "test.jsonl": held_out[:150]}
 
 
 def render(records: list[dict[str, str]]) -> str:
