@@ -207,7 +207,7 @@ def _read(uri: str) -> str:
 def run() -> dict[str, float]:
     from customizer.evaluation import evaluate
     from offline.runtime import sample_dir
-    from offline.sample_data import HELD_OUT_OPENINGS, _records
+    from offline.sample_data import HELD_OUT_OPENINGS, _all_records
 
     with _offline_aws() as server:
         emulator = server.emulator
@@ -217,7 +217,9 @@ def run() -> dict[str, float]:
             s3.create_bucket(Bucket=bucket)
         training = _put(DATA_BUCKET, "bench/train.jsonl", (sample_dir() / "train.jsonl").read_bytes())
         # The sample's held-out style (phrasings and openings kept out of training), 500 of them.
-        examples = _records(random.Random(EXAMPLES), EXAMPLES, HELD_OUT_OPENINGS)  # noqa: S311 - test data
+        examples = _all_records(HELD_OUT_OPENINGS)
+        random.Random(EXAMPLES).shuffle(examples)  # noqa: S311 - test data
+        examples = examples[:EXAMPLES]
         test = _put(DATA_BUCKET, "bench/test.jsonl", _jsonl(examples))
         throughput_arn = _custom_model_throughput(training)
         emulator.set_latency(LATENCY_MS, "InvokeModel")
