@@ -273,8 +273,12 @@ class Functions(Construct):
         )
         # Listing makes a metrics file the job did not write a 404 (no metrics), not a 403.
         role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[artifacts.bucket_arn]))
+        # Deletes the smoke job's custom model once that job has completed (it would bill storage, unused).
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["bedrock:DeleteCustomModel"], resources=[arns.custom_models(self)])
+        )
         self._allow_key_via(function, "s3", ["kms:Decrypt"])
-        acknowledge_bedrock_wildcards(role, "model-customization-job")
+        acknowledge_bedrock_wildcards(role, "model-customization-job", "custom-model")
         acknowledge_object_wildcard(role, artifacts, "*", ARTIFACTS_OBJECTS_REASON)
         return function
 

@@ -1,6 +1,11 @@
 """The Step Functions state machine: the whole run, as in the README's diagram.
 
-Validate the run -> Create the customization job -> [Wait for the job -> Check the job -> Job finished?]
+Validate the run -> Smoke test first?
+  yes -> Create the smoke job -> [Wait for the smoke job -> Check the smoke job -> Smoke job finished?]
+     Completed -> Create the customization job
+     Failed / Stopped -> Clean up -> Notify failure -> Run failed
+  no  -> Create the customization job
+Create the customization job -> [Wait for the job -> Check the job -> Job finished?]
   Completed -> Create the throughput -> [Wait for the throughput -> Check the throughput -> Throughput ready?]
      InService -> Plan the evaluation -> Fan the evaluation out?
         no  -> Evaluate custom against base                                    -> Apply the throughput policy
@@ -141,7 +146,8 @@ class Workflow(Construct):
         cleanup.next(notify_failure)
         notify_failure.next(failed)
 
-        validate.next(create_job).next(wait_for_job).next(check_job).next(job_finished)
+        validate.next(self._smoke_test(create_job, cleanup))
+        create_job.next(wait_for_job).next(check_job).next(job_finished)
         job_finished.when(sfn.Condition.string_equals("$.job.status", "Completed"), create_throughput)
         job_finished.when(
             sfn.Condition.or_(
@@ -166,6 +172,45 @@ class Workflow(Construct):
         aggregate.next(apply_policy)
         evaluate.next(apply_policy).next(notify_success).next(succeeded)
         return validate
+
+    def _smoke_test(self, create_job: sfn.IChainable, cleanup: sfn.TaskStateBase) -> sfn.Choice:
+        """Start small (settings.smoke_test): when "Validate the run" planned one ($.run.smoke), a short job
+        on a sample of the training data, one epoch, first; the full job only if it completes. Its steps
+        reuse the job functions with ``smoke: true``; their errors are cleaned up like the full job's."""
+        f = self._functions
+        smoke_first = sfn.Choice(self, "Smoke test first?")
+        create_smoke_job = self._task(
+            "Create the smoke job",
+            f.create_job,
+            "$.smoke_job",
+            {"run": sfn.JsonPath.object_at("$.run"), "smoke": True},
+        )
+        wait_for_smoke_job = sfn.Wait(
+            self, "Wait for the smoke job", time=sfn.WaitTime.seconds_path(constants.JOB_POLL_SECONDS_PATH)
+        )
+        check_smoke_job = self._task(
+            "Check the smoke job",
+            f.check_job,
+            "$.smoke_job",
+            {"run": sfn.JsonPath.object_at("$.run"), "job": sfn.JsonPath.object_at("$.smoke_job"), "smoke": True},
+        )
+        smoke_finished = sfn.Choice(self, "Smoke job finished?")
+        for step in (create_smoke_job, check_smoke_job):
+            step.add_catch(cleanup, errors=ALL_ERRORS, result_path="$.error")
+
+        smoke_first.when(sfn.Condition.is_present("$.run.smoke"), create_smoke_job)
+        smoke_first.otherwise(create_job)
+        create_smoke_job.next(wait_for_smoke_job).next(check_smoke_job).next(smoke_finished)
+        smoke_finished.when(sfn.Condition.string_equals("$.smoke_job.status", "Completed"), create_job)
+        smoke_finished.when(
+            sfn.Condition.or_(
+                sfn.Condition.string_equals("$.smoke_job.status", "Failed"),
+                sfn.Condition.string_equals("$.smoke_job.status", "Stopped"),
+            ),
+            cleanup,
+        )
+        smoke_finished.otherwise(wait_for_smoke_job)
+        return smoke_first
 
     def _evaluate_chunks(self) -> sfn.DistributedMap:
         """A Distributed Map over the chunk objects "Plan the evaluation" wrote (their list, not a JSONL

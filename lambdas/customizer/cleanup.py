@@ -1,4 +1,5 @@
-"""Cleanup on every failure path: stop the run's job if it still runs, delete its throughput.
+"""Cleanup on every failure path: stop the run's job (and its smoke job) if it still runs, delete its
+throughput.
 
 It finds both by the run's deterministic names, so it works even when the step that created them failed
 before recording their ARNs in the state. It touches only what this execution created (the ``execution``
@@ -38,6 +39,15 @@ def clean_up(state: AnyState) -> dict[str, Any]:
         job_outcome = f"left job {job.job_name} alone: execution {other} created it"
     else:
         job_outcome = stop_job(job)
+    smoke_outcome: dict[str, str] = {}
+    if state.run.smoke:
+        smoke = find_job(state.smoke_job.job_arn if state.smoke_job else state.run.smoke.job_name)
+        if smoke is None:
+            smoke_outcome["smoke_job"] = "no smoke job"
+        elif other := _foreign(smoke.job_arn, execution):
+            smoke_outcome["smoke_job"] = f"left job {smoke.job_name} alone: execution {other} created it"
+        else:
+            smoke_outcome["smoke_job"] = stop_job(smoke)
     throughput = find_throughput(state.throughput.arn if state.throughput else names.throughput_name)
     if throughput is None:
         outcome = "no throughput"
@@ -50,4 +60,4 @@ def clean_up(state: AnyState) -> dict[str, Any]:
         )
     else:
         outcome = delete_throughput(throughput.arn)
-    return {"job": job_outcome, "throughput": outcome}
+    return {"job": job_outcome, **smoke_outcome, "throughput": outcome}

@@ -62,14 +62,18 @@ def find_job(name_or_arn: str) -> Job | None:
         return None
 
 
-def create_job(run: Run, *, role_arn: str, kms_key_arn: str, pipeline_tag: str) -> Job:
-    """Create the job, or return the one this run already created (same name, same token)."""
-    existing = find_job(run.names.job_name)
+def create_job(run: Run, *, role_arn: str, kms_key_arn: str, pipeline_tag: str, smoke: bool = False) -> Job:
+    """Create the job (with ``smoke``, the run's short job), or return the one this run already created
+    (same name, same token)."""
+    if smoke and run.smoke is None:
+        raise ResourceMissingError(f"run {run.run_id} has no smoke test planned")
+    job_name = run.smoke.job_name if smoke and run.smoke else run.names.job_name
+    existing = find_job(job_name)
     if existing:
         return existing
     bedrock = aws.client("bedrock")
     request: dict[str, Any] = {
-        "jobName": run.names.job_name,
+        "jobName": job_name,
         "customModelName": run.names.model_name,
         "roleArn": role_arn,
         "clientRequestToken": run.names.client_token,
@@ -82,6 +86,14 @@ def create_job(run: Run, *, role_arn: str, kms_key_arn: str, pipeline_tag: str) 
         "jobTags": pipeline_tags(run, pipeline_tag),
         "customModelTags": pipeline_tags(run, pipeline_tag),
     }
+    if smoke and run.smoke:
+        request |= {
+            "customModelName": run.smoke.model_name,
+            "clientRequestToken": run.smoke.client_token,
+            "trainingDataConfig": {"s3Uri": run.smoke.training_uri},
+            "outputDataConfig": {"s3Uri": run.smoke.output_uri},
+            "hyperParameters": run.smoke.hyperparameters,
+        }
     if run.data.validation:
         request["validationDataConfig"] = {"validators": [{"s3Uri": run.data.validation.uri}]}
     try:
@@ -89,7 +101,7 @@ def create_job(run: Run, *, role_arn: str, kms_key_arn: str, pipeline_tag: str) 
     except ClientError as exc:
         # A concurrent start with the same data created it between our lookup and our create.
         if aws.error_code(exc) in ("ConflictException", "ResourceInUseException"):
-            again = find_job(run.names.job_name)
+            again = find_job(job_name)
             if again:
                 return again
         with aws.translate_errors("CreateModelCustomizationJob"):
@@ -162,6 +174,26 @@ def check_job(run: Run, job: Job, *, now: datetime | None = None) -> Job:
                 f"{run.settings.timeouts.job_hours}; the run stops it and cleans up"
             )
     return current
+
+
+def check_smoke_job(run: Run, job: Job) -> Job:
+    """The smoke job's status; once it has completed, its custom model is deleted (it would bill storage
+    and nothing uses it: the smoke job only shows that the full job can run)."""
+    current = check_job(run, job)
+    if current.status == "Completed":
+        outcome = delete_custom_model(current.model_arn) if current.model_arn else "no model"
+        return current.model_copy(update={"metrics": {"model": outcome}})
+    return current
+
+
+def delete_custom_model(model_arn: str) -> str:
+    """Delete a custom model; say what happened (one already gone is not an error)."""
+    try:
+        with aws.translate_errors("DeleteCustomModel"):
+            aws.client("bedrock").delete_custom_model(modelIdentifier=model_arn)
+    except ResourceMissingError:
+        return f"model {model_arn} already deleted"
+    return f"deleted model {model_arn}"
 
 
 def stop_job_if_running(name_or_arn: str) -> str:

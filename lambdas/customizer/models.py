@@ -52,6 +52,18 @@ class Names(_State):
     client_token: str
 
 
+class SmokePlan(_State):
+    """The short job "Start small" runs first: a sample of the training data, one epoch, its own names."""
+
+    training_uri: str
+    records: int
+    job_name: str
+    model_name: str
+    client_token: str
+    output_uri: str
+    hyperparameters: dict[str, str]
+
+
 class Run(_State):
     run_id: str
     run_name: str
@@ -63,6 +75,7 @@ class Run(_State):
     output_uri: str
     report_prefix: str
     started_at: str
+    smoke: SmokePlan | None = None
 
 
 class Job(_State):
@@ -182,6 +195,18 @@ class StateAfterJob(StateAfterValidation):
     job: Job
 
 
+class CreateJobInput(StateAfterValidation):
+    """What "Create the customization job" gets; "Create the smoke job" adds ``smoke: true``."""
+
+    smoke: bool = False
+
+
+class CheckJobInput(StateAfterJob):
+    """What "Check the job" gets; "Check the smoke job" gives the smoke job as ``job`` and ``smoke: true``."""
+
+    smoke: bool = False
+
+
 class StateAfterThroughput(StateAfterJob):
     throughput: Throughput
 
@@ -212,6 +237,7 @@ class AnyState(_State):
 
     run: Run | None = None
     job: Job | None = None
+    smoke_job: Job | None = None
     throughput: Throughput | None = None
     evaluation: Evaluation | None = None
     policy: Policy | None = None

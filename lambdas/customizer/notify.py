@@ -28,6 +28,9 @@ def _reason(message: NotifyInput) -> str:
         return f"{state.error.Error}: {_cause_message(state.error.Cause)}"
     if state.job and state.job.status in ("Failed", "Stopped"):
         return f"customization job {state.job.status}: {state.job.failure_message or 'no message'}"
+    if state.smoke_job and state.smoke_job.status in ("Failed", "Stopped"):
+        message_text = state.smoke_job.failure_message or "no message"
+        return f"smoke job {state.smoke_job.status} (the full job was not started): {message_text}"
     if state.throughput and state.throughput.status == "Failed":
         return f"throughput Failed: {state.throughput.failure_message or 'no message'}"
     return "run failed"

@@ -19,7 +19,7 @@ from customizer.errors import (
     RunInputError,
     SettingsError,
 )
-from customizer.models import DataObject, DataSet, Names, Run, RunRequest
+from customizer.models import DataObject, DataSet, Names, Run, RunRequest, SmokePlan
 from customizer.settings import RunSettings, ThroughputPolicy, check_family, resolve_run_settings
 from customizer.validation import CheckSettings, DataSource, Report, Role, reader, validate_data
 from customizer.validation.report import SUMMARY_ERRORS
@@ -159,6 +159,52 @@ def derive_names(
     return Names(job_name=stem, model_name=f"{stem}-model", throughput_name=f"{stem}-pt", client_token=digest[:64])
 
 
+def smoke_records(settings: RunSettings) -> int:
+    """The short job's training records: as asked, raised to the family's minimum."""
+    limits = settings.model.records
+    return max(settings.smoke_test.records, limits.min_training, limits.min_combined or 0)
+
+
+def write_smoke_sample(training_uri: str, records: int, artifacts_bucket: str, key: str) -> tuple[str, int]:
+    """The first ``records`` records of the training data (streamed: the rest is never read), written to
+    ``key`` in the artifacts bucket; returns its URI and how many records it holds."""
+    bucket, source_key = aws.split_s3_uri(training_uri, "input.training_data")
+    lines: list[bytes] = []
+    with aws.translate_errors("reading input.training_data for the smoke sample"):
+        body = aws.client("s3").get_object(Bucket=bucket, Key=source_key)["Body"]
+        for line in body.iter_lines(chunk_size=reader.CHUNK_BYTES):
+            if line.strip():
+                lines.append(line.rstrip(b"\r") + b"\n")
+                if len(lines) >= records:
+                    break
+        body.close()
+    with aws.translate_errors("writing the smoke sample"):
+        aws.client("s3").put_object(
+            Bucket=artifacts_bucket, Key=key, Body=b"".join(lines), ContentType="application/jsonl"
+        )
+    return f"s3://{artifacts_bucket}/{key}", len(lines)
+
+
+def plan_smoke(
+    settings: RunSettings, hyperparameters: Mapping[str, str], data: DataSet, names: Names, artifacts_bucket: str
+) -> SmokePlan:
+    """The short job: a sample of the training data, one epoch, names of its own (``<stem>-smoke``)."""
+    prefix = f"runs/{names.job_name}/smoke/"
+    uri, records = write_smoke_sample(
+        data.training.uri, smoke_records(settings), artifacts_bucket, f"{prefix}train.jsonl"
+    )
+    stem = f"{names.job_name}-smoke"
+    return SmokePlan(
+        training_uri=uri,
+        records=records,
+        job_name=stem,
+        model_name=stem,
+        client_token=hashlib.sha256(f"{names.client_token}:smoke".encode()).hexdigest()[:64],
+        output_uri=f"s3://{artifacts_bucket}/{prefix}job-output/",
+        hyperparameters={**hyperparameters, "epochCount": "1"},
+    )
+
+
 def validate_run(
     request: Mapping[str, Any],
     *,
@@ -208,6 +254,9 @@ def validate_run(
     names = derive_names(req.run_name, settings, hyperparameters, data, req.attempt)
     run_id = names.job_name
     write_report(report, artifacts_bucket, f"runs/{run_id}/validation/")
+    smoke = (
+        plan_smoke(settings, hyperparameters, data, names, artifacts_bucket) if settings.smoke_test.enabled else None
+    )
     return Run(
         run_id=run_id,
         run_name=req.run_name,
@@ -219,4 +268,5 @@ def validate_run(
         output_uri=f"s3://{artifacts_bucket}/runs/{run_id}/job-output/",
         report_prefix=f"s3://{artifacts_bucket}/runs/{run_id}/",
         started_at=datetime.now(UTC).isoformat(),
+        smoke=smoke,
     )

@@ -75,6 +75,16 @@ class TimeoutSettings(_Strict):
     throughput_minutes: float = Field(120.0, gt=0, le=1440, description="give up on a throughput not InService")
 
 
+class SmokeSettings(_Strict):
+    """Start small: a short job (a sample of the training data, one epoch) before the full job, which runs
+    only if the short one completes."""
+
+    enabled: bool = Field(False, description="run the short job first")
+    records: int = Field(
+        100, ge=1, le=10_000, description="training records of the short job (at least the family's minimum)"
+    )
+
+
 class PriceSettings(_Strict):
     """Overrides of the base model's list prices (``customizer.families``, taken on PRICES_AS_OF) for the
     cost estimate of the pre-flight check, e.g. a region's or a contract's prices. USD."""
@@ -98,6 +108,7 @@ class RunSettings(_Strict):
     poll: PollSettings = Field(default_factory=PollSettings)
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
     prices: PriceSettings | None = None
+    smoke_test: SmokeSettings = Field(default_factory=SmokeSettings)
 
     @model_validator(mode="after")
     def _committed_throughput_cannot_be_deleted(self) -> RunSettings:

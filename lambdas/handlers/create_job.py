@@ -1,4 +1,5 @@
-"""Step "Create the customization job" (idempotent: a retried or duplicated start finds its job)."""
+"""Steps "Create the customization job" and "Create the smoke job" (``smoke: true``; idempotent: a retried
+or duplicated start finds its job)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pydantic import BaseModel
 
 from customizer.errors import StepInProgressError
 from customizer.jobs import create_job
-from customizer.models import Run, StateAfterValidation
+from customizer.models import CreateJobInput, Run
 from handlers.observability import logger, metrics, read_environment, tracer
 
 
@@ -32,6 +33,7 @@ ENV = read_environment(_Env)
 PERSISTENCE = DynamoDBPersistenceLayer(table_name=ENV.IDEMPOTENCY_TABLE)
 # The job's identity is its client token, derived from the data's content and the settings.
 IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="names.client_token", expires_after_seconds=7 * 24 * 3600)
+SMOKE_IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="smoke.client_token", expires_after_seconds=7 * 24 * 3600)
 
 
 @idempotent_function(data_keyword_argument="run", config=IDEMPOTENCY, persistence_store=PERSISTENCE)
@@ -43,14 +45,28 @@ def _create(run: Run) -> dict[str, Any]:
     return job.model_dump(mode="json")
 
 
+@idempotent_function(data_keyword_argument="run", config=SMOKE_IDEMPOTENCY, persistence_store=PERSISTENCE)
+def _create_smoke(run: Run) -> dict[str, Any]:
+    job = create_job(
+        run,
+        role_arn=ENV.CUSTOMIZATION_ROLE_ARN,
+        kms_key_arn=ENV.KMS_KEY_ARN,
+        pipeline_tag=ENV.PIPELINE_TAG,
+        smoke=True,
+    )
+    metrics.add_metric(name="SmokeJobsCreated", unit=MetricUnit.Count, value=1)
+    return job.model_dump(mode="json")
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_parser(model=StateAfterValidation)
-def handler(event: StateAfterValidation, context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=CreateJobInput)
+def handler(event: CreateJobInput, context: LambdaContext) -> dict[str, Any]:
     IDEMPOTENCY.register_lambda_context(context)
+    SMOKE_IDEMPOTENCY.register_lambda_context(context)
     try:
-        job: dict[str, Any] = _create(run=event.run)
+        job: dict[str, Any] = _create_smoke(run=event.run) if event.smoke else _create(run=event.run)
     except IdempotencyAlreadyInProgressError as exc:
         raise StepInProgressError(str(exc)) from exc
     logger.info("customization job", job_arn=job["job_arn"], status=job["status"])

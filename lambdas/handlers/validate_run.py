@@ -45,4 +45,5 @@ def handler(event: ValidateInput, context: LambdaContext) -> dict[str, Any]:
         raise
     logger.info("run validated", run_id=run.run_id, records=run.data.training.records)
     metrics.add_metric(name="RunsValidated", unit=MetricUnit.Count, value=1)
-    return run.model_dump(mode="json")
+    # $.run.smoke is present only when a smoke test is planned: the state machine's "Smoke test first?" asks.
+    return run.model_dump(mode="json", exclude={"smoke"} if run.smoke is None else None)

@@ -10,7 +10,7 @@ import pytest
 from tests.e2e.harness import E2E, jsonl, matches_path, path_of, sample_files
 
 HAPPY_PATH = (
-    "Validate the run;Create the customization job;"
+    "Validate the run;Smoke test first\\?;Create the customization job;"
     "(Wait for the job;Check the job;Job finished\\?;)+"
     "Create the throughput;"
     "(Wait for the throughput;Check the throughput;Throughput ready\\?;)+"

@@ -55,6 +55,7 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("bedrock:GetModelCustomizationJob", "model-customization-job/*", ""),
         ("s3:GetObject", "artifacts objects", ""),
         ("s3:ListBucket", "artifacts bucket", ""),
+        ("bedrock:DeleteCustomModel", "custom-model/*", ""),
         ("kms:Decrypt", "key", "via s3"),
     },
     "create_throughput": {

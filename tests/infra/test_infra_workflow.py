@@ -12,6 +12,11 @@ from tests.infra.template_tools import Synthesized
 
 STATES = {
     "Validate the run": "Task",
+    "Smoke test first?": "Choice",
+    "Create the smoke job": "Task",
+    "Wait for the smoke job": "Wait",
+    "Check the smoke job": "Task",
+    "Smoke job finished?": "Choice",
     "Create the customization job": "Task",
     "Wait for the job": "Wait",
     "Check the job": "Task",
@@ -35,6 +40,8 @@ STATES = {
 # state -> (handler module, ResultPath)
 TASKS = {
     "Validate the run": ("validate_run", "$.run"),
+    "Create the smoke job": ("create_job", "$.smoke_job"),
+    "Check the smoke job": ("check_job", "$.smoke_job"),
     "Create the customization job": ("create_job", "$.job"),
     "Check the job": ("check_job", "$.job"),
     "Create the throughput": ("create_throughput", "$.throughput"),
@@ -49,6 +56,8 @@ TASKS = {
 }
 # Everything that may have created a job or a throughput: any error here must be cleaned up.
 AFTER_JOB_CREATION = [
+    "Create the smoke job",
+    "Check the smoke job",
     "Create the customization job",
     "Check the job",
     "Create the throughput",
@@ -60,7 +69,10 @@ AFTER_JOB_CREATION = [
     "Apply the throughput policy",
 ]
 NEXT = {
-    "Validate the run": "Create the customization job",
+    "Validate the run": "Smoke test first?",
+    "Create the smoke job": "Wait for the smoke job",
+    "Wait for the smoke job": "Check the smoke job",
+    "Check the smoke job": "Smoke job finished?",
     "Create the customization job": "Wait for the job",
     "Wait for the job": "Check the job",
     "Check the job": "Job finished?",
@@ -119,13 +131,43 @@ def test_validate_gets_the_request_and_the_execution_name(definition: dict[str, 
     }
 
 
+SMOKE_TASKS = ("Create the smoke job", "Check the smoke job")
+
+
 @pytest.mark.parametrize(
-    "name", [n for n in TASKS if n not in ("Validate the run", "Notify success", "Notify failure")]
+    "name", [n for n in TASKS if n not in ("Validate the run", "Notify success", "Notify failure", *SMOKE_TASKS)]
 )
 def test_workflow_tasks_receive_the_whole_state(definition: dict[str, Any], name: str) -> None:
     state = _states(definition)[name]
     assert "Parameters" not in state
     assert "InputPath" not in state
+
+
+def test_smoke_tasks_select_the_smoke_job(definition: dict[str, Any]) -> None:
+    states = _states(definition)
+    assert states["Create the smoke job"]["Parameters"] == {"run.$": "$.run", "smoke": True}
+    assert states["Check the smoke job"]["Parameters"] == {"run.$": "$.run", "job.$": "$.smoke_job", "smoke": True}
+
+
+def test_smoke_test_first_choice(definition: dict[str, Any]) -> None:
+    state = _states(definition)["Smoke test first?"]
+    assert state["Choices"] == [{"Variable": "$.run.smoke", "IsPresent": True, "Next": "Create the smoke job"}]
+    assert state["Default"] == "Create the customization job"
+
+
+def test_smoke_job_finished_choice(definition: dict[str, Any]) -> None:
+    state = _states(definition)["Smoke job finished?"]
+    assert state["Choices"] == [
+        {"Variable": "$.smoke_job.status", "StringEquals": "Completed", "Next": "Create the customization job"},
+        {
+            "Or": [
+                {"Variable": "$.smoke_job.status", "StringEquals": "Failed"},
+                {"Variable": "$.smoke_job.status", "StringEquals": "Stopped"},
+            ],
+            "Next": "Clean up",
+        },
+    ]
+    assert state["Default"] == "Wait for the smoke job"
 
 
 @pytest.mark.parametrize(("name", "outcome"), [("Notify success", "SUCCEEDED"), ("Notify failure", "FAILED")])
@@ -137,6 +179,7 @@ def test_notify_gets_the_outcome_and_the_state(definition: dict[str, Any], name:
     ("name", "path", "then"),
     [
         ("Wait for the job", "$.run.settings.poll.job_seconds", "Check the job"),
+        ("Wait for the smoke job", "$.run.settings.poll.job_seconds", "Check the smoke job"),
         ("Wait for the throughput", "$.run.settings.poll.throughput_seconds", "Check the throughput"),
     ],
 )
@@ -216,9 +259,9 @@ def _edges(state: dict[str, Any]) -> set[str]:
 
 
 def test_every_way_to_run_failed_after_job_creation_passes_through_clean_up(definition: dict[str, Any]) -> None:
-    # Walk the graph without "Clean up": from job creation on, "Run failed" must be unreachable.
+    # Walk the graph without "Clean up": from (smoke) job creation on, "Run failed" must be unreachable.
     states = _states(definition)
-    seen, todo = set(), ["Create the customization job"]
+    seen, todo = set(), ["Create the smoke job", "Create the customization job"]
     while todo:
         name = todo.pop()
         if name in seen or name == "Clean up":

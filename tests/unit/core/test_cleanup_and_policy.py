@@ -6,7 +6,7 @@ import pytest
 from botocore.stub import Stubber
 
 from customizer.cleanup import clean_up
-from customizer.models import AnyState, Decision, Evaluation, Job, ModelScore, Run, Throughput
+from customizer.models import AnyState, Decision, Evaluation, Job, ModelScore, Run, SmokePlan, Throughput
 from customizer.policy import apply_policy, decide
 from tests.unit.core.stubs import JOB_ARN, THROUGHPUT_ARN, job_response, throughput_response
 
@@ -95,6 +95,37 @@ def test_cleanup_uses_the_arns_in_the_state(bedrock, make_run):
     assert outcome == {
         "job": f"job {run.names.job_name} already Completed",
         "throughput": f"deleted throughput {run.names.throughput_name}",
+    }
+
+
+def test_cleanup_stops_a_running_smoke_job_found_by_its_name(bedrock, make_run):
+    # Given a run whose smoke job still runs and whose full job was never created
+    base = make_run()
+    smoke = SmokePlan(
+        training_uri="s3://artifacts/smoke/train.jsonl",
+        records=100,
+        job_name=f"{base.names.job_name}-smoke",
+        model_name=f"{base.names.job_name}-smoke",
+        client_token="s" * 64,
+        output_uri="s3://artifacts/smoke/job-output/",
+        hyperparameters={"epochCount": "1"},
+    )
+    run = base.model_copy(update={"smoke": smoke})
+    not_found(bedrock, "get_model_customization_job", jobIdentifier=run.names.job_name)
+    bedrock.add_response(
+        "get_model_customization_job",
+        job_response(run, "InProgress", jobName=smoke.job_name),
+        {"jobIdentifier": smoke.job_name},
+    )
+    tags(bedrock, JOB_ARN, run.execution_name)
+    bedrock.add_response("stop_model_customization_job", {}, {"jobIdentifier": JOB_ARN})
+    not_found(bedrock, "get_provisioned_model_throughput", provisionedModelId=run.names.throughput_name)
+
+    # Then cleanup stops it too
+    assert clean_up(AnyState(run=run)) == {
+        "job": "no job",
+        "smoke_job": f"stopped job {smoke.job_name}",
+        "throughput": "no throughput",
     }
 
 

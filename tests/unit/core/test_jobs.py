@@ -19,11 +19,13 @@ from customizer.jobs import (
     TRAINING_METRICS,
     VALIDATION_METRICS,
     check_job,
+    check_smoke_job,
     create_job,
+    delete_custom_model,
     pipeline_tags,
     stop_job_if_running,
 )
-from customizer.models import Job, Run
+from customizer.models import Job, Run, SmokePlan
 from tests.unit.core.stubs import JOB_ARN, JOB_ID, KMS_KEY_ARN, MODEL_ARN, ROLE_ARN, job_response
 
 TAG = "bedrock-customization"
@@ -307,3 +309,64 @@ def test_a_rejected_stop_is_a_typed_error(bedrock, make_run):
     )
     with pytest.raises(AwsRequestRejectedError, match=r"^StopModelCustomizationJob: ValidationException"):
         stop_job_if_running(JOB_ARN)
+
+
+# ---- the smoke job (settings.smoke_test) ----
+
+
+def _with_smoke(run: Run) -> Run:
+    smoke = SmokePlan(
+        training_uri="s3://artifacts/runs/x/smoke/train.jsonl",
+        records=100,
+        job_name=f"{run.names.job_name}-smoke",
+        model_name=f"{run.names.job_name}-smoke",
+        client_token="s" * 64,
+        output_uri="s3://artifacts/runs/x/smoke/job-output/",
+        hyperparameters={**run.hyperparameters, "epochCount": "1"},
+    )
+    return run.model_copy(update={"smoke": smoke})
+
+
+def test_the_smoke_job_has_its_own_names_token_sample_and_one_epoch(bedrock, make_run):
+    run = _with_smoke(make_run())
+    assert run.smoke is not None
+    not_found(bedrock, identifier=run.smoke.job_name)
+    request = expected_create_request(run) | {
+        "jobName": run.smoke.job_name,
+        "customModelName": run.smoke.model_name,
+        "clientRequestToken": run.smoke.client_token,
+        "trainingDataConfig": {"s3Uri": run.smoke.training_uri},
+        "outputDataConfig": {"s3Uri": run.smoke.output_uri},
+        "hyperParameters": run.smoke.hyperparameters,
+    }
+    bedrock.add_response("create_model_customization_job", {"jobArn": JOB_ARN}, request)
+    bedrock.add_response("get_model_customization_job", job_response(run, "InProgress"), {"jobIdentifier": JOB_ARN})
+    job = create_job(run, role_arn=ROLE_ARN, kms_key_arn=KMS_KEY_ARN, pipeline_tag=TAG, smoke=True)
+    assert job.job_arn == JOB_ARN
+
+
+def test_a_smoke_job_without_a_plan_is_refused(make_run):
+    with pytest.raises(ResourceMissingError):
+        create_job(make_run(), role_arn=ROLE_ARN, kms_key_arn=KMS_KEY_ARN, pipeline_tag=TAG, smoke=True)
+
+
+def test_a_completed_smoke_job_has_its_model_deleted(bedrock, s3, make_run):
+    run = _with_smoke(make_run())
+    job = Job(job_arn=JOB_ARN, job_name="j", status="InProgress")
+    bedrock.add_response("get_model_customization_job", job_response(run, "Completed"), {"jobIdentifier": JOB_ARN})
+    bedrock.add_response("delete_custom_model", {}, {"modelIdentifier": MODEL_ARN})
+    checked = check_smoke_job(run, job)
+    assert checked.status == "Completed"
+    assert checked.metrics == {"model": f"deleted model {MODEL_ARN}"}
+
+
+def test_a_smoke_model_already_gone_is_not_an_error(bedrock):
+    bedrock.add_client_error("delete_custom_model", "ResourceNotFoundException", "gone", 404)
+    assert delete_custom_model(MODEL_ARN) == f"model {MODEL_ARN} already deleted"
+
+
+def test_a_running_smoke_job_keeps_its_model(bedrock, make_run):
+    run = _with_smoke(make_run())
+    job = Job(job_arn=JOB_ARN, job_name="j", status="InProgress")
+    bedrock.add_response("get_model_customization_job", job_response(run, "InProgress"))
+    assert check_smoke_job(run, job).status == "InProgress"

@@ -530,3 +530,61 @@ def test_cohere_takes_at_most_10000_training_records(upload, validate):
         validate(
             {"run_name": "c", "training_data": train, "settings": {"base_model_id": "cohere.command-text-v14", **KEEP}}
         )
+
+
+# ---- start small (settings.smoke_test) ----
+
+
+def test_no_smoke_test_is_planned_by_default(upload, validate):
+    train_uri, _, _ = upload("runs/bot/train.jsonl", PAIRS[:10])
+    assert validate({"run_name": "bot", "training_data": train_uri, "settings": KEEP}).smoke is None
+
+
+def test_a_smoke_test_writes_the_first_records_and_names_its_own_job(upload, validate, s3, artifacts_bucket):
+    train_uri, _, _ = upload("runs/bot/train.jsonl", PAIRS[:50])
+    settings = {**KEEP, "smoke_test": {"enabled": True, "records": 7}, "hyperparameters": {"epochCount": 3}}
+    run = validate({"run_name": "bot", "training_data": train_uri, "settings": settings})
+
+    smoke = run.smoke
+    assert smoke is not None
+    key = f"runs/{run.run_id}/smoke/train.jsonl"
+    assert smoke.training_uri == f"s3://{artifacts_bucket}/{key}"
+    assert s3.get_object(Bucket=artifacts_bucket, Key=key)["Body"].read() == jsonl(PAIRS[:7])
+    assert smoke.records == 7
+    assert smoke.job_name == smoke.model_name == f"{run.names.job_name}-smoke"
+    assert smoke.client_token != run.names.client_token
+    assert smoke.output_uri == f"s3://{artifacts_bucket}/runs/{run.run_id}/smoke/job-output/"
+    assert smoke.hyperparameters == {**run.hyperparameters, "epochCount": "1"}
+    assert run.hyperparameters["epochCount"] == "3"
+    assert JOB_NAME.fullmatch(smoke.job_name) and len(smoke.job_name) <= 63
+    assert MODEL_NAME.fullmatch(smoke.model_name) and len(smoke.model_name) <= 63
+    assert CLIENT_TOKEN.fullmatch(smoke.client_token)
+
+
+def test_the_smoke_sample_is_the_whole_file_when_it_is_shorter(upload, validate):
+    train_uri, _, _ = upload("runs/bot/train.jsonl", PAIRS[:4])
+    settings = {**KEEP, "smoke_test": {"enabled": True, "records": 100}}
+    run = validate({"run_name": "bot", "training_data": train_uri, "settings": settings})
+    assert run.smoke is not None and run.smoke.records == 4
+
+
+def test_the_smoke_sample_is_raised_to_the_familys_minimum(upload, validate):
+    # Llama needs 100 records (training and validation combined): 10 asked, 100 taken.
+    records = [conversation(i) for i in range(150)]
+    train_uri, _, _ = upload("runs/llama/train.jsonl", records)
+    settings = {
+        **KEEP,
+        "base_model_id": "meta.llama3-2-1b-instruct-v1:0",
+        "smoke_test": {"enabled": True, "records": 10},
+    }
+    run = validate({"run_name": "llama", "training_data": train_uri, "settings": settings})
+    assert run.smoke is not None and run.smoke.records == 100
+
+
+def test_the_longest_run_name_gives_smoke_names_bedrock_accepts(upload, validate):
+    train_uri, _, _ = upload("runs/bot/train.jsonl", PAIRS[:10])
+    settings = {**KEEP, "smoke_test": {"enabled": True}}
+    run = validate({"run_name": "r" * 40, "training_data": train_uri, "settings": settings})
+    assert run.smoke is not None
+    assert JOB_NAME.fullmatch(run.smoke.job_name) and len(run.smoke.job_name) <= 63
+    assert MODEL_NAME.fullmatch(run.smoke.model_name) and len(run.smoke.model_name) <= 63

@@ -10,6 +10,7 @@ from customizer.settings import (
     LOG_RETENTION_DAYS,
     DeploymentSettings,
     RunSettings,
+    SmokeSettings,
     ThroughputPolicy,
     check_family,
     deep_merge,
@@ -314,3 +315,26 @@ def test_a_run_on_the_defaults_base_model_merges_hyperparameters_key_by_key():
 def test_hyperparameters_of_the_wrong_type_are_still_named_after_a_model_switch():
     with pytest.raises(SettingsError, match=r"settings\.hyperparameters"):
         resolve_run_settings({}, {"base_model_id": "amazon.nova-micro-v1:0", "hyperparameters": [1, 2]})
+
+
+# ---- start small (smoke_test) ----
+
+
+def test_the_smoke_test_is_off_by_default_with_100_records():
+    assert RunSettings().smoke_test == SmokeSettings(enabled=False, records=100)
+
+
+def test_the_smoke_test_can_be_turned_on_by_a_run():
+    settings = resolve_run_settings({}, {"smoke_test": {"enabled": True}}, {"smoke_test": {"records": 250}})
+    assert settings.smoke_test == SmokeSettings(enabled=True, records=250)
+
+
+@pytest.mark.parametrize(("records", "bound"), [(0, "greater than or equal to 1"), (10_001, "less than or equal")])
+def test_smoke_test_records_out_of_range_are_named(records, bound):
+    with pytest.raises(SettingsError, match=rf"settings\.smoke_test\.records: Input should be {bound}"):
+        resolve_run_settings({}, {"smoke_test": {"records": records}})
+
+
+def test_an_unknown_smoke_test_setting_is_named():
+    with pytest.raises(SettingsError, match=r"settings\.smoke_test\.epochs: unknown setting"):
+        resolve_run_settings({}, {"smoke_test": {"epochs": 1}})
