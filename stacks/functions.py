@@ -301,13 +301,29 @@ class Functions(Construct):
                 actions=["bedrock:GetProvisionedModelThroughput"], resources=[arns.provisioned_models(self)]
             )
         )
-        # The throughput's tags are applied with TagResource.
+        # settings.serving on_demand: deploys the run's custom model on demand instead.
         role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["bedrock:TagResource"], resources=[arns.provisioned_models(self)])
+            iam.PolicyStatement(
+                actions=["bedrock:CreateCustomModelDeployment"],
+                resources=[arns.custom_model_deployments(self), arns.custom_models(self)],
+            )
+        )
+        # Finds the deployment the run already created (idempotent retry) and reads it back.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:GetCustomModelDeployment"], resources=[arns.custom_model_deployments(self)]
+            )
+        )
+        # The throughput's (or deployment's) tags are applied with TagResource.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:TagResource"],
+                resources=[arns.provisioned_models(self), arns.custom_model_deployments(self)],
+            )
         )
         self._allow_key_via(function, "bedrock", ["kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt"])
         self._allow_idempotency_table(function)
-        acknowledge_bedrock_wildcards(role, "provisioned-model", "custom-model")
+        acknowledge_bedrock_wildcards(role, "provisioned-model", "custom-model", "custom-model-deployment")
         return function
 
     def _build_check_throughput(self) -> lambda_.Function:
@@ -319,19 +335,29 @@ class Functions(Construct):
                 actions=["bedrock:GetProvisionedModelThroughput"], resources=[arns.provisioned_models(self)]
             )
         )
-        acknowledge_bedrock_wildcards(role, "provisioned-model")
+        # Reads the on-demand deployment's status (settings.serving on_demand).
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:GetCustomModelDeployment"], resources=[arns.custom_model_deployments(self)]
+            )
+        )
+        acknowledge_bedrock_wildcards(role, "provisioned-model", "custom-model-deployment")
         return function
 
     def _allow_model_calls(self, role: iam.IRole) -> None:
-        # Asks the custom model (through its throughput) and the base model (on demand) the test questions;
-        # Converse is authorized as bedrock:InvokeModel.
+        # Asks the custom model (through its throughput or on-demand deployment) and the base model (on demand)
+        # the test questions; Converse is authorized as bedrock:InvokeModel.
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["bedrock:InvokeModel"],
-                resources=[arns.provisioned_models(self), arns.foundation_models(self)],
+                resources=[
+                    arns.provisioned_models(self),
+                    arns.custom_model_deployments(self),
+                    arns.foundation_models(self),
+                ],
             )
         )
-        acknowledge_bedrock_wildcards(role, "provisioned-model", "foundation-model")
+        acknowledge_bedrock_wildcards(role, "provisioned-model", "custom-model-deployment", "foundation-model")
 
     def _allow_evaluation_files(self, function: lambda_.Function, *, read: bool, write: bool) -> None:
         """The evaluation's files under the run's report prefix in the artifacts bucket: test-set chunks, saved
@@ -406,11 +432,18 @@ class Functions(Construct):
                 resources=[arns.provisioned_models(self)],
             )
         )
+        # The same for the run's on-demand deployment (settings.serving on_demand).
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:GetCustomModelDeployment", "bedrock:DeleteCustomModelDeployment"],
+                resources=[arns.custom_model_deployments(self)],
+            )
+        )
         # Tags a custom model that lost its evaluation (evaluation=lost), for the sweeper's delete_orphan_models.
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["bedrock:TagResource"], resources=[arns.custom_models(self)])
         )
-        acknowledge_bedrock_wildcards(role, "provisioned-model", "custom-model")
+        acknowledge_bedrock_wildcards(role, "provisioned-model", "custom-model", "custom-model-deployment")
         return function
 
     def _build_cleanup(self) -> lambda_.Function:
@@ -430,14 +463,25 @@ class Functions(Construct):
                 resources=[arns.provisioned_models(self)],
             )
         )
-        # Reads the job's and throughput's tags: cleanup touches only what this execution created.
+        # Deletes the run's on-demand deployment if it exists (settings.serving on_demand).
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:GetCustomModelDeployment", "bedrock:DeleteCustomModelDeployment"],
+                resources=[arns.custom_model_deployments(self)],
+            )
+        )
+        # Reads the job's, throughput's and deployment's tags: cleanup touches only what this execution created.
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["bedrock:ListTagsForResource"],
-                resources=[arns.customization_jobs(self), arns.provisioned_models(self)],
+                resources=[
+                    arns.customization_jobs(self),
+                    arns.provisioned_models(self),
+                    arns.custom_model_deployments(self),
+                ],
             )
         )
-        acknowledge_bedrock_wildcards(role, "model-customization-job", "provisioned-model")
+        acknowledge_bedrock_wildcards(role, "model-customization-job", "provisioned-model", "custom-model-deployment")
         return function
 
     def _build_notify(self) -> lambda_.Function:
@@ -542,7 +586,11 @@ class Functions(Construct):
         # List actions name no resource type: they can only be granted on "*".
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["bedrock:ListModelCustomizationJobs", "bedrock:ListProvisionedModelThroughputs"],
+                actions=[
+                    "bedrock:ListModelCustomizationJobs",
+                    "bedrock:ListProvisionedModelThroughputs",
+                    "bedrock:ListCustomModelDeployments",
+                ],
                 resources=["*"],
             )
         )
@@ -550,7 +598,11 @@ class Functions(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["bedrock:ListTagsForResource"],
-                resources=[arns.customization_jobs(self), arns.provisioned_models(self)],
+                resources=[
+                    arns.customization_jobs(self),
+                    arns.provisioned_models(self),
+                    arns.custom_model_deployments(self),
+                ],
             )
         )
         # Stops the execution's job if it still runs.
@@ -567,15 +619,23 @@ class Functions(Construct):
                 resources=[arns.provisioned_models(self)],
             )
         )
+        # Deletes the execution's on-demand deployments (settings.serving on_demand).
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:GetCustomModelDeployment", "bedrock:DeleteCustomModelDeployment"],
+                resources=[arns.custom_model_deployments(self)],
+            )
+        )
         # Reports what it did on the outcome topic.
         role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[self._topic.topic_arn]))
         self._allow_key_via(function, "sns", ["kms:GenerateDataKey", "kms:Decrypt"])
-        acknowledge_bedrock_wildcards(role, "model-customization-job", "provisioned-model")
+        acknowledge_bedrock_wildcards(role, "model-customization-job", "provisioned-model", "custom-model-deployment")
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::*]",
-            "ListModelCustomizationJobs and ListProvisionedModelThroughputs have no resource types and can only be "
-            "granted on '*'; X-Ray's two tracing actions likewise. Every write is scoped to job or throughput ARNs.",
+            "ListModelCustomizationJobs, ListProvisionedModelThroughputs and ListCustomModelDeployments have no "
+            "resource types and can only be granted on '*'; X-Ray's two tracing actions likewise. Every write is "
+            "scoped to job, throughput or deployment ARNs.",
         )
         self.after_execution = function
         return function

@@ -6,7 +6,10 @@ Validate the run -> Smoke test first?
      Failed / Stopped -> Clean up -> Notify failure -> Run failed
   no  -> Create the customization job
 Create the customization job -> [Wait for the job -> Check the job -> Job finished?]
-  Completed -> Create the throughput -> [Wait for the throughput -> Check the throughput -> Throughput ready?]
+  Completed -> Serve on demand?
+    no  -> Create the throughput -> [Wait for the throughput -> Check the throughput -> Throughput ready?]
+    yes -> Create the deployment -> [Wait for the deployment -> Check the deployment -> Deployment ready?]
+           (Active is InService, as below)
      InService -> Plan the evaluation -> Fan the evaluation out?
         no  -> Evaluate custom against base                                    -> Apply the throughput policy
         yes -> Evaluate the test set in chunks (Distributed Map: Evaluate one chunk) -> Aggregate the evaluation
@@ -148,7 +151,8 @@ class Workflow(Construct):
 
         validate.next(self._smoke_test(create_job, cleanup))
         create_job.next(wait_for_job).next(check_job).next(job_finished)
-        job_finished.when(sfn.Condition.string_equals("$.job.status", "Completed"), create_throughput)
+        serve_on_demand = self._serve_on_demand(create_throughput, plan_evaluation, cleanup)
+        job_finished.when(sfn.Condition.string_equals("$.job.status", "Completed"), serve_on_demand)
         job_finished.when(
             sfn.Condition.or_(
                 sfn.Condition.string_equals("$.job.status", "Failed"),
@@ -211,6 +215,33 @@ class Workflow(Construct):
         )
         smoke_finished.otherwise(wait_for_smoke_job)
         return smoke_first
+
+    def _serve_on_demand(
+        self, create_throughput: sfn.IChainable, plan_evaluation: sfn.IChainable, cleanup: sfn.IChainable
+    ) -> sfn.Choice:
+        """settings.serving on_demand: an on-demand custom model deployment instead of throughput. The same
+        functions create and check it (their core branches on the setting) and keep it at $.throughput in the
+        same shape (kind "deployment", Active shown as InService), so evaluation, policy, cleanup and records
+        serve both."""
+        f = self._functions
+        serve_on_demand = sfn.Choice(self, "Serve on demand?")
+        create_deployment = self._task("Create the deployment", f.create_throughput, "$.throughput")
+        wait_for_deployment = sfn.Wait(
+            self,
+            "Wait for the deployment",
+            time=sfn.WaitTime.seconds_path(constants.THROUGHPUT_POLL_SECONDS_PATH),
+        )
+        check_deployment = self._task("Check the deployment", f.check_throughput, "$.throughput")
+        deployment_ready = sfn.Choice(self, "Deployment ready?")
+        for step in (create_deployment, check_deployment):
+            step.add_catch(cleanup, errors=ALL_ERRORS, result_path="$.error")
+        serve_on_demand.when(sfn.Condition.string_equals("$.run.settings.serving", "on_demand"), create_deployment)
+        serve_on_demand.otherwise(create_throughput)
+        create_deployment.next(wait_for_deployment).next(check_deployment).next(deployment_ready)
+        deployment_ready.when(sfn.Condition.string_equals("$.throughput.status", "InService"), plan_evaluation)
+        deployment_ready.when(sfn.Condition.string_equals("$.throughput.status", "Failed"), cleanup)
+        deployment_ready.otherwise(wait_for_deployment)
+        return serve_on_demand
 
     def _evaluate_chunks(self) -> sfn.DistributedMap:
         """A Distributed Map over the chunk objects "Plan the evaluation" wrote (their list, not a JSONL

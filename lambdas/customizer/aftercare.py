@@ -30,7 +30,7 @@ def _pages(operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
 
 
 def clean_up_execution(execution_name: str) -> dict[str, list[str]]:
-    """Stop the execution's running jobs and delete its throughput; say what was done."""
+    """Stop the execution's running jobs and delete its throughput and deployments; say what was done."""
     outcome: dict[str, list[str]] = {"jobs": [], "throughputs": []}
     for summary in _pages("list_model_customization_jobs", "modelCustomizationJobSummaries", statusEquals="InProgress"):
         if creator_of(summary["jobArn"]) != execution_name:
@@ -48,5 +48,9 @@ def clean_up_execution(execution_name: str) -> dict[str, list[str]]:
                 "and cannot be deleted before its term ends: it keeps billing"
             )
         else:
+            outcome["throughputs"].append(delete_throughput(arn))
+    for summary in _pages("list_custom_model_deployments", "modelDeploymentSummaries"):
+        arn = summary["customModelDeploymentArn"]
+        if creator_of(arn) == execution_name:
             outcome["throughputs"].append(delete_throughput(arn))
     return outcome

@@ -1,5 +1,5 @@
 """Cleanup on every failure path: stop the run's job (and its smoke job) if it still runs, delete its
-throughput.
+throughput (or its on-demand deployment, settings.serving on_demand).
 
 It finds both by the run's deterministic names, so it works even when the step that created them failed
 before recording their ARNs in the state. It touches only what this execution created (the ``execution``
@@ -13,7 +13,7 @@ from typing import Any
 from customizer import aws
 from customizer.jobs import EXECUTION_TAG, find_job, stop_job
 from customizer.models import AnyState
-from customizer.throughput import delete_throughput, find_throughput
+from customizer.throughput import delete_throughput, find_served
 
 
 def creator_of(arn: str) -> str | None:
@@ -48,11 +48,11 @@ def clean_up(state: AnyState) -> dict[str, Any]:
             smoke_outcome["smoke_job"] = f"left job {smoke.job_name} alone: execution {other} created it"
         else:
             smoke_outcome["smoke_job"] = stop_job(smoke)
-    throughput = find_throughput(state.throughput.arn if state.throughput else names.throughput_name)
+    throughput = find_served(state.run, state.throughput)
     if throughput is None:
-        outcome = "no throughput"
+        outcome = "no deployment" if state.run.settings.serving == "on_demand" else "no throughput"
     elif other := _foreign(throughput.arn, execution):
-        outcome = f"left throughput {throughput.name} alone: execution {other} created it"
+        outcome = f"left {throughput.kind} {throughput.name} alone: execution {other} created it"
     elif throughput.commitment:
         outcome = (
             f"throughput {throughput.name} has a {throughput.commitment} commitment and cannot be deleted "

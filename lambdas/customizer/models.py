@@ -98,6 +98,9 @@ class Throughput(_State):
     commitment: str | None = None
     failure_message: str | None = None
     created_at: str | None = None
+    # "deployment": an on-demand custom model deployment (settings.serving on_demand), kept here in the same
+    # shape (its Active shown as InService) so evaluation, policy, cleanup and records serve both.
+    kind: Literal["throughput", "deployment"] = "throughput"
 
 
 class ModelScore(_State):

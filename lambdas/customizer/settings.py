@@ -20,8 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from customizer.errors import SettingsError
+from customizer.families import BASE_MODELS, CustomizationType, base_model
 from customizer.families import BaseModel as FamilyModel
-from customizer.families import CustomizationType, base_model
 
 
 class ThroughputPolicy(enum.StrEnum):
@@ -109,6 +109,9 @@ class RunSettings(_Strict):
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
     prices: PriceSettings | None = None
     smoke_test: SmokeSettings = Field(default_factory=SmokeSettings)
+    # How the custom model is served for the evaluation: provisioned throughput (any base), or an on-demand
+    # custom model deployment (only the bases whose BaseModel.on_demand_deployment is true).
+    serving: Literal["provisioned_throughput", "on_demand"] = "provisioned_throughput"
 
     @model_validator(mode="after")
     def _committed_throughput_cannot_be_deleted(self) -> RunSettings:
@@ -268,6 +271,12 @@ def check_family(settings: RunSettings, *, has_validation_data: bool, where: str
     try:
         model = settings.model
         model.data_format(settings.customization_type)
+        if settings.serving == "on_demand" and not model.on_demand_deployment:
+            allowed = ", ".join(m.model_id for m in BASE_MODELS if m.on_demand_deployment)
+            raise SettingsError(
+                f"settings.serving: 'on_demand' is not available for models customized from {model.model_id}; "
+                f"bases that allow it: {allowed} (or use 'provisioned_throughput')"
+            )
         return model.resolve_hyperparameters(settings.hyperparameters, has_validation_data=has_validation_data)
     except SettingsError as exc:
         if where == "settings":

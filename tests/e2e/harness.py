@@ -176,6 +176,9 @@ class E2E:
     def throughputs_for(self, run_name: str) -> list[dict[str, Any]]:
         return self._of_run(self.state()["throughputs"], run_name)
 
+    def deployments_for(self, run_name: str) -> list[dict[str, Any]]:
+        return self._of_run(self.state()["deployments"], run_name)
+
     def calls(self) -> dict[str, int]:
         return dict(self.state()["calls"])
 

@@ -12,7 +12,7 @@ from tests.e2e.harness import E2E, jsonl, matches_path, path_of, sample_files
 HAPPY_PATH = (
     "Validate the run;Smoke test first\\?;Create the customization job;"
     "(Wait for the job;Check the job;Job finished\\?;)+"
-    "Create the throughput;"
+    "Serve on demand\\?;Create the throughput;"
     "(Wait for the throughput;Check the throughput;Throughput ready\\?;)+"
     "Plan the evaluation;Fan the evaluation out\\?;"
     "Evaluate custom against base;Apply the throughput policy;Notify success;Run succeeded;"

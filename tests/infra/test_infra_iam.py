@@ -63,12 +63,19 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("bedrock:CreateProvisionedModelThroughput", "custom-model/*", ""),
         ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
         ("bedrock:TagResource", "provisioned-model/*", ""),
+        ("bedrock:CreateCustomModelDeployment", "custom-model-deployment/*", ""),
+        ("bedrock:CreateCustomModelDeployment", "custom-model/*", ""),
+        ("bedrock:GetCustomModelDeployment", "custom-model-deployment/*", ""),
+        ("bedrock:TagResource", "custom-model-deployment/*", ""),
         ("kms:DescribeKey", "key", "via bedrock"),
         ("kms:CreateGrant", "key", "via bedrock"),
         ("kms:Decrypt", "key", "via bedrock"),
         *IDEMPOTENCY,
     },
-    "check_throughput": {("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", "")},
+    "check_throughput": {
+        ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
+        ("bedrock:GetCustomModelDeployment", "custom-model-deployment/*", ""),
+    },
     "plan_evaluation": {
         ("s3:GetObject", "data objects", ""),
         ("s3:PutObject", "artifacts objects", ""),
@@ -77,6 +84,7 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
     },
     "evaluate": {
         ("bedrock:InvokeModel", "provisioned-model/*", ""),
+        ("bedrock:InvokeModel", "custom-model-deployment/*", ""),
         ("bedrock:InvokeModel", "foundation-model/*", ""),
         ("s3:GetObject", "data objects", ""),
         ("s3:GetObject", "artifacts objects", ""),
@@ -88,6 +96,7 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
     },
     "evaluate_chunk": {
         ("bedrock:InvokeModel", "provisioned-model/*", ""),
+        ("bedrock:InvokeModel", "custom-model-deployment/*", ""),
         ("bedrock:InvokeModel", "foundation-model/*", ""),
         ("s3:GetObject", "artifacts objects", ""),
         ("s3:ListBucket", "artifacts bucket", ""),
@@ -106,6 +115,8 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
     "apply_policy": {
         ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
         ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", ""),
+        ("bedrock:GetCustomModelDeployment", "custom-model-deployment/*", ""),
+        ("bedrock:DeleteCustomModelDeployment", "custom-model-deployment/*", ""),
         ("bedrock:TagResource", "custom-model/*", ""),
     },
     "cleanup": {
@@ -115,6 +126,9 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", ""),
         ("bedrock:ListTagsForResource", "model-customization-job/*", ""),
         ("bedrock:ListTagsForResource", "provisioned-model/*", ""),
+        ("bedrock:GetCustomModelDeployment", "custom-model-deployment/*", ""),
+        ("bedrock:DeleteCustomModelDeployment", "custom-model-deployment/*", ""),
+        ("bedrock:ListTagsForResource", "custom-model-deployment/*", ""),
     },
     "notify": {
         ("sns:Publish", "topic", ""),
@@ -124,12 +138,16 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
     "after_execution": {
         ("bedrock:ListModelCustomizationJobs", "*", ""),
         ("bedrock:ListProvisionedModelThroughputs", "*", ""),
+        ("bedrock:ListCustomModelDeployments", "*", ""),
         ("bedrock:ListTagsForResource", "model-customization-job/*", ""),
         ("bedrock:ListTagsForResource", "provisioned-model/*", ""),
+        ("bedrock:ListTagsForResource", "custom-model-deployment/*", ""),
         ("bedrock:GetModelCustomizationJob", "model-customization-job/*", ""),
         ("bedrock:StopModelCustomizationJob", "model-customization-job/*", ""),
         ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
         ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", ""),
+        ("bedrock:GetCustomModelDeployment", "custom-model-deployment/*", ""),
+        ("bedrock:DeleteCustomModelDeployment", "custom-model-deployment/*", ""),
         ("sns:Publish", "topic", ""),
         ("kms:GenerateDataKey", "key", "via sns"),
         ("kms:Decrypt", "key", "via sns"),

@@ -21,6 +21,11 @@ STATES = {
     "Wait for the job": "Wait",
     "Check the job": "Task",
     "Job finished?": "Choice",
+    "Serve on demand?": "Choice",
+    "Create the deployment": "Task",
+    "Wait for the deployment": "Wait",
+    "Check the deployment": "Task",
+    "Deployment ready?": "Choice",
     "Create the throughput": "Task",
     "Wait for the throughput": "Wait",
     "Check the throughput": "Task",
@@ -46,6 +51,8 @@ TASKS = {
     "Check the job": ("check_job", "$.job"),
     "Create the throughput": ("create_throughput", "$.throughput"),
     "Check the throughput": ("check_throughput", "$.throughput"),
+    "Create the deployment": ("create_throughput", "$.throughput"),
+    "Check the deployment": ("check_throughput", "$.throughput"),
     "Plan the evaluation": ("plan_evaluation", "$.evaluation_plan"),
     "Evaluate custom against base": ("evaluate", "$.evaluation"),
     "Aggregate the evaluation": ("aggregate_evaluation", "$.evaluation"),
@@ -62,6 +69,8 @@ AFTER_JOB_CREATION = [
     "Check the job",
     "Create the throughput",
     "Check the throughput",
+    "Create the deployment",
+    "Check the deployment",
     "Plan the evaluation",
     "Evaluate custom against base",
     "Evaluate the test set in chunks",
@@ -79,6 +88,9 @@ NEXT = {
     "Create the throughput": "Wait for the throughput",
     "Wait for the throughput": "Check the throughput",
     "Check the throughput": "Throughput ready?",
+    "Create the deployment": "Wait for the deployment",
+    "Wait for the deployment": "Check the deployment",
+    "Check the deployment": "Deployment ready?",
     "Plan the evaluation": "Fan the evaluation out?",
     "Evaluate custom against base": "Apply the throughput policy",
     "Evaluate the test set in chunks": "Aggregate the evaluation",
@@ -193,7 +205,7 @@ def test_waits_take_their_length_from_the_run_settings(
 def test_job_finished_choice(definition: dict[str, Any]) -> None:
     state = _states(definition)["Job finished?"]
     assert state["Choices"] == [
-        {"Variable": "$.job.status", "StringEquals": "Completed", "Next": "Create the throughput"},
+        {"Variable": "$.job.status", "StringEquals": "Completed", "Next": "Serve on demand?"},
         {
             "Or": [
                 {"Variable": "$.job.status", "StringEquals": "Failed"},
@@ -212,6 +224,24 @@ def test_throughput_ready_choice(definition: dict[str, Any]) -> None:
         {"Variable": "$.throughput.status", "StringEquals": "Failed", "Next": "Clean up"},
     ]
     assert state["Default"] == "Wait for the throughput"
+
+
+def test_serve_on_demand_choice(definition: dict[str, Any]) -> None:
+    state = _states(definition)["Serve on demand?"]
+    assert state["Choices"] == [
+        {"Variable": "$.run.settings.serving", "StringEquals": "on_demand", "Next": "Create the deployment"}
+    ]
+    assert state["Default"] == "Create the throughput"
+
+
+def test_deployment_ready_choice_and_wait(definition: dict[str, Any]) -> None:
+    states = _states(definition)
+    assert states["Deployment ready?"]["Choices"] == [
+        {"Variable": "$.throughput.status", "StringEquals": "InService", "Next": "Plan the evaluation"},
+        {"Variable": "$.throughput.status", "StringEquals": "Failed", "Next": "Clean up"},
+    ]
+    assert states["Deployment ready?"]["Default"] == "Wait for the deployment"
+    assert states["Wait for the deployment"]["SecondsPath"] == "$.run.settings.poll.throughput_seconds"
 
 
 RETRIED = ["BedrockThrottledError", "AwsServiceUnavailableError", "StepInProgressError", "EvaluationPausedError"]

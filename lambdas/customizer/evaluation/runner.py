@@ -89,10 +89,11 @@ def bedrock_invoker(style: InvocationStyle, model_id: str, config: InferenceConf
 
 
 def concurrency_bounds(configured: int | None, model_units: int) -> dict[str, int]:
-    """Calls in flight at most, per model."""
+    """Calls in flight at most, per model. No model units (an on-demand deployment): called like the base."""
     if configured is not None:
         return dict.fromkeys(MODELS, configured)
-    return {CUSTOM: min(MAX_CONCURRENCY, CALLS_PER_MODEL_UNIT * model_units), BASE: ON_DEMAND_CALLS}
+    custom = min(MAX_CONCURRENCY, CALLS_PER_MODEL_UNIT * model_units) if model_units > 0 else ON_DEMAND_CALLS
+    return {CUSTOM: custom, BASE: ON_DEMAND_CALLS}
 
 
 class AdaptiveLimit:

@@ -63,3 +63,29 @@ def throughput_response(
         response["commitmentDuration"] = commitment
     response.update(extra)
     return response
+
+
+DEPLOYMENT_ARN = "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/od0123456789"
+
+
+def deployment_response(arn: str, name: str, status: str = "Active", **extra: Any) -> dict[str, Any]:
+    """GetCustomModelDeployment's answer."""
+    return {
+        "customModelDeploymentArn": arn,
+        "modelDeploymentName": name,
+        "modelArn": MODEL_ARN,
+        "createdAt": datetime(2026, 1, 1, tzinfo=UTC),
+        "status": status,
+        **extra,
+    }
+
+
+def deployment_summary(arn: str, name: str) -> dict[str, Any]:
+    """One ListCustomModelDeployments summary."""
+    return {
+        "customModelDeploymentArn": arn,
+        "customModelDeploymentName": name,
+        "modelArn": MODEL_ARN,
+        "createdAt": datetime(2026, 1, 1, tzinfo=UTC),
+        "status": "Active",
+    }

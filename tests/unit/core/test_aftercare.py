@@ -8,12 +8,20 @@ from typing import Any
 from botocore.stub import Stubber
 
 from customizer.aftercare import clean_up_execution
-from tests.unit.core.stubs import JOB_ARN, THROUGHPUT_ARN, job_response
+from tests.unit.core.stubs import (
+    DEPLOYMENT_ARN,
+    JOB_ARN,
+    THROUGHPUT_ARN,
+    deployment_response,
+    deployment_summary,
+    job_response,
+)
 
 OTHER_JOB = JOB_ARN.replace("a1b2c3d4e5f6", "ffffffffffff")
 COMMITTED = THROUGHPUT_ARN.replace("pt0123456789", "ptcommitted0")
 FOREIGN = THROUGHPUT_ARN.replace("pt0123456789", "ptforeign000")
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+FOREIGN_DEPLOYMENT = DEPLOYMENT_ARN.replace("od0123456789", "odforeign000")
 
 
 def tags(bedrock: Stubber, arn: str, execution: str) -> None:
@@ -88,6 +96,25 @@ def test_stops_and_deletes_only_what_the_ended_execution_created(bedrock, make_r
     bedrock.add_response("delete_provisioned_model_throughput", {}, {"provisionedModelId": THROUGHPUT_ARN})
     tags(bedrock, COMMITTED, "ended")
     tags(bedrock, FOREIGN, "someone-else")
+    # And two on-demand deployments: the execution's and another's
+    bedrock.add_response(
+        "list_custom_model_deployments",
+        {
+            "modelDeploymentSummaries": [
+                deployment_summary(DEPLOYMENT_ARN, "mine-od"),
+                deployment_summary(FOREIGN_DEPLOYMENT, "foreign-od"),
+            ]
+        },
+        {},
+    )
+    tags(bedrock, DEPLOYMENT_ARN, "ended")
+    bedrock.add_response(
+        "get_custom_model_deployment",
+        deployment_response(DEPLOYMENT_ARN, "mine-od"),
+        {"customModelDeploymentIdentifier": DEPLOYMENT_ARN},
+    )
+    bedrock.add_response("delete_custom_model_deployment", {}, {"customModelDeploymentIdentifier": DEPLOYMENT_ARN})
+    tags(bedrock, FOREIGN_DEPLOYMENT, "someone-else")
 
     # When the ended execution is cleaned up after
     outcome = clean_up_execution("ended")
@@ -98,6 +125,7 @@ def test_stops_and_deletes_only_what_the_ended_execution_created(bedrock, make_r
         "throughputs": [
             "deleted throughput mine",
             "throughput committed has a OneMonth commitment and cannot be deleted before its term ends: it keeps billing",
+            "deleted deployment mine-od",
         ],
     }
 
@@ -105,4 +133,5 @@ def test_stops_and_deletes_only_what_the_ended_execution_created(bedrock, make_r
 def test_nothing_left_means_nothing_done(bedrock):
     bedrock.add_response("list_model_customization_jobs", {"modelCustomizationJobSummaries": []})
     bedrock.add_response("list_provisioned_model_throughputs", {"provisionedModelSummaries": []})
+    bedrock.add_response("list_custom_model_deployments", {"modelDeploymentSummaries": []})
     assert clean_up_execution("ended") == {"jobs": [], "throughputs": []}

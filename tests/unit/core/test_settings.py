@@ -338,3 +338,30 @@ def test_smoke_test_records_out_of_range_are_named(records, bound):
 def test_an_unknown_smoke_test_setting_is_named():
     with pytest.raises(SettingsError, match=r"settings\.smoke_test\.epochs: unknown setting"):
         resolve_run_settings({}, {"smoke_test": {"epochs": 1}})
+
+
+# ---- serving ----
+
+
+def test_serving_defaults_to_provisioned_throughput():
+    assert resolve_run_settings({}).serving == "provisioned_throughput"
+
+
+def test_on_demand_serving_is_allowed_for_a_base_that_supports_it():
+    settings = resolve_run_settings({}, {"base_model_id": "amazon.nova-lite-v1:0", "serving": "on_demand"})
+    check_family(settings, has_validation_data=False)
+    assert settings.serving == "on_demand"
+
+
+def test_on_demand_serving_is_rejected_for_a_base_without_it():
+    settings = resolve_run_settings({}, {"serving": "on_demand"})
+    with pytest.raises(SettingsError) as caught:
+        check_family(settings, has_validation_data=False)
+    message = str(caught.value)
+    assert message.startswith("settings.serving: 'on_demand' is not available")
+    assert "amazon.nova-lite-v1:0" in message and "meta.llama3-3-70b-instruct-v1:0" in message
+
+
+def test_an_unknown_serving_is_rejected():
+    with pytest.raises(SettingsError, match=r"settings\.serving"):
+        resolve_run_settings({}, {"serving": "serverless"})

@@ -240,5 +240,6 @@ def test_sparse_throttling_keeps_the_bound():
 def test_concurrency_defaults_to_what_the_model_units_allow():
     assert concurrency_bounds(None, 1) == {CUSTOM: 32, BASE: 32}
     assert concurrency_bounds(None, 3) == {CUSTOM: 96, BASE: 32}
+    assert concurrency_bounds(None, 0) == {CUSTOM: 32, BASE: 32}  # an on-demand deployment: no model units
     assert concurrency_bounds(None, 100) == {CUSTOM: 256, BASE: 32}
     assert concurrency_bounds(5, 3) == {CUSTOM: 5, BASE: 5}

@@ -359,6 +359,7 @@ def test_an_aborted_execution_is_cleaned_up_and_reported(load_handler, lambda_co
     handler = load_handler("after_execution").handler
     bedrock.add_response("list_model_customization_jobs", {"modelCustomizationJobSummaries": []})
     bedrock.add_response("list_provisioned_model_throughputs", {"provisionedModelSummaries": []})
+    bedrock.add_response("list_custom_model_deployments", {"modelDeploymentSummaries": []})
     outcome = handler(_status_change("ABORTED"), lambda_context)
     assert outcome == {"jobs": [], "throughputs": []}
     (notice,) = received()
@@ -371,5 +372,6 @@ def test_a_failed_execution_with_nothing_left_is_not_reported_twice(load_handler
     handler = load_handler("after_execution").handler
     bedrock.add_response("list_model_customization_jobs", {"modelCustomizationJobSummaries": []})
     bedrock.add_response("list_provisioned_model_throughputs", {"provisionedModelSummaries": []})
+    bedrock.add_response("list_custom_model_deployments", {"modelDeploymentSummaries": []})
     handler(_status_change("FAILED"), lambda_context)
     assert received() == []
