@@ -88,7 +88,6 @@ def build_record(description: Mapping[str, Any], history: Sequence[Mapping[str, 
         "evaluation": evaluation or None,
         "decision": evaluation.get("custom_beats_base") if evaluation else None,
         "throughput_policy": policy.get("action"),
-        "throughput_hours_estimated": (run.get("cost_estimate") or {}).get("throughput_hours"),
         # Until the policy or the cleanup deleted it; a kept throughput is still billing (None: still open).
         "throughput_hours_incurred": _hours_between(entered.get("Create the throughput"), throughput_end),
         "cleanup": state.get("cleanup"),
