@@ -178,6 +178,23 @@ class Functions(Construct):
             )
         )
 
+    def _allow_deleting_served_models(self, role: iam.IRole) -> None:
+        """Read and delete the throughput or on-demand deployment that serves a custom model (both bill)."""
+        # Provisioned throughput: read it, then delete it.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:GetProvisionedModelThroughput", "bedrock:DeleteProvisionedModelThroughput"],
+                resources=[arns.provisioned_models(self)],
+            )
+        )
+        # On-demand deployments (settings.serving on_demand): read them, then delete them.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:GetCustomModelDeployment", "bedrock:DeleteCustomModelDeployment"],
+                resources=[arns.custom_model_deployments(self)],
+            )
+        )
+
     def _allow_idempotency_table(self, function: lambda_.Function) -> None:
         # Powertools idempotency records: get, put, update and delete items of this one table.
         self._role(function).add_to_principal_policy(
@@ -425,20 +442,8 @@ class Functions(Construct):
     def _build_apply_policy(self) -> lambda_.Function:
         function = self._build_function(constants.APPLY_POLICY, {})
         role = self._role(function)
-        # Reads the throughput and deletes it when the policy says so.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["bedrock:GetProvisionedModelThroughput", "bedrock:DeleteProvisionedModelThroughput"],
-                resources=[arns.provisioned_models(self)],
-            )
-        )
-        # The same for the run's on-demand deployment (settings.serving on_demand).
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["bedrock:GetCustomModelDeployment", "bedrock:DeleteCustomModelDeployment"],
-                resources=[arns.custom_model_deployments(self)],
-            )
-        )
+        # Reads the run's throughput or deployment and deletes it when the policy says so.
+        self._allow_deleting_served_models(role)
         # Tags a custom model that lost its evaluation (evaluation=lost), for the sweeper's delete_orphan_models.
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["bedrock:TagResource"], resources=[arns.custom_models(self)])
@@ -456,20 +461,8 @@ class Functions(Construct):
                 resources=[arns.customization_jobs(self)],
             )
         )
-        # Deletes the run's throughput if it exists, so it stops billing.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["bedrock:GetProvisionedModelThroughput", "bedrock:DeleteProvisionedModelThroughput"],
-                resources=[arns.provisioned_models(self)],
-            )
-        )
-        # Deletes the run's on-demand deployment if it exists (settings.serving on_demand).
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["bedrock:GetCustomModelDeployment", "bedrock:DeleteCustomModelDeployment"],
-                resources=[arns.custom_model_deployments(self)],
-            )
-        )
+        # Deletes the run's throughput or deployment if it exists, so it stops billing.
+        self._allow_deleting_served_models(role)
         # Reads the job's, throughput's and deployment's tags: cleanup touches only what this execution created.
         role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -612,20 +605,8 @@ class Functions(Construct):
                 resources=[arns.customization_jobs(self)],
             )
         )
-        # Deletes the execution's throughput, so it stops billing.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["bedrock:GetProvisionedModelThroughput", "bedrock:DeleteProvisionedModelThroughput"],
-                resources=[arns.provisioned_models(self)],
-            )
-        )
-        # Deletes the execution's on-demand deployments (settings.serving on_demand).
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["bedrock:GetCustomModelDeployment", "bedrock:DeleteCustomModelDeployment"],
-                resources=[arns.custom_model_deployments(self)],
-            )
-        )
+        # Deletes the execution's throughput and deployments, so they stop billing.
+        self._allow_deleting_served_models(role)
         # Reports what it did on the outcome topic.
         role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[self._topic.topic_arn]))
         self._allow_key_via(function, "sns", ["kms:GenerateDataKey", "kms:Decrypt"])
