@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import boto3
@@ -104,3 +104,27 @@ def split_s3_uri(uri: str, where: str = "s3 uri") -> tuple[str, str]:
     if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.lstrip("/"):
         raise DataNotFoundError(f"{where}: {uri!r} is not an s3://bucket/key URI")
     return parsed.netloc, parsed.path.lstrip("/")
+
+
+CONFLICT_CODES = frozenset({"ConflictException", "ResourceInUseException"})
+Created = TypeVar("Created")
+
+
+def create_or_find(
+    create: Callable[[], str], find: Callable[[str], Created | None], *, name: str, action: str, what: str
+) -> Created:
+    """Create a resource (``create`` returns its ARN) and read it back. When a concurrent start of the same
+    run created it between our lookup and our create (a conflict), return that one, found by ``name``."""
+    try:
+        arn = create()
+    except ClientError as exc:
+        if error_code(exc) in CONFLICT_CODES:
+            existing = find(name)
+            if existing is not None:
+                return existing
+        with translate_errors(action):
+            raise
+    created = find(arn)
+    if created is None:
+        raise ResourceMissingError(f"{what} {arn} was created but cannot be read back")
+    return created

@@ -7,8 +7,6 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from customizer import aws
 from customizer.errors import ResourceMissingError, WaitTimeoutError
 from customizer.models import Job, Run
@@ -96,20 +94,13 @@ def create_job(run: Run, *, role_arn: str, kms_key_arn: str, pipeline_tag: str, 
         }
     if run.data.validation:
         request["validationDataConfig"] = {"validators": [{"s3Uri": run.data.validation.uri}]}
-    try:
-        arn = bedrock.create_model_customization_job(**request)["jobArn"]
-    except ClientError as exc:
-        # A concurrent start with the same data created it between our lookup and our create.
-        if aws.error_code(exc) in ("ConflictException", "ResourceInUseException"):
-            again = find_job(job_name)
-            if again:
-                return again
-        with aws.translate_errors("CreateModelCustomizationJob"):
-            raise
-    job = find_job(arn)
-    if job is None:
-        raise ResourceMissingError(f"job {arn} was created but cannot be read back")
-    return job
+    return aws.create_or_find(
+        lambda: str(bedrock.create_model_customization_job(**request)["jobArn"]),
+        find_job,
+        name=job_name,
+        action="CreateModelCustomizationJob",
+        what="job",
+    )
 
 
 def _read_metrics_csv(uri_prefix: str, relative: str) -> list[dict[str, float]]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from customizer import aws
 from customizer.errors import ResourceMissingError, WaitTimeoutError
 from customizer.jobs import pipeline_tags
@@ -82,24 +80,20 @@ def create_deployment(run: Run, job: Job, *, pipeline_tag: str) -> Throughput:
     if not job.model_arn:
         raise ResourceMissingError(f"job {job.job_name} completed without a custom model ARN")
     bedrock = aws.client("bedrock")
-    try:
-        arn = bedrock.create_custom_model_deployment(
-            modelDeploymentName=name,
-            modelArn=job.model_arn,
-            clientRequestToken=run.names.client_token,
-            tags=pipeline_tags(run, pipeline_tag),
-        )["customModelDeploymentArn"]
-    except ClientError as exc:
-        if aws.error_code(exc) in ("ConflictException", "ResourceInUseException"):
-            again = find_deployment(name)
-            if again:
-                return again
-        with aws.translate_errors("CreateCustomModelDeployment"):
-            raise
-    created = find_deployment(arn)
-    if created is None:
-        raise ResourceMissingError(f"deployment {arn} was created but cannot be read back")
-    return created
+    return aws.create_or_find(
+        lambda: str(
+            bedrock.create_custom_model_deployment(
+                modelDeploymentName=name,
+                modelArn=job.model_arn,
+                clientRequestToken=run.names.client_token,
+                tags=pipeline_tags(run, pipeline_tag),
+            )["customModelDeploymentArn"]
+        ),
+        find_deployment,
+        name=name,
+        action="CreateCustomModelDeployment",
+        what="deployment",
+    )
 
 
 def delete_deployment(name_or_arn: str) -> str:
@@ -144,19 +138,13 @@ def create_throughput(run: Run, job: Job, *, pipeline_tag: str) -> Throughput:
     if run.settings.commitment:
         request["commitmentDuration"] = run.settings.commitment
     bedrock = aws.client("bedrock")
-    try:
-        arn = bedrock.create_provisioned_model_throughput(**request)["provisionedModelArn"]
-    except ClientError as exc:
-        if aws.error_code(exc) in ("ConflictException", "ResourceInUseException"):
-            again = find_throughput(run.names.throughput_name)
-            if again:
-                return again
-        with aws.translate_errors("CreateProvisionedModelThroughput"):
-            raise
-    created = find_throughput(arn)
-    if created is None:
-        raise ResourceMissingError(f"throughput {arn} was created but cannot be read back")
-    return created
+    return aws.create_or_find(
+        lambda: str(bedrock.create_provisioned_model_throughput(**request)["provisionedModelArn"]),
+        find_throughput,
+        name=run.names.throughput_name,
+        action="CreateProvisionedModelThroughput",
+        what="throughput",
+    )
 
 
 def check_throughput(run: Run, throughput: Throughput, *, now: datetime | None = None) -> Throughput:
