@@ -68,6 +68,14 @@ def _summary(aws: OfflineRuntime, result: RunResult) -> None:
     policy = output.get("policy")
     if policy:
         print(f"\nThroughput policy: {policy['action']} ({policy['reason']})")
+    estimate = (output.get("run") or {}).get("throughput_estimate")
+    if estimate and estimate["billed_hourly"]:
+        kept = estimate["hours_if_kept"]
+        print(
+            f"Throughput hours estimated before the run (in AWS): {estimate['hours_until_decision']:.2f} until the "
+            f"decision (USD {estimate['usd_until_decision']}), "
+            + (f"{kept:.2f} if kept (until {estimate['kept_until']})" if kept is not None else "no end if kept")
+        )
     notes = aws.notifications()
     if notes:
         last = notes[-1]

@@ -213,6 +213,7 @@ class Functions(Construct):
                 "DATA_BUCKET": data.bucket_name,
                 "ARTIFACTS_BUCKET": artifacts.bucket_name,
                 "RUN_DEFAULTS": self._settings.defaults.model_dump_json(),
+                "SWEEPER": self._settings.sweeper.model_dump_json(),
             },
         )
         role = self._role(function)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from customizer.settings import RunSettings
+from customizer.validation.cost import ThroughputEstimate
 
 
 class _State(BaseModel):
@@ -76,6 +77,7 @@ class Run(_State):
     report_prefix: str
     started_at: str
     smoke: SmokePlan | None = None
+    throughput_estimate: ThroughputEstimate | None = None  # the hours its throughput will bill, estimated
 
 
 class Job(_State):

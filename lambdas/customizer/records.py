@@ -45,6 +45,13 @@ def _hours_between(start: str | None, end: str | None) -> float | None:
     return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() / 3600, 4)
 
 
+def _estimated_hours(estimate: Mapping[str, Any], *, kept: bool) -> float | None:
+    """The estimate that compares with the incurred hours: the whole life if kept, else until the decision."""
+    if not estimate:
+        return None
+    return estimate.get("hours_if_kept") if kept else estimate.get("hours_until_decision")
+
+
 def build_record(description: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The record of one ended execution."""
     steps = [
@@ -59,6 +66,7 @@ def build_record(description: Mapping[str, Any], history: Sequence[Mapping[str, 
         request = {}
     run, job, throughput = state.get("run") or {}, state.get("job") or {}, state.get("throughput") or {}
     evaluation, policy = state.get("evaluation") or {}, state.get("policy") or {}
+    estimate = run.get("throughput_estimate") or {}
     entered = {s["state"]: s["entered"] for s in steps}
     throughput_end = None
     if policy.get("action") == "deleted":
@@ -88,7 +96,10 @@ def build_record(description: Mapping[str, Any], history: Sequence[Mapping[str, 
         "evaluation": evaluation or None,
         "decision": evaluation.get("custom_beats_base") if evaluation else None,
         "throughput_policy": policy.get("action"),
-        # Until the policy or the cleanup deleted it; a kept throughput is still billing (None: still open).
+        # Estimated before any money was spent (the whole life if the policy kept it), then incurred: until the
+        # policy or the cleanup deleted it; a kept throughput is still billing (None: still open).
+        "throughput_estimate": estimate or None,
+        "throughput_hours_estimated": _estimated_hours(estimate, kept=policy.get("action") == "kept"),
         "throughput_hours_incurred": _hours_between(entered.get("Create the throughput"), throughput_end),
         "cleanup": state.get("cleanup"),
         "error": state.get("error")

@@ -19,9 +19,11 @@ from customizer.errors import (
     RunInputError,
     SettingsError,
 )
+from customizer.evaluation.runner import CUSTOM, concurrency_bounds
 from customizer.models import DataObject, DataSet, Names, Run, RunRequest, SmokePlan
-from customizer.settings import RunSettings, ThroughputPolicy, check_family, resolve_run_settings
+from customizer.settings import RunSettings, SweeperSettings, ThroughputPolicy, check_family, resolve_run_settings
 from customizer.validation import CheckSettings, DataSource, Report, Role, reader, validate_data
+from customizer.validation.cost import ThroughputEstimate, estimate_throughput_hours
 from customizer.validation.report import SUMMARY_ERRORS
 
 MAX_ERRORS_SHOWN = SUMMARY_ERRORS
@@ -205,6 +207,29 @@ def plan_smoke(
     )
 
 
+def estimate_throughput(
+    settings: RunSettings, test_records: int, usd_per_hour: float, sweeper: SweeperSettings | None
+) -> ThroughputEstimate:
+    """The run's throughput hours, from its settings and the stack's sweeper (None: no sweeper deletes)."""
+    on_demand = settings.serving == "on_demand"
+    deletes = sweeper is not None and not sweeper.dry_run
+    return estimate_throughput_hours(
+        serving=settings.serving,
+        policy=settings.throughput_policy.value,
+        test_records=test_records,
+        max_examples=settings.evaluation.max_examples,
+        max_tokens=settings.evaluation.max_tokens,
+        concurrency=concurrency_bounds(settings.evaluation.concurrency, 0 if on_demand else settings.model_units)[
+            CUSTOM
+        ],
+        check_seconds=settings.poll.throughput_seconds,
+        usd_per_hour=usd_per_hour,
+        commitment=settings.commitment,
+        kept_lifetime_hours=sweeper.max_throughput_hours if sweeper is not None and deletes else None,
+        sweep_minutes=sweeper.schedule_minutes if sweeper is not None else 0,
+    )
+
+
 def validate_run(
     request: Mapping[str, Any],
     *,
@@ -212,8 +237,11 @@ def validate_run(
     defaults: Mapping[str, Any],
     data_bucket: str,
     artifacts_bucket: str,
+    sweeper: SweeperSettings | None = None,
 ) -> Run:
-    """Everything the run needs, checked. Raises RunInputError (or a subclass) naming the problem."""
+    """Everything the run needs, checked. Raises RunInputError (or a subclass) naming the problem.
+
+    ``sweeper`` is the stack's sweeper, whose maximum lifetime bounds a kept throughput's estimated hours."""
     req = parse_request(request)
     config = load_run_config(req.config_data, data_bucket) if req.config_data else {}
     settings = resolve_run_settings(defaults, config, req.settings)
@@ -253,6 +281,8 @@ def validate_run(
     )
     names = derive_names(req.run_name, settings, hyperparameters, data, req.attempt)
     run_id = names.job_name
+    usd_per_hour = report.cost.throughput_usd_per_hour if report.cost else 0.0
+    report.throughput = estimate_throughput(settings, data.test.records if data.test else 0, usd_per_hour, sweeper)
     write_report(report, artifacts_bucket, f"runs/{run_id}/validation/")
     smoke = (
         plan_smoke(settings, hyperparameters, data, names, artifacts_bucket) if settings.smoke_test.enabled else None
@@ -269,4 +299,5 @@ def validate_run(
         report_prefix=f"s3://{artifacts_bucket}/runs/{run_id}/",
         started_at=datetime.now(UTC).isoformat(),
         smoke=smoke,
+        throughput_estimate=report.throughput,
     )

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from customizer.errors import RunInputError
 from customizer.models import ValidateInput
 from customizer.run import validate_run
+from customizer.settings import SweeperSettings
 from handlers.observability import logger, metrics, read_environment, tracer
 
 
@@ -20,10 +21,12 @@ class _Env(BaseModel):
     DATA_BUCKET: str
     ARTIFACTS_BUCKET: str
     RUN_DEFAULTS: str
+    SWEEPER: str  # the stack's sweeper settings: a kept throughput's lifetime, for the estimate of its hours
 
 
 ENV = read_environment(_Env)
 DEFAULTS: dict[str, Any] = json.loads(ENV.RUN_DEFAULTS)
+SWEEPER = SweeperSettings.model_validate_json(ENV.SWEEPER)
 
 
 @logger.inject_lambda_context
@@ -38,6 +41,7 @@ def handler(event: ValidateInput, context: LambdaContext) -> dict[str, Any]:
             defaults=DEFAULTS,
             data_bucket=ENV.DATA_BUCKET,
             artifacts_bucket=ENV.ARTIFACTS_BUCKET,
+            sweeper=SWEEPER,
         )
     except RunInputError:
         # The request, settings or data are wrong: counted, then raised for the state machine's Catch.

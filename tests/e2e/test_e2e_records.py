@@ -50,6 +50,11 @@ def test_a_successful_run_is_recorded_with_what_it_used_made_and_decided(e2e: E2
     assert record["decision"] == output["evaluation"]["custom_beats_base"]
     assert record["throughput_policy"] == "deleted"
     assert record["throughput_hours_incurred"] is not None and record["throughput_hours_incurred"] >= 0
+    # The hours estimated before any money was spent: deleted after the evaluation, so until the decision
+    estimate = output["run"]["throughput_estimate"]
+    assert record["throughput_estimate"] == estimate
+    assert record["throughput_hours_estimated"] == estimate["hours_until_decision"] > estimate["provisioning_hours"]
+    assert estimate["evaluated_examples"] == min(output["run"]["data"]["test"]["records"], 30)  # QUICK_EVALUATION
     assert [s["state"] for s in record["steps"]] == [s.name for s in result.states]
     # And a JSON copy sits beside the run's reports
     copy = json.loads(

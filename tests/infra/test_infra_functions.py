@@ -25,7 +25,7 @@ COMMON_ENV = {
 }
 # handler module -> the variables docs/design.md says it reads.
 ENVIRONMENT = {
-    "validate_run": {"DATA_BUCKET", "ARTIFACTS_BUCKET", "RUN_DEFAULTS"},
+    "validate_run": {"DATA_BUCKET", "ARTIFACTS_BUCKET", "RUN_DEFAULTS", "SWEEPER"},
     "create_job": {"CUSTOMIZATION_ROLE_ARN", "KMS_KEY_ARN", "ARTIFACTS_BUCKET", "IDEMPOTENCY_TABLE", "PIPELINE_TAG"},
     "check_job": {"ARTIFACTS_BUCKET"},
     "create_throughput": {"IDEMPOTENCY_TABLE", "PIPELINE_TAG"},
@@ -102,6 +102,8 @@ def test_run_defaults_are_the_checked_defaults_of_cdk_json(
     variables = _function(synth, functions_by_module, "validate_run")["Environment"]["Variables"]
     settings = parse_deployment_settings(cdk_context["pipeline"])
     assert variables["RUN_DEFAULTS"] == settings.defaults.model_dump_json()
+    # the sweeper's settings bound a kept throughput's estimated hours
+    assert variables["SWEEPER"] == settings.sweeper.model_dump_json()
     assert json.loads(variables["RUN_DEFAULTS"])["hyperparameters"] == {
         "epochCount": 2,
         "batchSize": 1,

@@ -56,3 +56,112 @@ def estimate_cost(
         overridden=overridden,
         **price,
     )
+
+
+# --- how long the custom model's provisioned throughput will bill --------------------------------------------
+# What the estimate assumes, shown beside it in the report: Bedrock provisions a throughput in "minutes to tens
+# of minutes"; a custom model on one model unit writes about this many tokens a second, and every call costs
+# this much more (so an answer of ``max_tokens`` takes 1 + max_tokens / 30 s: about 9.5 s for 256 tokens).
+PROVISIONING_HOURS = 0.5
+OUTPUT_TOKENS_PER_SECOND = 30.0
+CALL_OVERHEAD_SECONDS = 1.0
+COMMITMENT_HOURS = {"OneMonth": 730.0, "SixMonths": 4380.0}  # a term is billed whole: 8,760 hours a year / 12 x n
+ASSUMPTIONS = (
+    f"provisioning takes {PROVISIONING_HOURS * 60:g} minutes; each call {CALL_OVERHEAD_SECONDS:g} s plus "
+    f"max_tokens at {OUTPUT_TOKENS_PER_SECOND:g} tokens a second"
+)
+
+
+@dataclass(frozen=True)
+class ThroughputEstimate:
+    """The hours the custom model's throughput will bill, estimated before any money is spent.
+
+    ``hours_until_decision`` every run that gets a throughput pays: provisioning, one check interval, the
+    evaluation. ``hours_if_kept`` is its whole life when the policy keeps it: the commitment's term, or until
+    the sweeper deletes it (past its maximum lifetime, at the next sweep); None when nothing will (a sweeper
+    in dry run). An on-demand deployment bills per token, not by the hour: no throughput hours at all."""
+
+    serving: str
+    billed_hourly: bool
+    policy: str
+    kept_until: str
+    evaluated_examples: int
+    concurrency: int
+    provisioning_hours: float
+    evaluation_hours: float
+    hours_until_decision: float
+    hours_if_kept: float | None
+    usd_per_hour: float | None
+    usd_until_decision: float | None
+    usd_if_kept: float | None
+    assumptions: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def estimate_throughput_hours(
+    *,
+    serving: str,
+    policy: str,
+    test_records: int,
+    max_examples: int,
+    max_tokens: int,
+    concurrency: int,
+    check_seconds: int,
+    usd_per_hour: float,
+    commitment: str | None = None,
+    kept_lifetime_hours: float | None = None,
+    sweep_minutes: int = 0,
+) -> ThroughputEstimate:
+    """``usd_per_hour`` is the no-commitment price of the run's model units; ``kept_lifetime_hours`` the
+    sweeper's maximum lifetime (None when the sweeper deletes nothing), checked every ``sweep_minutes``."""
+    examples = min(test_records, max_examples)
+    if serving == "on_demand":
+        return ThroughputEstimate(
+            serving=serving,
+            billed_hourly=False,
+            policy=policy,
+            kept_until="an on-demand deployment bills per token: no throughput hours",
+            evaluated_examples=examples,
+            concurrency=concurrency,
+            provisioning_hours=0.0,
+            evaluation_hours=0.0,
+            hours_until_decision=0.0,
+            hours_if_kept=0.0,
+            usd_per_hour=0.0,
+            usd_until_decision=0.0,
+            usd_if_kept=0.0,
+            assumptions=ASSUMPTIONS,
+        )
+    seconds_per_call = CALL_OVERHEAD_SECONDS + max_tokens / OUTPUT_TOKENS_PER_SECOND
+    rounds = -(-examples // max(concurrency, 1))  # the calls in flight at once, round after round
+    evaluation = rounds * seconds_per_call / 3600
+    until_decision = PROVISIONING_HOURS + check_seconds / 3600 + evaluation
+    if commitment:
+        kept_until, if_kept = f"the end of its {commitment} term", COMMITMENT_HOURS[commitment]
+    elif policy == "delete":
+        kept_until, if_kept = "never kept: deleted after the evaluation", until_decision
+    elif kept_lifetime_hours is None:
+        kept_until, if_kept = "deleted by hand (the sweeper deletes nothing)", None
+    else:
+        kept_until = f"the sweeper: {kept_lifetime_hours:g} h after its creation, at the next sweep"
+        if_kept = max(until_decision, kept_lifetime_hours) + sweep_minutes / 60
+    # A commitment's price is not in the price table: its hours, but no dollars.
+    price = None if commitment else usd_per_hour
+    return ThroughputEstimate(
+        serving=serving,
+        billed_hourly=True,
+        policy=policy,
+        kept_until=kept_until,
+        evaluated_examples=examples,
+        concurrency=concurrency,
+        provisioning_hours=PROVISIONING_HOURS,
+        evaluation_hours=round(evaluation, 4),
+        hours_until_decision=round(until_decision, 4),
+        hours_if_kept=None if if_kept is None else round(if_kept, 4),
+        usd_per_hour=price,
+        usd_until_decision=None if price is None else round(until_decision * price, 2),
+        usd_if_kept=None if price is None or if_kept is None else round(if_kept * price, 2),
+        assumptions=ASSUMPTIONS,
+    )

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from customizer.validation.cost import CostEstimate
+from customizer.validation.cost import CostEstimate, ThroughputEstimate
 
 EXAMPLES_PER_KIND = 5  # findings kept per kind; every finding is counted
 SUMMARY_ERRORS = 5  # errors named in a one-line summary (the failure notification)
@@ -140,6 +140,7 @@ class Report:
     errors: Findings = field(default_factory=Findings)
     warnings: Findings = field(default_factory=Findings)
     cost: CostEstimate | None = None
+    throughput: ThroughputEstimate | None = None  # set by the pipeline, which knows the run's serving and policy
 
     @property
     def valid(self) -> bool:
@@ -179,12 +180,41 @@ class Report:
             "warnings": self.warnings.as_dict(),
             "files": [f.as_dict() for f in self.files],
             "cost": self.cost.as_dict() if self.cost else None,
+            "throughput_estimate": self.throughput.as_dict() if self.throughput else None,
             "token_estimator": self.estimator,
             "json_library": self.json_library,
         }
 
     def to_markdown(self) -> str:
         return "\n".join(_markdown(self)) + "\n"
+
+
+def _hours(hours: float | None, usd: float | None) -> str:
+    if hours is None:
+        return "no end: nothing deletes it"
+    return f"{hours:,.2f} h" + ("" if usd is None else f", USD {usd:,.2f}")
+
+
+def _throughput_markdown(t: ThroughputEstimate) -> Iterator[str]:
+    yield "## Throughput hours (estimate)"
+    yield ""
+    if not t.billed_hourly:
+        yield f"Served by {t.serving}: {t.kept_until}."
+        yield ""
+        return
+    yield "| while | hours |"
+    yield "|---|---|"
+    yield f"| provisioning | {t.provisioning_hours:,.2f} h |"
+    yield (
+        f"| evaluating {t.evaluated_examples:,} test examples, {t.concurrency} at a time | "
+        f"{t.evaluation_hours:,.2f} h |"
+    )
+    yield f"| until the decision (every run) | {_hours(t.hours_until_decision, t.usd_until_decision)} |"
+    yield f"| if kept ({t.policy}): until {t.kept_until} | {_hours(t.hours_if_kept, t.usd_if_kept)} |"
+    yield ""
+    price = "no price for a commitment in the table" if t.usd_per_hour is None else f"USD {t.usd_per_hour:,.2f} an hour"
+    yield f"Assumes {t.assumptions}; {price}."
+    yield ""
 
 
 def _cell(value: object) -> str:
@@ -258,6 +288,8 @@ def _markdown(report: Report) -> Iterator[str]:
         overridden = f"; overridden in settings: {', '.join(c.overridden)}" if c.overridden else ""
         yield f"Prices as of {c.prices_as_of}{overridden}. Training tokens are the conservative estimate below."
         yield ""
+    if report.throughput:
+        yield from _throughput_markdown(report.throughput)
     yield "## How tokens are estimated"
     yield ""
     yield report.estimator

@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from customizer.records import build_record, final_state
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -74,6 +76,26 @@ def test_a_kept_throughput_has_no_end_yet():
         entered("Notify success", 31),
     ]
     assert build_record(description("SUCCEEDED"), history)["throughput_hours_incurred"] is None
+
+
+ESTIMATE = {"hours_until_decision": 0.75, "hours_if_kept": 25.0, "usd_until_decision": 15.9}
+
+
+@pytest.mark.parametrize(("action", "estimated"), [("kept", 25.0), ("deleted", 0.75), (None, 0.75)])
+def test_the_estimated_hours_are_the_whole_life_when_kept_and_until_the_decision_otherwise(action, estimated):
+    state: dict[str, Any] = {"run": {"run_id": "r", "throughput_estimate": ESTIMATE}, "throughput": {"arn": "pt"}}
+    if action:
+        state["policy"] = {"action": action}
+    history = [entered("Create the throughput", 0), exited("Apply the throughput policy", 30, state)]
+    record = build_record(description("SUCCEEDED"), history)
+    assert record["throughput_hours_estimated"] == estimated
+    assert record["throughput_estimate"] == ESTIMATE
+
+
+def test_a_run_without_an_estimate_records_none():
+    history = [exited("Validate the run", 1, {"run": {"run_id": "r"}})]
+    record = build_record(description("FAILED"), history)
+    assert (record["throughput_estimate"], record["throughput_hours_estimated"]) == (None, None)
 
 
 def test_a_run_that_failed_before_validation_is_named_by_its_request_and_error():

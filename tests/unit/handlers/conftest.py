@@ -43,6 +43,7 @@ def handler_env(moto_aws, s3, data_bucket, artifacts_bucket, monkeypatch) -> dic
         "DATA_BUCKET": data_bucket,
         "ARTIFACTS_BUCKET": artifacts_bucket,
         "RUN_DEFAULTS": json.dumps(RUN_DEFAULTS),
+        "SWEEPER": json.dumps({"max_throughput_hours": 12, "schedule_minutes": 30}),
         "CUSTOMIZATION_ROLE_ARN": ROLE_ARN,
         "KMS_KEY_ARN": KMS_KEY_ARN,
         "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,

@@ -67,6 +67,10 @@ def test_validate_run_returns_the_run(load_handler, lambda_context, s3, data_buc
     assert result["data"]["training"]["records"] == 3
     assert result["output_uri"] == f"s3://{artifacts_bucket}/runs/{run.run_id}/job-output/"
     assert result["report_prefix"] == f"s3://{artifacts_bucket}/runs/{run.run_id}/"
+    # and the throughput hours estimated from the settings and the stack's sweeper (SWEEPER)
+    estimate = result["throughput_estimate"]
+    assert estimate["policy"] == "keep"
+    assert estimate["hours_if_kept"] == 12.5  # the sweeper's 12 h lifetime, then up to one 30-minute sweep
 
 
 @pytest.mark.parametrize(
