@@ -282,7 +282,20 @@ def validate_run(
     names = derive_names(req.run_name, settings, hyperparameters, data, req.attempt)
     run_id = names.job_name
     usd_per_hour = report.cost.throughput_usd_per_hour if report.cost else 0.0
-    report.throughput = estimate_throughput(settings, data.test.records if data.test else 0, usd_per_hour, sweeper)
+    report.throughput = estimate = estimate_throughput(
+        settings, data.test.records if data.test else 0, usd_per_hour, sweeper
+    )
+    lifetime = sweeper.max_throughput_hours if sweeper and not sweeper.dry_run and not settings.commitment else None
+    if lifetime is not None and estimate.billed_hourly and lifetime < estimate.hours_until_decision:
+        report.warnings.add(
+            "short_lifetime",
+            None,
+            None,
+            "pipeline.sweeper.max_throughput_hours",
+            f"{lifetime:g} h, but the run needs its throughput for about "
+            f"{estimate.hours_until_decision:.2f} h (provisioning and evaluation): the sweeper may delete it "
+            "mid-evaluation; raise the lifetime or lower evaluation.max_examples",
+        )
     write_report(report, artifacts_bucket, f"runs/{run_id}/validation/")
     smoke = (
         plan_smoke(settings, hyperparameters, data, names, artifacts_bucket) if settings.smoke_test.enabled else None

@@ -44,6 +44,7 @@ WARNING_KINDS = {
     "leakage": "a validation or test record that is also in the training data",
     "test_overlap": "a test prompt that is also in the training data",
     "untracked": "records past the model's maximum, not checked for duplicates",
+    "short_lifetime": "the sweeper may delete the throughput before the evaluation ends",
 }
 
 

@@ -121,3 +121,31 @@ def test_kept_hours_are_never_fewer_than_the_hours_until_the_decision(policy):
     sweeper = SweeperSettings(max_throughput_hours=0.1, schedule_minutes=1)
     estimate = estimate_throughput(_settings(throughput_policy=policy), 5000, 20.0, sweeper)
     assert estimate.hours_if_kept is not None and estimate.hours_if_kept >= estimate.hours_until_decision
+
+
+def test_a_sweeper_lifetime_shorter_than_the_evaluation_is_a_warning(s3, data_bucket, artifacts_bucket):
+    # Given 2,000 test examples evaluated one at a time (about 5 h) and a sweeper that deletes after 1 h
+    for name, count in (("train", 10), ("test", 2000)):
+        s3.put_object(Bucket=data_bucket, Key=f"runs/w/{name}.jsonl", Body=jsonl([pair(i) for i in range(count)]))
+    request = {
+        "run_name": "w",
+        "training_data": f"s3://{data_bucket}/runs/w/train.jsonl",
+        "test_data": f"s3://{data_bucket}/runs/w/test.jsonl",
+        "settings": {"evaluation": {"max_examples": 2000, "concurrency": 1}},
+    }
+    run = validate_run(
+        request,
+        execution_name="exec-2",
+        defaults={},
+        data_bucket=data_bucket,
+        artifacts_bucket=artifacts_bucket,
+        sweeper=SweeperSettings(max_throughput_hours=1),
+    )
+    # Then the run goes ahead, and its report warns where the problem is
+    assert run.throughput_estimate is not None and run.throughput_estimate.hours_until_decision > 5
+    key = f"runs/{run.run_id}/validation/report.json"
+    report = json.loads(s3.get_object(Bucket=artifacts_bucket, Key=key)["Body"].read())
+    (short,) = [w for w in report["warnings"] if w["kind"] == "short_lifetime"]
+    (warning,) = short["examples"]
+    assert warning["field"] == "pipeline.sweeper.max_throughput_hours"
+    assert warning["message"].startswith("1 h, but the run needs its throughput for about 5.")
