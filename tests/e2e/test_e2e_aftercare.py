@@ -1,10 +1,13 @@
-"""Executions that end without running their own "Clean up": stopped by hand. The rule on execution status
-changes runs ``after_execution``, which must leave nothing billing and say what it did."""
+"""Executions that end without running their own "Clean up": stopped by hand, or timed out by the state
+machine's own ``TimeoutSeconds``. The rule on execution status changes runs ``after_execution``, which must
+leave nothing billing and say what it did."""
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -31,6 +34,22 @@ def _entered(e2e: E2E, execution_arn: str, state: str) -> bool:
 
 def _aftercare_notice(e2e: E2E, execution_name: str) -> list[dict[str, Any]]:
     return [n for n in e2e.runtime.notifications() if n.get("run_id") == execution_name and "execution" in n]
+
+
+@contextmanager
+def _execution_timeout(e2e: E2E, seconds: int) -> Iterator[None]:
+    """The deployed state machine with only its ``TimeoutSeconds`` (execution_timeout_hours, at least an hour)
+    lowered, for the executions started meanwhile; the same state machine, so the rules matching its ARN still
+    apply. The original definition is put back afterwards (the runtime is shared by the worker's tests)."""
+    arn = e2e.runtime.state_machine_arn
+    original = e2e.sfn.describe_state_machine(stateMachineArn=arn)["definition"]
+    definition = json.loads(original)
+    assert definition["TimeoutSeconds"] >= 3600 > seconds
+    e2e.sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps({**definition, "TimeoutSeconds": seconds}))
+    try:
+        yield
+    finally:
+        e2e.sfn.update_state_machine(stateMachineArn=arn, definition=original)
 
 
 @pytest.mark.e2e
@@ -93,3 +112,32 @@ def test_a_failed_run_that_cleaned_up_itself_gets_no_second_notice(e2e: E2E) -> 
     # Then it found nothing left and stayed quiet: the run's own failure notice is the only one
     assert _aftercare_notice(e2e, name) == []
     assert [n["status"] for n in e2e.notifications_for(run_name)] == ["FAILED"]
+
+
+@pytest.mark.e2e
+def test_a_timed_out_run_leaves_no_throughput(e2e: E2E) -> None:
+    # Given a state machine whose executions time out after 15 s, and a run that reaches its throughput in a few
+    # seconds, then waits a minute before checking it: the timeout fires in "Wait for the throughput" (a Wait
+    # state, which moto's interpreter interrupts; no handler is left running)
+    run_name = e2e.run_name("timed-out")
+    settings = {"throughput_policy": "keep", "poll": {"throughput_seconds": 60}}
+    with _execution_timeout(e2e, 15):
+        arn = e2e.start_upload(run_name, e2e.settings(settings))
+        _until(lambda: _entered(e2e, arn, "Wait for the throughput"), "the run to wait for its throughput")
+        (throughput,) = _until(
+            lambda: [t for t in e2e.throughputs_for(run_name) if t["status"] == "InService"], "the throughput"
+        )
+        assert e2e.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+        # When the execution times out (no Catch, no "Clean up" state runs)
+        result = e2e.wait(arn)
+    assert result.status == "TIMED_OUT"
+    assert "Clean up" not in [s.name for s in result.states]
+    # Then the billing throughput is deleted by the aftercare rule, and the topic says so
+    name = arn.rsplit(":", 1)[-1]
+    (notice,) = _until(lambda: _aftercare_notice(e2e, name), "the aftercare notice")
+    assert notice["status"] == "TIMED_OUT"
+    assert notice["cleanup"] == {
+        "jobs": [],
+        "throughputs": [f"deleted throughput {throughput['provisionedModelName']}"],
+    }
+    assert e2e.throughputs_for(run_name) == []
