@@ -214,12 +214,18 @@ class Observability(Construct):
                     self._graph("Throughput", "ThroughputsCreated", "ThroughputsSwept"),
                     self._graph("Throughput hours billed, at deletion", "DeletedThroughputHours", unit="hours"),
                     self._graph(
-                        "Throughput past its lifetime (each sweep)", "ThroughputsOverLifetime", statistic="Maximum"
+                        "Throughput hours per run: incurred and estimated",
+                        "ThroughputHours",
+                        "EstimatedThroughputHours",
+                        unit="hours",
                     ),
                 ],
                 [
+                    self._graph(
+                        "Throughput past its lifetime (each sweep)", "ThroughputsOverLifetime", statistic="Maximum"
+                    ),
                     self._graph("Cleanup", "Cleanups", "ResourcesCleanedAfterExecution", "CustomModelsSwept"),
-                    cloudwatch.GraphWidget(title="Lambda errors", left=errors, width=16),
                 ],
+                [cloudwatch.GraphWidget(title="Lambda errors", left=errors, width=24)],
             ],
         )

@@ -48,4 +48,8 @@ def handler(event: ExecutionStatusChange, context: LambdaContext) -> dict[str, A
     hours = record.get("throughput_hours_incurred")
     if hours:
         metrics.add_metric(name="ThroughputHours", unit=MetricUnit.Count, value=hours)
+        # Beside what was estimated before the run, for the same throughput: how good the estimate is.
+        estimated = record.get("throughput_hours_estimated")
+        if estimated is not None:
+            metrics.add_metric(name="EstimatedThroughputHours", unit=MetricUnit.Count, value=estimated)
     return {"execution": record["execution"], "status": record["status"], "record": uri}

@@ -32,6 +32,8 @@ PIPELINE_METRICS = {
     "ThroughputsCreated",
     "ThroughputsSwept",
     "DeletedThroughputHours",
+    "ThroughputHours",
+    "EstimatedThroughputHours",
     "ThroughputsOverLifetime",
     "Cleanups",
     "ResourcesCleanedAfterExecution",
