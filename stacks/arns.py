@@ -11,12 +11,13 @@ from aws_cdk import ArnFormat, Aws, Stack
 from constructs import Construct
 
 
-def _bedrock_arn(scope: Construct, resource: str, *, account: str | None = None) -> str:
+def _bedrock_arn(scope: Construct, resource: str, *, account: str | None = None, region: str | None = None) -> str:
     return Stack.of(scope).format_arn(
         service="bedrock",
         resource=resource,
         resource_name="*",
         account=account,
+        region=region,
         arn_format=ArnFormat.SLASH_RESOURCE_NAME,
     )
 
@@ -40,6 +41,16 @@ def custom_model_deployments(scope: Construct) -> str:
 def foundation_models(scope: Construct) -> str:
     # Foundation models belong to no account: arn:aws:bedrock:<region>::foundation-model/<id>.
     return _bedrock_arn(scope, "foundation-model", account="")
+
+
+def inference_profiles(scope: Construct) -> str:
+    # System-defined cross-region profiles (us.meta.llama3-2-...) are addressed in the caller's account and region.
+    return _bedrock_arn(scope, "inference-profile")
+
+
+def foundation_models_in_any_region(scope: Construct) -> str:
+    # Where a cross-region profile routes a call: the base model in any region of the profile's geography.
+    return _bedrock_arn(scope, "foundation-model", account="", region="*")
 
 
 def via_service(service: str) -> dict[str, dict[str, str]]:

@@ -28,6 +28,7 @@ from stacks.nag import (
     RUN_PREFIX_REASON,
     acknowledge,
     acknowledge_bedrock_wildcards,
+    acknowledge_cross_region_foundation_models,
     acknowledge_object_wildcard,
 )
 from stacks.storage import Storage
@@ -375,7 +376,22 @@ class Functions(Construct):
                 ],
             )
         )
-        acknowledge_bedrock_wildcards(role, "provisioned-model", "custom-model-deployment", "foundation-model")
+        # Bases served on demand only through a cross-region inference profile (Llama 3.2, 3.3) are called by it.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["bedrock:InvokeModel"], resources=[arns.inference_profiles(self)])
+        )
+        # The profile routes the call to the base model in another region of its geography: only through a profile.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:InvokeModel"],
+                resources=[arns.foundation_models_in_any_region(self)],
+                conditions={"StringLike": {"bedrock:InferenceProfileArn": arns.inference_profiles(self)}},
+            )
+        )
+        acknowledge_bedrock_wildcards(
+            role, "provisioned-model", "custom-model-deployment", "foundation-model", "inference-profile"
+        )
+        acknowledge_cross_region_foundation_models(role)
 
     def _allow_evaluation_files(self, function: lambda_.Function, *, read: bool, write: bool) -> None:
         """The evaluation's files under the run's report prefix in the artifacts bucket: test-set chunks, saved

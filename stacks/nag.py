@@ -22,6 +22,9 @@ _BEDROCK_WILDCARD_REASONS = {
     "the provisioned-model type in this account and region.",
     "custom-model-deployment": "On-demand deployments of custom models are made at run time (by a user or a run), "
     "with names chosen then; the policy can only name the custom-model-deployment type in this account and region.",
+    "inference-profile": "Bases such as Llama 3.2 and 3.3 are called on demand only through a cross-region "
+    "inference profile named after the per-run base model (or settings.evaluation.base_invoke_id), so the policy "
+    "names the profile type in this account and region only.",
     "foundation-model": "The base model is a per-run setting (settings.base_model_id, overridable by the run "
     "config and the execution input), so no single foundation model can be named; foundation models are "
     "AWS-owned and read-only.",
@@ -52,6 +55,22 @@ def acknowledge_bedrock_wildcards(scope: IConstruct, *resource_types: str) -> No
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:{account}:{resource_type}/*]",
             _BEDROCK_WILDCARD_REASONS[resource_type],
         )
+
+
+CROSS_REGION_FOUNDATION_MODELS_REASON = (
+    "A cross-region inference profile routes a call to the base model in any region of its geography, chosen by "
+    "Bedrock at call time; the statement allows it only through this account's inference profiles "
+    "(bedrock:InferenceProfileArn), never a direct call in another region."
+)
+
+
+def acknowledge_cross_region_foundation_models(scope: IConstruct) -> None:
+    """IAM5 for ``arn:...:bedrock:*::foundation-model/*``, which a condition limits to calls through profiles."""
+    acknowledge(
+        scope,
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/*]",
+        CROSS_REGION_FOUNDATION_MODELS_REASON,
+    )
 
 
 def acknowledge_object_wildcard(scope: IConstruct, bucket: s3.IBucket, key_pattern: str, reason: str) -> None:

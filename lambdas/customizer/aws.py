@@ -61,6 +61,12 @@ def client(service: str, *, own_retries: bool = False) -> Any:
     return boto3.client(service, config=_OWN_RETRIES_CONFIG if own_retries else _CONFIG)
 
 
+def region() -> str | None:
+    """The region the SDK calls (``AWS_REGION`` in Lambda)."""
+    name: str | None = boto3.session.Session().region_name
+    return name
+
+
 def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 

@@ -78,6 +78,11 @@ class Run(_State):
     started_at: str
     smoke: SmokePlan | None = None
     throughput_estimate: ThroughputEstimate | None = None  # the hours its throughput will bill, estimated
+    base_invoke_id: str | None = None  # what the evaluation calls the base model by (None: settings.base_model_id)
+
+    @property
+    def base_model_invoke_id(self) -> str:
+        return self.base_invoke_id or self.settings.base_model_id
 
 
 class Job(_State):

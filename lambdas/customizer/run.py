@@ -20,6 +20,7 @@ from customizer.errors import (
     SettingsError,
 )
 from customizer.evaluation.runner import CUSTOM, concurrency_bounds
+from customizer.families import base_invoke_id
 from customizer.models import DataObject, DataSet, Names, Run, RunRequest, SmokePlan
 from customizer.settings import RunSettings, SweeperSettings, ThroughputPolicy, check_family, resolve_run_settings
 from customizer.validation import CheckSettings, DataSource, Report, Role, reader, validate_data
@@ -246,6 +247,7 @@ def validate_run(
     config = load_run_config(req.config_data, data_bucket) if req.config_data else {}
     settings = resolve_run_settings(defaults, config, req.settings)
     hyperparameters = check_family(settings, has_validation_data=req.validation_data is not None)
+    base_id = base_invoke_id(settings.model, aws.region(), settings.evaluation.base_invoke_id)
     if settings.throughput_policy is ThroughputPolicy.KEEP_IF_BETTER and not req.test_data:
         raise SettingsError(
             "settings.throughput_policy: keep_if_better needs a test set to compare the models; "
@@ -313,4 +315,5 @@ def validate_run(
         started_at=datetime.now(UTC).isoformat(),
         smoke=smoke,
         throughput_estimate=report.throughput,
+        base_invoke_id=base_id,
     )

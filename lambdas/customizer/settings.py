@@ -49,6 +49,13 @@ class EvaluationSettings(_Strict):
     max_attempts: int = Field(
         8, ge=1, le=20, description="calls of one example (throttled, model not ready) before it is an error"
     )
+    base_invoke_id: str | None = Field(
+        None,
+        max_length=2048,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9:._/-]*$",
+        description="what the base model is called by (model id, inference profile id or ARN); default: its id, "
+        "or its cross-region inference profile for the bases Bedrock serves on demand only that way",
+    )
     # The promotion rule: keep_if_better keeps the throughput only if all of these hold.
     metric: EvaluationMetric = Field("contains_match", description="the metric the promotion rule compares")
     min_improvement: float = Field(

@@ -1,9 +1,10 @@
 """The ``bedrock-runtime`` API: InvokeModel and Converse.
 
-``modelId`` may be a base model id (or its foundation-model ARN), a provisioned throughput ARN (the model
-behind it answers once it is InService), or a custom model deployment ARN (once Active). A custom model ARN
-is rejected as the service rejects it: a custom model is served through throughput or a deployment.
-InvokeModel bodies must have the shape of the model's family (``customizer.families.invocation``); Converse
+``modelId`` may be a base model id (or its foundation-model ARN; the bases Bedrock serves on demand only
+through a cross-region inference profile answer only by the profile's id or ARN), a provisioned throughput
+ARN (the model behind it answers once it is InService), or a custom model deployment ARN (once Active). A
+custom model ARN is rejected as the service rejects it: a custom model is served through throughput or a
+deployment. InvokeModel bodies must have the shape of the model's family (``customizer.families.invocation``); Converse
 is accepted for every family."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from customizer.errors import SettingsError
 from customizer.families import BaseModel, base_model
+from customizer.families.base import PROFILE_GEOGRAPHIES
 from customizer.families.invocation import BodyShapeError, check_request, render_response
 from offline.bedrock_emulator.answering import Answerer, BaseAnswerer, estimate_tokens
 from offline.bedrock_emulator.errors import INVALID_MODEL_IDENTIFIER, invalid, not_found, not_ready
@@ -25,6 +27,7 @@ from offline.bedrock_emulator.resources import ACTIVE, CREATING, IN_SERVICE
 from offline.bedrock_emulator.store import Store
 
 Params = Mapping[str, Any]
+PROFILE_PREFIXES = {geography for _, geography in PROFILE_GEOGRAPHIES}
 _START_WITH_USER = (
     "A conversation must start with a user message. Try again after adding a user message to the start of the "
     "conversation."
@@ -55,22 +58,37 @@ class Runtime:
     def target(self, model_id: str) -> Target:
         """Resolve ``modelId`` as the service does. Call with the store's lock held."""
         if not model_id.startswith("arn:"):
-            return self._base(model_id)
+            return self._base_or_profile(model_id)
         kind, _, rest = model_id.split(":", 5)[-1].partition("/")
         if kind == "foundation-model":
             return self._base(rest)
+        if kind == "inference-profile":
+            return self._base_or_profile(rest)
         if kind == "provisioned-model":
             return self._through_throughput(model_id)
         if kind == "custom-model-deployment":
             return self._through_deployment(model_id)
         raise invalid(INVALID_MODEL_IDENTIFIER)
 
+    def _base_or_profile(self, model_id: str) -> Target:
+        """A base model id, or a cross-region inference profile id (``<geography>.<model id>``)."""
+        geography, _, rest = model_id.partition(".")
+        if geography in PROFILE_PREFIXES and rest:
+            return self._base(rest, through_profile=True)
+        return self._base(model_id)
+
     @staticmethod
-    def _base(model_id: str) -> Target:
+    def _base(model_id: str, *, through_profile: bool = False) -> Target:
         try:
-            return Target(base_model(model_id), BaseAnswerer())
+            model = base_model(model_id)
         except SettingsError as exc:
             raise invalid(INVALID_MODEL_IDENTIFIER) from exc
+        if model.on_demand_through_profile and not through_profile:
+            raise invalid(
+                f"Invocation of model ID {model_id} with on-demand throughput isn\u2019t supported. Retry your "
+                "request with the ID or ARN of an inference profile that contains this model."
+            )
+        return Target(model, BaseAnswerer())
 
     def _through_throughput(self, arn: str) -> Target:
         throughput = self.store.resources.throughputs.get(arn)

@@ -188,6 +188,26 @@ def test_run_on_another_family_than_the_defaults_succeeds(e2e: E2E) -> None:
     assert (result.output or {})["evaluation"]["custom_beats_base"] is True
 
 
+@pytest.mark.e2e
+def test_a_base_served_on_demand_only_through_an_inference_profile_is_evaluated_through_it(e2e: E2E) -> None:
+    # Given Llama 3.2 1B, which Bedrock (and the emulator) answers on demand only by its cross-region inference
+    # profile: called by its bare id, every base call would be a ValidationException and the evaluation would fail
+    files = {name: as_conversation(body) for name, body in sample_files().items()}
+    run_name = e2e.run_name("llama32")
+    settings = e2e.settings({"base_model_id": "meta.llama3-2-1b-instruct-v1:0", "hyperparameters": {"epochCount": 1}})
+    result = e2e.run(lambda: e2e.start_console(run_name, settings, files))
+
+    notes = e2e.notifications_for(run_name)
+    assert result.status == "SUCCEEDED", [n["reason"] for n in notes]
+    output = result.output or {}
+    # Then the base model was called through the us geography's profile (the offline region is us-east-1)
+    assert output["run"]["base_invoke_id"] == "us.meta.llama3-2-1b-instruct-v1:0"
+    assert output["evaluation"]["base"]["errors"] == 0
+    invocations = e2e.state()["invocations"]
+    assert invocations.get("us.meta.llama3-2-1b-instruct-v1:0", 0) >= output["evaluation"]["base"]["examples"]
+    assert "meta.llama3-2-1b-instruct-v1:0" not in invocations
+
+
 EVALUATED_BOTH_WAYS = {"evaluation": {"max_examples": 60}}
 FAN_OUT = {"evaluation": {"max_examples": 60, "fan_out_above": 20, "chunk_size": 16}}
 

@@ -11,6 +11,7 @@ from tests.infra.template_tools import Synthesized, as_list, resolve
 
 BEDROCK = "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:"
 FOUNDATION_MODELS = "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/*"
+FOUNDATION_MODELS_ANY_REGION = "arn:${AWS::Partition}:bedrock:*::foundation-model/*"
 # Every function writes its own log group and sends X-Ray traces (X-Ray has no resource-level permissions).
 COMMON = {
     ("logs:CreateLogStream", "own log group", ""),
@@ -86,6 +87,8 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("bedrock:InvokeModel", "provisioned-model/*", ""),
         ("bedrock:InvokeModel", "custom-model-deployment/*", ""),
         ("bedrock:InvokeModel", "foundation-model/*", ""),
+        ("bedrock:InvokeModel", "inference-profile/*", ""),
+        ("bedrock:InvokeModel", "foundation-model/* in any region", "through inference-profile/*"),
         ("s3:GetObject", "data objects", ""),
         ("s3:GetObject", "artifacts objects", ""),
         ("s3:ListBucket", "artifacts bucket", ""),
@@ -98,6 +101,8 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("bedrock:InvokeModel", "provisioned-model/*", ""),
         ("bedrock:InvokeModel", "custom-model-deployment/*", ""),
         ("bedrock:InvokeModel", "foundation-model/*", ""),
+        ("bedrock:InvokeModel", "inference-profile/*", ""),
+        ("bedrock:InvokeModel", "foundation-model/* in any region", "through inference-profile/*"),
         ("s3:GetObject", "artifacts objects", ""),
         ("s3:ListBucket", "artifacts bucket", ""),
         ("s3:PutObject", "artifacts objects", ""),
@@ -214,6 +219,7 @@ class _Names:
             f"${{{synth.logical_id(stack.customization_role.role)}.Arn}}": "customization role",
             f"${{{log_group}.Arn}}": "own log group",
             FOUNDATION_MODELS: "foundation-model/*",
+            FOUNDATION_MODELS_ANY_REGION: "foundation-model/* in any region",
             "*": "*",
         }
 
@@ -235,6 +241,10 @@ def _condition(statement: dict[str, Any]) -> str:
         return "PassedToService " + str(condition["StringEquals"]["iam:PassedToService"])
     if "s3:prefix" in condition.get("StringLike", {}):
         return "prefix " + str(condition["StringLike"]["s3:prefix"])
+    if "bedrock:InferenceProfileArn" in condition.get("StringLike", {}):
+        profile = str(condition["StringLike"]["bedrock:InferenceProfileArn"])
+        assert profile.startswith(BEDROCK), profile  # this account's and region's profiles only
+        return "through " + profile.removeprefix(BEDROCK)
     return f"UNKNOWN {condition}"
 
 

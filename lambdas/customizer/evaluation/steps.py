@@ -148,7 +148,7 @@ def _fingerprint(run: Run, throughput: Throughput, scope: str) -> str:
         "test": run.data.test.sha256,
         "max_examples": settings.max_examples,
         "custom": throughput.arn,
-        "base": run.settings.base_model_id,
+        "base": run.base_model_invoke_id,
         "inference": [settings.max_tokens, settings.temperature, settings.top_p],
         "scope": scope,
     }
@@ -172,12 +172,7 @@ def _ask(
     style = run.settings.model.invocation
     targets = [
         Target(CUSTOM, throughput.arn, bedrock_invoker(style, throughput.arn, config), bounds[CUSTOM]),
-        Target(
-            BASE,
-            run.settings.base_model_id,
-            bedrock_invoker(style, run.settings.base_model_id, config),
-            bounds[BASE],
-        ),
+        Target(BASE, run.base_model_invoke_id, bedrock_invoker(style, run.base_model_invoke_id, config), bounds[BASE]),
     ]
     progress = Progress(answers=saved)
     should_stop: Callable[[], bool] = lambda: False  # noqa: E731
@@ -337,7 +332,7 @@ def conclude(
 ) -> Evaluation:
     """Score, compare, decide, judge the training, and write the reports."""
     settings = run.settings.evaluation
-    model_ids = {CUSTOM: throughput.arn, BASE: run.settings.base_model_id}
+    model_ids = {CUSTOM: throughput.arn, BASE: run.base_model_invoke_id}
     ordered = {model: [answers[model][i] for i in range(len(examples))] for model in MODELS}
     for model in MODELS:
         if all(a.error is not None for a in ordered[model]):
@@ -399,7 +394,7 @@ def conclude(
     ]
     data = report.ReportData(
         run_id=run.run_id,
-        base_model_id=run.settings.base_model_id,
+        base_model_id=run.base_model_invoke_id,
         custom_model_id=throughput.arn,
         evaluation=evaluation,
         settings=settings,

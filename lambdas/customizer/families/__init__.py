@@ -12,6 +12,7 @@ from customizer.families.base import (
     DataFormat,
     HyperParameter,
     InvocationStyle,
+    base_invoke_id,
 )
 
 BASE_MODELS: tuple[BaseModel, ...] = (*titan.MODELS, *cohere.MODELS, *llama.MODELS, *nova.MODELS, *claude.MODELS)
@@ -24,6 +25,7 @@ __all__ = [
     "DataFormat",
     "HyperParameter",
     "InvocationStyle",
+    "base_invoke_id",
     "base_model",
 ]
 

@@ -134,6 +134,9 @@ class BaseModel:
     validation_file_max_bytes: int = 100 * 1024**2
     # Can be served on demand (CreateCustomModelDeployment) instead of provisioned throughput.
     on_demand_deployment: bool = False
+    # Bedrock serves the base model on demand only through a cross-region inference profile
+    # (``<geography>.<model id>``): called by its bare id, InvokeModel and Converse answer ValidationException.
+    on_demand_through_profile: bool = False
     reserved_strings: tuple[str, ...] = ()
     aliases: tuple[str, ...] = field(default=())
 
@@ -187,3 +190,24 @@ class BaseModel:
         """True for this model's id, its aliases, and its context-length variants
         (``amazon.titan-text-express-v1:0:8k`` is the express model)."""
         return any(model_id == i or model_id.startswith(i + ":") for i in (self.model_id, *self.aliases))
+
+
+# The geography prefix of the system-defined cross-region inference profiles, by the caller's region.
+PROFILE_GEOGRAPHIES = (("us-gov-", "us-gov"), ("us-", "us"), ("eu-", "eu"), ("ap-", "apac"))
+
+
+def base_invoke_id(model: BaseModel, region: str | None, configured: str | None = None) -> str:
+    """The model id the evaluation calls the base model by, on demand: ``configured`` (a model id, inference
+    profile id or ARN) if given, else the base model's id, or its cross-region inference profile where Bedrock
+    requires one. Raises SettingsError when a profile is required and none is known for the region."""
+    if configured:
+        return configured
+    if not model.on_demand_through_profile:
+        return model.model_id
+    geography = next((g for prefix, g in PROFILE_GEOGRAPHIES if region and region.startswith(prefix)), None)
+    if geography is None:
+        raise SettingsError(
+            f"settings.evaluation.base_invoke_id: {model.model_id} is called on demand only through a cross-region "
+            f"inference profile, and none is known for region {region or '(none)'}; give the profile's id or ARN"
+        )
+    return f"{geography}.{model.model_id}"

@@ -41,16 +41,25 @@ def _llama(model_id: str, name: str, conversation: bool, max_tokens: int, price:
 _SMALL = Pricing(training_per_1k_tokens=0.00149, storage_per_month=1.95, throughput_per_hour_no_commitment=23.50)
 _LARGE = Pricing(training_per_1k_tokens=0.00799, storage_per_month=1.95, throughput_per_hour_no_commitment=23.50)
 
+# Llama 3.2 and 3.3 are served on demand only through cross-region inference profiles (us.meta.llama3-2-...).
+_PROFILE = {"on_demand_through_profile": True}
+
 MODELS = (
     _llama("meta.llama2-13b-v1", "Llama 2 13B", False, 4096, _SMALL),
     _llama("meta.llama2-70b-v1", "Llama 2 70B", False, 4096, _LARGE),
     _llama("meta.llama3-1-8b-instruct-v1:0", "Llama 3.1 8B Instruct", False, 16_000, _SMALL),
     _llama("meta.llama3-1-70b-instruct-v1:0", "Llama 3.1 70B Instruct", False, 16_000, _LARGE),
-    _llama("meta.llama3-2-1b-instruct-v1:0", "Llama 3.2 1B Instruct", True, 16_000, _SMALL),
-    _llama("meta.llama3-2-3b-instruct-v1:0", "Llama 3.2 3B Instruct", True, 16_000, _SMALL),
-    _llama("meta.llama3-2-11b-instruct-v1:0", "Llama 3.2 11B Instruct", True, 16_000, _SMALL),
-    _llama("meta.llama3-2-90b-instruct-v1:0", "Llama 3.2 90B Instruct", True, 10_000, _LARGE),
+    _llama("meta.llama3-2-1b-instruct-v1:0", "Llama 3.2 1B Instruct", True, 16_000, _SMALL, **_PROFILE),
+    _llama("meta.llama3-2-3b-instruct-v1:0", "Llama 3.2 3B Instruct", True, 16_000, _SMALL, **_PROFILE),
+    _llama("meta.llama3-2-11b-instruct-v1:0", "Llama 3.2 11B Instruct", True, 16_000, _SMALL, **_PROFILE),
+    _llama("meta.llama3-2-90b-instruct-v1:0", "Llama 3.2 90B Instruct", True, 10_000, _LARGE, **_PROFILE),
     _llama(
-        "meta.llama3-3-70b-instruct-v1:0", "Llama 3.3 70B Instruct", True, 16_000, _LARGE, on_demand_deployment=True
+        "meta.llama3-3-70b-instruct-v1:0",
+        "Llama 3.3 70B Instruct",
+        True,
+        16_000,
+        _LARGE,
+        on_demand_deployment=True,
+        **_PROFILE,
     ),
 )

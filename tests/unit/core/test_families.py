@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from customizer.errors import SettingsError
-from customizer.families import BASE_MODELS, CustomizationType, DataFormat, base_model
+from customizer.families import BASE_MODELS, CustomizationType, DataFormat, base_invoke_id, base_model
 from customizer.families.base import HyperParameter, TokenLimits
 
 MODEL_IDS = [m.model_id for m in BASE_MODELS]
@@ -256,3 +256,45 @@ def test_nova_reserves_its_prompt_markers_in_both_cases():
     reserved = base_model("amazon.nova-lite-v1:0").reserved_strings
     for marker in ("System:", "SYSTEM:", "Assistant:", "ASSISTANT:", "[EOS]", "<image>", "<IMAGE>"):
         assert marker in reserved
+
+
+# ---- what the evaluation calls the base model by ----
+
+LLAMA_32 = "meta.llama3-2-3b-instruct-v1:0"
+
+
+@pytest.mark.parametrize(
+    ("region", "expected"),
+    [
+        ("us-east-1", f"us.{LLAMA_32}"),
+        ("us-west-2", f"us.{LLAMA_32}"),
+        ("us-gov-west-1", f"us-gov.{LLAMA_32}"),
+        ("eu-central-1", f"eu.{LLAMA_32}"),
+        ("ap-northeast-1", f"apac.{LLAMA_32}"),
+    ],
+)
+def test_a_base_served_only_through_a_profile_is_called_by_its_geographys_profile(region, expected):
+    assert base_invoke_id(base_model(LLAMA_32), region) == expected
+
+
+def test_other_bases_are_called_by_their_own_id_and_a_configured_id_always_wins():
+    titan = base_model("amazon.titan-text-express-v1")
+    assert base_invoke_id(titan, "eu-west-1") == "amazon.titan-text-express-v1"
+    profile = "arn:aws:bedrock:sa-east-1:123456789012:application-inference-profile/abc123"
+    assert base_invoke_id(base_model(LLAMA_32), "sa-east-1", profile) == profile
+
+
+def test_no_known_profile_for_the_region_asks_for_one():
+    with pytest.raises(SettingsError, match=r"^settings\.evaluation\.base_invoke_id: .* region sa-east-1; give"):
+        base_invoke_id(base_model(LLAMA_32), "sa-east-1")
+
+
+def test_llama_3_2_and_3_3_are_the_bases_served_only_through_profiles():
+    through_profile = {m.model_id for m in BASE_MODELS if m.on_demand_through_profile}
+    assert through_profile == {
+        "meta.llama3-2-1b-instruct-v1:0",
+        "meta.llama3-2-3b-instruct-v1:0",
+        "meta.llama3-2-11b-instruct-v1:0",
+        "meta.llama3-2-90b-instruct-v1:0",
+        "meta.llama3-3-70b-instruct-v1:0",
+    }

@@ -24,6 +24,16 @@ THROUGHPUT_NAME = re.compile(r"([0-9a-zA-Z][_-]?)+")
 CLIENT_TOKEN = re.compile(r"[a-zA-Z0-9]([-a-zA-Z0-9]{0,254}[a-zA-Z0-9])?")
 
 PAIRS = [{"prompt": f"question {i}?", "completion": f"answer {i}"} for i in range(200)]
+CONVERSATIONS = [
+    {
+        "schemaVersion": "bedrock-conversation-2024",
+        "messages": [
+            {"role": "user", "content": [{"text": p["prompt"]}]},
+            {"role": "assistant", "content": [{"text": p["completion"]}]},
+        ],
+    }
+    for p in PAIRS[:120]
+]
 KEEP = {"throughput_policy": "keep"}
 
 
@@ -588,3 +598,23 @@ def test_the_longest_run_name_gives_smoke_names_bedrock_accepts(upload, validate
     assert run.smoke is not None
     assert JOB_NAME.fullmatch(run.smoke.job_name) and len(run.smoke.job_name) <= 63
     assert MODEL_NAME.fullmatch(run.smoke.model_name) and len(run.smoke.model_name) <= 63
+
+
+# ---- the base model's invocation id ----
+
+
+def test_the_run_carries_what_the_evaluation_calls_the_base_by(upload, validate, monkeypatch):
+    train_uri, _, _ = upload("runs/llama/train.jsonl", CONVERSATIONS)
+    settings = {"base_model_id": "meta.llama3-2-1b-instruct-v1:0", "throughput_policy": "keep"}
+    # In us-east-1 (the tests' region): the us profile
+    run = validate({"run_name": "llama", "training_data": train_uri, "settings": settings})
+    assert run.base_model_invoke_id == "us.meta.llama3-2-1b-instruct-v1:0"
+    # Given by the settings: as given
+    given = {**settings, "evaluation": {"base_invoke_id": "eu.meta.llama3-2-1b-instruct-v1:0"}}
+    run = validate({"run_name": "llama", "training_data": train_uri, "settings": given})
+    assert run.base_model_invoke_id == "eu.meta.llama3-2-1b-instruct-v1:0"
+    # In a region with no known profile and none given: refused before anything is read or created
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "sa-east-1")
+    monkeypatch.setenv("AWS_REGION", "sa-east-1")
+    with pytest.raises(SettingsError, match=r"^settings\.evaluation\.base_invoke_id: "):
+        validate({"run_name": "llama", "training_data": train_uri, "settings": settings})

@@ -270,3 +270,39 @@ def test_a_custom_model_arn_or_an_unknown_id_is_not_a_model_to_invoke(
             _call(runtime, model_id, "hello", InvocationStyle.TITAN)
         assert _code(rejected) == "ValidationException"
         assert rejected.value.response["Error"]["Message"] == "The provided model identifier is invalid."
+
+
+LLAMA_32 = "meta.llama3-2-1b-instruct-v1:0"
+
+
+def test_a_base_served_only_through_an_inference_profile_refuses_its_bare_id(runtime: Any) -> None:
+    # As Bedrock answers for Llama 3.2 and 3.3: by the bare id or the foundation-model ARN, on demand, no
+    for model_id in (LLAMA_32, f"arn:aws:bedrock:us-east-1::foundation-model/{LLAMA_32}"):
+        with pytest.raises(ClientError) as rejected:
+            _call(runtime, model_id, "hello", InvocationStyle.CONVERSE)
+        assert _code(rejected) == "ValidationException"
+        assert rejected.value.response["Error"]["Message"] == (
+            f"Invocation of model ID {LLAMA_32} with on-demand throughput isn\u2019t supported. Retry your request "
+            "with the ID or ARN of an inference profile that contains this model."
+        )
+
+
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        f"us.{LLAMA_32}",
+        f"eu.{LLAMA_32}",
+        f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{LLAMA_32}",
+        "us.amazon.nova-micro-v1:0",  # a profile of a base that is also served by its bare id
+    ],
+)
+def test_a_cross_region_inference_profile_answers_for_its_base(runtime: Any, model_id: str) -> None:
+    answer = _call(runtime, model_id, "How do I reset my password?", InvocationStyle.CONVERSE)
+    assert "reset password" in answer
+
+
+def test_an_unknown_geography_or_model_behind_a_profile_is_invalid(runtime: Any) -> None:
+    for model_id in (f"mars.{LLAMA_32}", "us.meta.llama9-v1:0"):
+        with pytest.raises(ClientError) as rejected:
+            _call(runtime, model_id, "hello", InvocationStyle.CONVERSE)
+        assert rejected.value.response["Error"]["Message"] == "The provided model identifier is invalid."
