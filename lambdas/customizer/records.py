@@ -99,7 +99,9 @@ def build_record(description: Mapping[str, Any], history: Sequence[Mapping[str, 
         # Estimated before any money was spent (the whole life if the policy kept it), then incurred: until the
         # policy or the cleanup deleted it; a kept throughput is still billing (None: still open).
         "throughput_estimate": estimate or None,
-        "throughput_hours_estimated": _estimated_hours(estimate, kept=policy.get("action") == "kept"),
+        "throughput_hours_estimated": _estimated_hours(estimate, kept=policy.get("action") == "kept")
+        if throughput
+        else None,
         "throughput_hours_incurred": _hours_between(entered.get("Create the throughput"), throughput_end),
         "cleanup": state.get("cleanup"),
         "error": state.get("error")

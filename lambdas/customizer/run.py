@@ -213,7 +213,6 @@ def estimate_throughput(
 ) -> ThroughputEstimate:
     """The run's throughput hours, from its settings and the stack's sweeper (None: no sweeper deletes)."""
     on_demand = settings.serving == "on_demand"
-    deletes = sweeper is not None and not sweeper.dry_run
     return estimate_throughput_hours(
         serving=settings.serving,
         policy=settings.throughput_policy.value,
@@ -226,7 +225,7 @@ def estimate_throughput(
         check_seconds=settings.poll.throughput_seconds,
         usd_per_hour=usd_per_hour,
         commitment=settings.commitment,
-        kept_lifetime_hours=sweeper.max_throughput_hours if sweeper is not None and deletes else None,
+        kept_lifetime_hours=sweeper.max_throughput_hours if sweeper is not None and not sweeper.dry_run else None,
         sweep_minutes=sweeper.schedule_minutes if sweeper is not None else 0,
     )
 

@@ -4,8 +4,8 @@
 through a cross-region inference profile answer only by the profile's id or ARN), a provisioned throughput
 ARN (the model behind it answers once it is InService), or a custom model deployment ARN (once Active). A
 custom model ARN is rejected as the service rejects it: a custom model is served through throughput or a
-deployment. InvokeModel bodies must have the shape of the model's family (``customizer.families.invocation``); Converse
-is accepted for every family."""
+deployment. InvokeModel bodies must have the shape of the model's family
+(``customizer.families.invocation``); Converse is accepted for every family."""
 
 from __future__ import annotations
 

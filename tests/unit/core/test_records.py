@@ -98,6 +98,13 @@ def test_a_run_without_an_estimate_records_none():
     assert (record["throughput_estimate"], record["throughput_hours_estimated"]) == (None, None)
 
 
+def test_a_run_that_ended_before_its_throughput_keeps_the_estimate_but_estimates_no_hours():
+    history = [exited("Check the job", 5, {"run": {"run_id": "r", "throughput_estimate": ESTIMATE}})]
+    record = build_record(description("FAILED"), history)
+    assert record["throughput_estimate"] == ESTIMATE
+    assert record["throughput_hours_estimated"] is None  # nothing was created to bill
+
+
 def test_a_run_that_failed_before_validation_is_named_by_its_request_and_error():
     history = [
         entered("Validate the run", 0),
