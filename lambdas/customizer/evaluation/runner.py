@@ -9,6 +9,8 @@ back, keeping every answer exactly once, and saving progress so a retried step r
   ``max_attempts`` calls; then it is recorded as an error. When throttling is dense (more than
   ``THROTTLED_SHARE`` of the recent calls), the model's bound shrinks by ``DECREASE`` (at most once per round
   trip); each answered call grows it back by 1/bound (additive increase, multiplicative decrease).
+- **Fail fast**: when the first ``FAIL_FAST_CALLS`` calls to a model were all refused (not throttled), its
+  remaining examples are recorded as not asked instead of being called one by one.
 - **Exactly once**: answers are kept by example index; recording an index twice is a bug and raises.
 - **Resume**: ``Checkpoint`` saves the answers (every ``SAVE_SECONDS`` and at the end) under the run's report
   prefix. A retried step loads them and asks only what is missing; a step that runs out of time stops
@@ -45,6 +47,10 @@ DECREASE = 0.7
 THROTTLED_SHARE = 0.2
 WINDOW_MIN_CALLS = 20
 SAVE_SECONDS = 5.0
+# Fail fast: once this many calls to a model were refused (not throttled: a wrong model id, no access, a body
+# the model rejects) and none was answered, the rest of its examples are not asked: each would be refused too,
+# while the custom model's throughput bills by the hour.
+FAIL_FAST_CALLS = 20
 
 CUSTOM, BASE = "custom", "base"
 MODELS = (CUSTOM, BASE)
@@ -172,6 +178,30 @@ class Progress:
             return [i for i in range(count) if i not in self.answers[model]]
 
 
+@dataclass
+class Refusals:
+    """Per model: calls refused and answered so far, and the refusal that stopped it. Thread-safe."""
+
+    threshold: int = FAIL_FAST_CALLS
+    refused: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MODELS, 0))
+    answered: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MODELS, 0))
+    stopped: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, model: str, error: str | None) -> None:
+        with self._lock:
+            if error is None:
+                self.answered[model] += 1
+                return
+            self.refused[model] += 1
+            if self.refused[model] >= self.threshold and not self.answered[model] and model not in self.stopped:
+                self.stopped[model] = error
+
+    def reason(self, model: str) -> str | None:
+        with self._lock:
+            return self.stopped.get(model)
+
+
 class ObjectStore(Protocol):
     """Where checkpoints live (S3 in the pipeline)."""
 
@@ -275,6 +305,7 @@ class Runner:
         self._rng_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._limits = {t.model: AdaptiveLimit(t.concurrency) for t in targets}
+        self.refusals = Refusals()
 
     def run(self) -> bool:
         stop_saving = threading.Event()
@@ -328,6 +359,14 @@ class Runner:
         for attempt in range(1, self.max_attempts + 1):
             if self.should_stop():
                 return  # left unanswered: the next attempt of the step resumes here
+            refused = self.refusals.reason(target.model)
+            if refused is not None:
+                error = (
+                    f"not asked: the first {self.refusals.threshold} calls to {target.model_id} were all refused; "
+                    f"the first: {refused}"
+                )
+                self.progress.record(target.model, index, Answer(None, None, 0, error))
+                return
             limit.acquire()
             started = time.perf_counter()
             try:
@@ -346,11 +385,13 @@ class Runner:
                 limit.release()
                 self._count(throttled=False)
                 error = f"{type(exc).__name__}: {exc}"
+                self.refusals.count(target.model, error)
                 self.progress.record(target.model, index, Answer(None, None, attempt, error))
                 return
             seconds = time.perf_counter() - started
             limit.release(seconds=seconds)
             self._count(throttled=False)
+            self.refusals.count(target.model, None)
             self.progress.record(target.model, index, Answer(text, round(seconds * 1000, 3), attempt))
             return
 

@@ -12,6 +12,7 @@ from customizer.errors import AwsRequestRejectedError, AwsServiceUnavailableErro
 from customizer.evaluation.runner import (
     BASE,
     CUSTOM,
+    FAIL_FAST_CALLS,
     AdaptiveLimit,
     Answer,
     Checkpoint,
@@ -170,6 +171,34 @@ def test_a_stopped_run_saves_what_it_has_and_the_next_run_asks_only_the_rest():
     assert sum(custom.calls.values()) + sum(base.calls.values()) == 80 - answered  # nothing asked twice
     assert all(sorted(second.answers[m]) == list(range(40)) for m in (CUSTOM, BASE))
     assert checkpoint.load() == (second.answers, True)
+
+
+def test_a_model_whose_first_calls_are_all_refused_is_asked_no_more():
+    # Given a base model every call of which is refused (say, a model id Bedrock will not serve on demand)
+    refusal = AwsRequestRejectedError("ValidationException: use an inference profile")
+    base = Model({e.prompt: [refusal] for e in EXAMPLES})
+    _, progress, complete, _ = run(Model(), base, concurrency=1, max_attempts=3)
+    # Then after FAIL_FAST_CALLS refusals the rest is recorded as not asked, with the first refusal
+    assert complete
+    assert sum(base.calls.values()) == FAIL_FAST_CALLS
+    not_asked = [a for a in progress.answers[BASE].values() if a.attempts == 0]
+    assert len(not_asked) == len(EXAMPLES) - FAIL_FAST_CALLS
+    assert not_asked[0].error == (
+        f"not asked: the first {FAIL_FAST_CALLS} calls to base-id were all refused; "
+        "the first: AwsRequestRejectedError: ValidationException: use an inference profile"
+    )
+    # And the other model is asked everything
+    assert all(a.text for a in progress.answers[CUSTOM].values()) and len(progress.answers[CUSTOM]) == 40
+
+
+def test_refusals_after_an_answer_never_stop_a_model():
+    # Given a model that answers the first example, then refuses all others (one bad prompt after another)
+    refusal = AwsRequestRejectedError("ValidationException: too long")
+    custom = Model({e.prompt: [refusal] for e in EXAMPLES[1:]})
+    _, progress, _, _ = run(custom, Model(), concurrency=1)
+    # Then every example is still asked: refusals of some prompts say nothing of the others
+    assert sum(custom.calls.values()) == 40
+    assert [a.attempts for a in progress.answers[CUSTOM].values()].count(0) == 0
 
 
 def test_saved_errors_are_asked_again_but_a_complete_checkpoint_is_final():
