@@ -114,9 +114,8 @@ class Runtime:
     def _resolve(self, model_id: str) -> Target:
         with self.store.lock:
             self.store.advance()
-            target = self.target(model_id)
-            self.store.invocations[model_id] = self.store.invocations.get(model_id, 0) + 1
-            return target
+            self.store.invocations[model_id] = self.store.invocations.get(model_id, 0) + 1  # answered or refused
+            return self.target(model_id)
 
     def invoke_model(self, p: Params) -> Response:
         target = self._resolve(p["modelId"])

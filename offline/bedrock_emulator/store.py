@@ -58,7 +58,7 @@ class Store:
         self.durations: Durations = settings.durations
         self.faults = Faults(seed=settings.seed)
         self.calls: dict[str, int] = {}  # per operation
-        self.invocations: dict[str, int] = {}  # runtime calls per modelId
+        self.invocations: dict[str, int] = {}  # runtime calls per modelId, answered or refused by the model
         self._ids = random.Random(settings.seed)
 
     # ---- names ----

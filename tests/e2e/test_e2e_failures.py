@@ -10,6 +10,7 @@ import pytest
 
 from offline.runtime import RunResult
 from tests.e2e.harness import E2E, jsonl, matches_path, path_of, sample_files
+from tests.e2e.test_e2e_runs import as_conversation
 
 # After the job exists, every failure goes through Clean up before it is reported.
 CLEANED_UP_FAILURE = ".*;Clean up;Notify failure;Run failed;"
@@ -219,6 +220,34 @@ def test_evaluation_crash_deletes_the_throughput(e2e: E2E, crash: Callable[[E2E]
     assert [j["status"] for j in e2e.jobs_for(run_name)] == ["Completed"]
     note = only_failure(e2e, run_name)
     assert note["reason"].startswith(expected), note["reason"]
+    assert note["cleanup"]["throughput"].startswith("deleted throughput")
+
+
+@pytest.mark.e2e
+def test_a_base_model_bedrock_refuses_fails_the_evaluation_fast_and_deletes_the_throughput(e2e: E2E) -> None:
+    # Given a run that calls its base by a model id Bedrock refuses on demand (a Llama 3.2 base by its bare id,
+    # set by hand instead of its inference profile), with 60 test examples asked 4 at a time
+    files = {name: as_conversation(body) for name, body in sample_files().items()}
+    run_name = e2e.run_name("refused-base")
+    bare = "meta.llama3-2-1b-instruct-v1:0"
+    settings = e2e.settings(
+        {
+            "base_model_id": bare,
+            "hyperparameters": {"epochCount": 1},
+            "evaluation": {"base_invoke_id": bare, "max_examples": 60, "concurrency": 4},
+        }
+    )
+    before = e2e.state()["invocations"].get(bare, 0)  # the emulator serves every test of this worker
+    result = e2e.run(lambda: e2e.start_console(run_name, settings, files))
+
+    # Then the base model is asked no more once its first 20 calls were all refused (those in flight finish)
+    assert_failed_and_cleaned_up(result)
+    assert 20 <= e2e.state()["invocations"].get(bare, 0) - before < 20 + 4
+    # and the run fails with the refusal, its throughput deleted
+    assert e2e.throughputs_for(run_name) == []
+    note = only_failure(e2e, run_name)
+    assert note["reason"].startswith(f"EvaluationError: every call to {bare} failed; first error: "), note["reason"]
+    assert "inference profile" in note["reason"]
     assert note["cleanup"]["throughput"].startswith("deleted throughput")
 
 
