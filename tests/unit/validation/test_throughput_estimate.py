@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from customizer.models import Run
 from customizer.run import estimate_throughput, validate_run
 from customizer.settings import RunSettings, SweeperSettings
 from customizer.validation.cost import (
@@ -22,6 +23,32 @@ SWEEPER = SweeperSettings(max_throughput_hours=24, schedule_minutes=60)
 
 def _settings(**given: Any) -> RunSettings:
     return RunSettings.model_validate(given)
+
+
+@pytest.fixture
+def validate_with_test_set(s3, data_bucket, artifacts_bucket):
+    """Validate a run of 10 training and ``test`` test records with ``settings`` and ``sweeper``."""
+
+    def validate(name: str, test: int, settings: dict[str, Any], sweeper: SweeperSettings) -> Run:
+        for role, count in (("train", 10), ("test", test)):
+            body = jsonl([pair(i) for i in range(count)])
+            s3.put_object(Bucket=data_bucket, Key=f"runs/{name}/{role}.jsonl", Body=body)
+        request = {
+            "run_name": name,
+            "training_data": f"s3://{data_bucket}/runs/{name}/train.jsonl",
+            "test_data": f"s3://{data_bucket}/runs/{name}/test.jsonl",
+            "settings": settings,
+        }
+        return validate_run(
+            request,
+            execution_name=f"exec-{name}",
+            defaults={},
+            data_bucket=data_bucket,
+            artifacts_bucket=artifacts_bucket,
+            sweeper=sweeper,
+        )
+
+    return validate
 
 
 def test_the_hours_until_the_decision_are_provisioning_one_check_and_the_evaluation():
@@ -84,24 +111,9 @@ def test_an_on_demand_deployment_bills_no_throughput_hours():
     assert (estimate.hours_until_decision, estimate.hours_if_kept, estimate.usd_if_kept) == (0.0, 0.0, 0.0)
 
 
-def test_the_pipeline_puts_the_estimate_in_the_run_and_its_report(s3, data_bucket, artifacts_bucket):
+def test_the_pipeline_puts_the_estimate_in_the_run_and_its_report(s3, artifacts_bucket, validate_with_test_set):
     # Given a run with a test set and the stack's sweeper
-    for name, count in (("train", 10), ("test", 40)):
-        s3.put_object(Bucket=data_bucket, Key=f"runs/e/{name}.jsonl", Body=jsonl([pair(i) for i in range(count)]))
-    request = {
-        "run_name": "e",
-        "training_data": f"s3://{data_bucket}/runs/e/train.jsonl",
-        "test_data": f"s3://{data_bucket}/runs/e/test.jsonl",
-        "settings": {"throughput_policy": "keep_if_better"},
-    }
-    run = validate_run(
-        request,
-        execution_name="exec-1",
-        defaults={},
-        data_bucket=data_bucket,
-        artifacts_bucket=artifacts_bucket,
-        sweeper=SWEEPER,
-    )
+    run = validate_with_test_set("e", 40, {"throughput_policy": "keep_if_better"}, SWEEPER)
     # Then the run carries it, and both report pages show it
     assert run.throughput_estimate is not None
     assert run.throughput_estimate.evaluated_examples == 40
@@ -123,24 +135,10 @@ def test_kept_hours_are_never_fewer_than_the_hours_until_the_decision(policy):
     assert estimate.hours_if_kept is not None and estimate.hours_if_kept >= estimate.hours_until_decision
 
 
-def test_a_sweeper_lifetime_shorter_than_the_evaluation_is_a_warning(s3, data_bucket, artifacts_bucket):
+def test_a_sweeper_lifetime_shorter_than_the_evaluation_is_a_warning(s3, artifacts_bucket, validate_with_test_set):
     # Given 2,000 test examples evaluated one at a time (about 5 h) and a sweeper that deletes after 1 h
-    for name, count in (("train", 10), ("test", 2000)):
-        s3.put_object(Bucket=data_bucket, Key=f"runs/w/{name}.jsonl", Body=jsonl([pair(i) for i in range(count)]))
-    request = {
-        "run_name": "w",
-        "training_data": f"s3://{data_bucket}/runs/w/train.jsonl",
-        "test_data": f"s3://{data_bucket}/runs/w/test.jsonl",
-        "settings": {"evaluation": {"max_examples": 2000, "concurrency": 1}},
-    }
-    run = validate_run(
-        request,
-        execution_name="exec-2",
-        defaults={},
-        data_bucket=data_bucket,
-        artifacts_bucket=artifacts_bucket,
-        sweeper=SweeperSettings(max_throughput_hours=1),
-    )
+    settings = {"evaluation": {"max_examples": 2000, "concurrency": 1}}
+    run = validate_with_test_set("w", 2000, settings, SweeperSettings(max_throughput_hours=1))
     # Then the run goes ahead, and its report warns where the problem is
     assert run.throughput_estimate is not None and run.throughput_estimate.hours_until_decision > 5
     key = f"runs/{run.run_id}/validation/report.json"
