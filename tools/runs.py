@@ -42,6 +42,15 @@ def _table(args: argparse.Namespace) -> str:
     raise SystemExit(f"stack {STACK} has no RunsTableName output: deploy the current version")
 
 
+def _hours(record: dict[str, Any]) -> str:
+    """Throughput hours: estimated before the run, and incurred (``open`` while a kept throughput bills)."""
+    estimated, incurred = record.get("throughput_hours_estimated"), record.get("throughput_hours_incurred")
+    if estimated is None and incurred is None:
+        return "-"
+    shown = "?" if estimated is None else f"{estimated:.2f}"
+    return f"{shown} h est / " + ("open" if incurred is None else f"{incurred:.2f} h")
+
+
 def _line(record: dict[str, Any]) -> str:
     evaluation = record.get("evaluation") or {}
     accuracy = ""
@@ -53,7 +62,8 @@ def _line(record: dict[str, Any]) -> str:
             record.get("started_at", "")[:19],
             f"{record.get('status', ''):<9}",
             f"{record.get('run_id') or '-':<40}",
-            record.get("throughput_policy") or "-",
+            f"{record.get('throughput_policy') or '-':<7}",
+            f"{_hours(record):<24}",
             accuracy,
         )
     )

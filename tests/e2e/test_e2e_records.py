@@ -66,7 +66,9 @@ def test_a_successful_run_is_recorded_with_what_it_used_made_and_decided(e2e: E2
     # And `make runs` / `make run RUN=` show it
     table = e2e.runtime.deployed.outputs["RunsTableName"]
     assert runs.main(["--table", table]) == 0
-    assert record["run_id"] in capsys.readouterr().out
+    (listed,) = [line for line in capsys.readouterr().out.splitlines() if record["run_id"] in line]
+    hours = f"{record['throughput_hours_estimated']:.2f} h est / {record['throughput_hours_incurred']:.2f} h"
+    assert hours in listed
     assert runs.main([record["run_id"], "--table", table]) == 0
     assert json.loads(capsys.readouterr().out)["execution"] == execution
 
