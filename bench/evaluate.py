@@ -1,14 +1,26 @@
-"""The evaluator against the seed's sequential loop, on the Bedrock emulator, in this one process.
+"""The evaluator against the seed's sequential loop, with moto (S3) and the Bedrock emulator each serving
+from a process of its own on 127.0.0.1, as the services do in AWS: the benchmark's process does the
+evaluator's work only (its SDK calls, threads, scoring and reports), so the figures measure the evaluator,
+not the emulator's CPU. The emulator is steered over its admin API (``/_emulator/``); both children are
+stopped when the run ends, fails or is interrupted, and die with the benchmark's process even if it is killed
+(Linux: ``PR_SET_DEATHSIG``).
 
-moto (S3) and the Bedrock emulator serve on loopback ports; a custom model is trained on the bundled sample's
-training set and served through provisioned throughput; the test set is 500 examples in the sample's style.
-Every model call takes 100 ms more (the emulator's ``set_latency``).
+A custom model is trained on the bundled sample's training set and served through provisioned throughput;
+the test set is 500 examples in the sample's style. Every model call takes 100 ms more (the emulator's
+``set_latency``).
 
 - ``eval_seconds_sequential``: the seed's loop: each example asked of the custom model, then of the base
   model, one call after another (its code, with the SDK's standard retries).
 - ``eval_seconds``: this project's evaluator as the "Evaluate custom against base" step runs it
   (``customizer.evaluation.evaluate``: test set from S3, checkpoints and reports to S3), with its default
   concurrency for one model unit; ``eval_speedup_vs_sequential`` is the ratio.
+- ``eval_seconds_limit``: the least time those calls can take. Each model ``m`` is asked ``N_m`` times (the
+  calls the emulator answered for it during the run), each call takes at least ``L`` (the injected latency),
+  and at most ``C_m`` calls to ``m`` are in flight at once (the evaluator's bound for the run,
+  ``concurrency_bounds``); the models are asked at the same time, each within its own bound, so
+  ``limit = max over m of ceil(N_m / C_m) * L``. (At most ``C`` calls in flight, each taking ``L`` or more:
+  in ``T`` seconds each of ``C`` slots completes at most ``floor(T / L)`` calls.) ``eval_vs_limit`` is
+  ``limit / eval_seconds``: 1.0 would be the evaluator adding nothing to the calls' own latency.
 - With 10% of the calls throttled (``set_throttle_rate``, seeded), the evaluator again, on a fresh report prefix:
   ``eval_examples_lost_under_throttling`` counts test examples that have neither an answer nor a recorded
   error for a model; ``eval_examples_double_counted`` counts examples recorded more than once for a model,
@@ -20,64 +32,197 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
+import math
 import os
 import random
-import socket
+import re
+import subprocess
+import sys
+import threading
 import time
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 import offline  # noqa: F401 - the offline runtime's package puts lambdas/ (customizer) on the import path
+from offline.bedrock_emulator.admin_client import EmulatorAdmin
 
 EXAMPLES = 500
 LATENCY_MS = 100
 THROTTLE_RATE = 0.1
 BASE_MODEL = "amazon.titan-text-express-v1"
 DATA_BUCKET, ARTIFACTS_BUCKET = "bench-data", "bench-artifacts"
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+# A child may take long to import on a loaded machine; stopping waits this long before it kills.
+START_TIMEOUT_SECONDS = 120.0
+STOP_TIMEOUT_SECONDS = 10.0
+# Werkzeug prints its banner (moto's) through a logger that may colour it.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+MOTO_READY = re.compile(r"Running on (http://\S+)")
+EMULATOR_READY = re.compile(r"Bedrock emulator listening on (http://\S+)")
+
+# Run in the child before its module: ask the kernel to SIGTERM it when the benchmark's process dies however
+# it dies (a SIGKILL runs no finally block), then run the module as ``python -m`` would.
+_LAUNCHER = """
+import os, runpy, signal, sys
+if sys.platform.startswith("linux"):
+    import ctypes
+    PR_SET_DEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(sys.argv[1]):
+        sys.exit("the parent exited before the child started")
+sys.argv = sys.argv[2:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def eval_limit_seconds(calls: Mapping[str, int], bounds: Mapping[str, int], latency_seconds: float) -> float:
+    """The least time ``calls[m]`` calls per model can take when each takes ``latency_seconds`` or more and at
+    most ``bounds[m]`` calls to model ``m`` are in flight at once, the models asked at the same time:
+    ``max over m of ceil(calls[m] / bounds[m]) * latency_seconds``."""
+    if any(bounds[m] < 1 for m in calls):
+        raise ValueError("a concurrency bound must be at least 1")
+    return max((math.ceil(n / bounds[m]) * latency_seconds for m, n in calls.items()), default=0.0)
+
+
+@dataclass
+class Child:
+    """A process serving on loopback: its ``url`` (from its readiness line) and the last lines it printed."""
+
+    name: str
+    process: subprocess.Popen[str]
+    url: str = ""
+    lines: deque[str] = field(default_factory=lambda: deque(maxlen=40))
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+
+def _drain(child: Child, ready: re.Pattern[str], found: threading.Event) -> None:
+    """Read everything the child prints (a full pipe would block it), noting the first readiness line."""
+    assert child.process.stdout is not None
+    for line in child.process.stdout:
+        child.lines.append(line)
+        if not found.is_set():
+            match = ready.search(_ANSI.sub("", line))
+            if match:
+                child.url = match.group(1)
+                found.set()
+    found.set()  # end of output: whoever waits sees the process has exited
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @contextlib.contextmanager
-def _offline_aws() -> Iterator[Any]:
-    """moto and the emulator on loopback ports, and the SDK settings that reach them (restored after)."""
-    from offline.bedrock_emulator import EmulatorServer
+def serving(
+    name: str,
+    module: str,
+    args: Sequence[str],
+    ready: re.Pattern[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path = ROOT,
+    timeout: float = START_TIMEOUT_SECONDS,
+) -> Iterator[Child]:
+    """``python -m module args`` in a child process, until it prints a line ``ready`` matches (its first group
+    is the child's URL); stopped (SIGTERM, then SIGKILL) when the block ends, however it ends."""
+    process = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed launcher, the caller's arguments
+        [sys.executable, "-c", _LAUNCHER, str(os.getpid()), module, *args],
+        cwd=cwd,
+        env=dict(os.environ if env is None else env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
+    child = Child(name, process)
+    found = threading.Event()
+    reader = threading.Thread(target=_drain, args=(child, ready, found), name=f"{name}-output", daemon=True)
+    try:
+        reader.start()
+        if not found.wait(timeout):
+            raise TimeoutError(f"{name} printed no readiness line in {timeout} s; its output:\n{child.output()}")
+        if not child.url:
+            process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            raise RuntimeError(
+                f"{name} exited ({process.returncode}) before it was ready; its output:\n{child.output()}"
+            )
+        yield child
+    finally:
+        _stop(process)
+        reader.join(timeout=STOP_TIMEOUT_SECONDS)
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
-    port = _free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    moto.start()
-    emulator = EmulatorServer(port=0).start()
-    settings = {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        **emulator.client_environment(),
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "BEDROCK_EMULATOR_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-    }
-    saved = {k: os.environ.get(k) for k in (*settings, "AWS_PROFILE", "AWS_SESSION_TOKEN")}
-    os.environ.update(settings)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(name, None)
+
+_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    # Never a real account's settings: no profile, no shared files, no instance metadata.
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+_CLEARED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_REGION")
+
+
+def _child_environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _CLEARED and not k.startswith("AWS_ENDPOINT_URL")}
+    return {**env, **_CREDENTIALS}
+
+
+@contextlib.contextmanager
+def _offline_aws() -> Iterator[EmulatorAdmin]:
+    """moto and the emulator in processes of their own, and the SDK settings that reach them (restored after);
+    the emulator's admin client."""
+    env = _child_environment()
+    with contextlib.ExitStack() as stack:
+        moto = stack.enter_context(serving("moto", "moto.server", ["-H", HOST, "-p", "0"], MOTO_READY, env=env))
+        emulator = stack.enter_context(
+            serving(
+                "the Bedrock emulator",
+                "offline.bedrock_emulator",
+                ["--host", HOST, "--port", "0", "--job-seconds", "0.2", "--throughput-seconds", "0.2"],
+                EMULATOR_READY,
+                env={**env, "AWS_ENDPOINT_URL": moto.url, "BEDROCK_EMULATOR_S3_ENDPOINT_URL": moto.url},
+            )
+        )
+        settings = {
+            **_CREDENTIALS,
+            "AWS_ENDPOINT_URL": moto.url,
+            "AWS_ENDPOINT_URL_BEDROCK": emulator.url,
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": emulator.url,
+        }
+        stack.enter_context(_environment(settings))
+        yield EmulatorAdmin(emulator.url)
+
+
+@contextlib.contextmanager
+def _environment(settings: Mapping[str, str]) -> Iterator[None]:
     from customizer import aws
 
+    saved = {k: os.environ.get(k) for k in (*settings, *_CLEARED)}
+    os.environ.update(settings)
+    for name in _CLEARED:
+        os.environ.pop(name, None)
     aws.client.cache_clear()
     try:
-        yield emulator
+        yield
     finally:
-        emulator.stop()
-        moto.stop()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -184,10 +329,10 @@ def _throughput(throughput_arn: str) -> Any:
     return Throughput(arn=throughput_arn, name="bench-pt", status="InService", model_units=1)
 
 
-def _miscounts(emulator: Any, result: Any, calls_before: dict[str, int]) -> tuple[int, int, int]:
+def _miscounts(emulator: EmulatorAdmin, result: Any, calls_before: Mapping[str, int]) -> tuple[int, int, int]:
     """(lost, double counted, errors) over both models, from the report's rows and the emulator's counts."""
     rows = [json.loads(line) for line in _read(result.report_uri.replace("report.json", "examples.jsonl")).splitlines()]
-    answered_calls = emulator.state()["invocations"]
+    answered_calls = _answered(emulator)
     lost = double = errors = 0
     for side, model_id in (("custom", result.custom.model_id), ("base", result.base.model_id)):
         indexes = Counter(r["index"] for r in rows if r[side]["text"] is not None or r[side]["error"] is not None)
@@ -204,14 +349,18 @@ def _read(uri: str) -> str:
     return str(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode())
 
 
+def _answered(emulator: EmulatorAdmin) -> dict[str, int]:
+    """Calls the emulator answered so far, by model id."""
+    return {str(k): int(v) for k, v in emulator.state()["invocations"].items()}
+
+
 def run() -> dict[str, float]:
     from customizer.evaluation import evaluate
+    from customizer.evaluation.runner import BASE, CUSTOM, concurrency_bounds
     from offline.runtime import sample_dir
     from offline.sample_data import HELD_OUT_OPENINGS, _all_records
 
-    with _offline_aws() as server:
-        emulator = server.emulator
-        emulator.set_durations(job_seconds=0.2, throughput_seconds=0.2)
+    with _offline_aws() as emulator:
         s3 = boto3.client("s3")
         for bucket in (DATA_BUCKET, ARTIFACTS_BUCKET):
             s3.create_bucket(Bucket=bucket)
@@ -225,29 +374,42 @@ def run() -> dict[str, float]:
         emulator.set_latency(LATENCY_MS, "InvokeModel")
 
         sequential = seed_sequential(_run(training, test, "sequential"), throughput_arn)
+        concurrent_run, throughput = _run(training, test, "concurrent"), _throughput(throughput_arn)
+        # The bound evaluate() applies to this run: its settings, else its defaults for the model units.
+        bounds = concurrency_bounds(concurrent_run.settings.evaluation.concurrency, throughput.model_units)
+        before = _answered(emulator)
         started = time.perf_counter()
-        result = evaluate(_run(training, test, "concurrent"), _throughput(throughput_arn))
+        result = evaluate(concurrent_run, throughput)
         concurrent = time.perf_counter() - started
         assert result.custom.examples == result.base.examples == EXAMPLES
+        after = _answered(emulator)
+        calls = {
+            side: after.get(model_id, 0) - before.get(model_id, 0)
+            for side, model_id in ((CUSTOM, result.custom.model_id), (BASE, result.base.model_id))
+        }
+        limit = eval_limit_seconds(calls, bounds, LATENCY_MS / 1000)
 
         emulator.set_throttle_rate(THROTTLE_RATE, "InvokeModel", seed=11)
-        before = dict(emulator.state()["invocations"])
+        before = _answered(emulator)
         throttles_before = emulator.state()["calls"].get("InvokeModel", 0)
         started = time.perf_counter()
         throttled = evaluate(_run(training, test, "throttled"), _throughput(throughput_arn))
         throttled_seconds = time.perf_counter() - started
-        calls = emulator.state()["calls"].get("InvokeModel", 0) - throttles_before
+        invoke_calls = emulator.state()["calls"].get("InvokeModel", 0) - throttles_before
         lost, double, errors = _miscounts(emulator, throttled, before)
-        answered = sum(
-            emulator.state()["invocations"].get(m, 0) - before.get(m, 0) for m in (throughput_arn, BASE_MODEL)
-        )
+        answered = sum(_answered(emulator).get(m, 0) - before.get(m, 0) for m in (throughput_arn, BASE_MODEL))
     return {
         "eval_examples": float(EXAMPLES),
+        "eval_calls": float(sum(calls.values())),
+        "eval_concurrency_custom": float(bounds[CUSTOM]),
+        "eval_concurrency_base": float(bounds[BASE]),
         "eval_seconds_sequential": sequential,
         "eval_seconds": concurrent,
         "eval_speedup_vs_sequential": sequential / concurrent,
+        "eval_seconds_limit": limit,
+        "eval_vs_limit": limit / concurrent,
         "eval_seconds_throttled": throttled_seconds,
-        "eval_throttled_calls": float(calls - answered),
+        "eval_throttled_calls": float(invoke_calls - answered),
         "eval_errors_under_throttling": float(errors),
         "eval_examples_lost_under_throttling": float(lost),
         "eval_examples_double_counted": float(double),
