@@ -5,15 +5,28 @@ Step Functions does while the offline runtime runs.
   allow (both 0 by default: any failed child) fails with ``States.ExceedToleratedFailureThreshold``. moto 5.2
   counts the failed children and carries on ("TODO: add support for failure toleration fields"), so a chunk of
   the evaluation that failed would only be noticed by the aggregation step; in AWS the map state fails and its
-  Catch runs."""
+  Catch runs.
+- A Lambda task's failure is named as Step Functions names it (developer guide, "Handle Lambda service
+  exceptions"): a function error whose payload has no ``errorType`` (a function that timed out or ran out of
+  memory) is ``Lambda.Unknown``, and Lambda's own refusal of the invoke is ``Lambda.<code>``
+  (``Lambda.TooManyRequestsException``...); moto 5.2 calls both ``Exception``, which no Retry would match.
+
+``offline_patches`` installs them all."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, cast
 
-from moto.stepfunctions.parser.api import EvaluationFailedEventDetails, HistoryEventType
+from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.api import (
+    EvaluationFailedEventDetails,
+    HistoryEventType,
+    LambdaFunctionFailedEventDetails,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
     FailureEventException,
@@ -23,6 +36,8 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
     DistributedIterationComponent,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 
@@ -71,3 +86,59 @@ def distributed_map_failure_tolerance() -> Iterator[None]:
         yield
     finally:
         DistributedIterationComponent._map_run = original  # type: ignore[method-assign]
+
+
+LAMBDA_UNKNOWN = "Lambda.Unknown"
+
+
+def lambda_error_name(ex: Exception) -> tuple[str, str] | None:
+    """(error, cause) as Step Functions names a failed Lambda task, where moto 5.2 names it otherwise: a function
+    error without ``errorType`` is ``Lambda.Unknown``; Lambda's refusal of the invoke (throttled, its own
+    failure) is ``Lambda.<code>`` ("Lambda errors are reported as Lambda.<code>", the same page). None: moto's
+    name is Step Functions' already."""
+    if isinstance(ex, lambda_eval_utils.LambdaFunctionErrorException):
+        try:
+            decoded = json.loads(ex.payload)
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, dict) and isinstance(decoded.get("errorType"), str):
+            return None
+        return LAMBDA_UNKNOWN, ex.payload
+    if isinstance(ex, ClientError):
+        error = ex.response.get("Error", {})
+        return f"Lambda.{error.get('Code', 'Unknown')}", str(error.get("Message", ex))
+    return None
+
+
+@contextmanager
+def lambda_error_names() -> Iterator[None]:
+    original = StateTaskLambda._from_error
+
+    def from_error(self: StateTaskLambda, env: Any, ex: Exception) -> FailureEvent:
+        named = lambda_error_name(ex)
+        if named is None:
+            return original(self, env, ex)
+        error, cause = named
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(error),
+            event_type=HistoryEventType.LambdaFunctionFailed,
+            event_details=cast(
+                EventDetails,
+                {"lambdaFunctionFailedEventDetails": LambdaFunctionFailedEventDetails(error=error, cause=cause)},
+            ),
+        )
+
+    StateTaskLambda._from_error = from_error  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        StateTaskLambda._from_error = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def offline_patches() -> Iterator[None]:
+    with ExitStack() as stack:
+        stack.enter_context(distributed_map_failure_tolerance())
+        stack.enter_context(lambda_error_names())
+        yield

@@ -5,7 +5,16 @@ here: invocations through the API (which is how the Step Functions interpreter c
 event notifications (which call the function object's own ``invoke``). Each runs the function's
 deployed ``Handler`` (``handlers.create_job.handler``...) and answers as Lambda does: a handler's
 exception becomes ``x-amz-function-error: Unhandled`` with ``{"errorType": <class name>, ...}``, which is
-what the state machine's Retry and Catch match on."""
+what the state machine's Retry and Catch match on.
+
+Faults a test (or the chaos suite) injects, by function-name substring:
+- ``faults``: the handler raises instead of running (an exception factory; the call is not made);
+- ``lose_reply``: the handler runs and acts, then its reply is lost as when the function times out after
+  acting: Lambda answers ``{"errorType": "Sandbox.Timedout", ...}`` (Step Functions' error name for a
+  function timeout), or, with ``error_type=None``, a payload without ``errorType``, which Step Functions
+  reports as ``Lambda.Unknown``;
+- ``refuse``: Lambda itself refuses the invoke (``TooManyRequestsException`` 429, ``ServiceException`` 500):
+  the handler does not run, and Step Functions reports ``Lambda.<code>``."""
 
 from __future__ import annotations
 
@@ -23,6 +32,7 @@ from typing import Any
 import boto3
 from moto.awslambda.models import LambdaFunction
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.exceptions import JsonRESTError
 
 from offline.cloud import ACCOUNT, REGION
 
@@ -57,9 +67,28 @@ class Invocation:
     error_type: str | None = None
     error_message: str | None = None
     seconds: float = 0.0
+    reply_lost: bool = False  # the handler ran (see error_type / result), its caller got a timeout
 
 
 Observer = Callable[[Invocation], None]
+
+TIMED_OUT = "Sandbox.Timedout"
+# Lambda's status for the errors it answers an invoke with, when it does not run the function.
+_REFUSAL_STATUS = {"TooManyRequestsException": 429, "ServiceException": 500, "AWSLambdaException": 500}
+
+
+class LambdaRefusedError(JsonRESTError):
+    """Lambda's own answer to an invoke it did not run (moto renders it as the service does)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.code = _REFUSAL_STATUS.get(code, 500)
+
+
+@dataclass
+class _Counted:
+    remaining: int
+    detail: str | None = None
 
 
 class LambdaRouter:
@@ -70,7 +99,50 @@ class LambdaRouter:
         self.observers: list[Observer] = []
         # A test can make a handler misbehave: function-name substring -> exception factory.
         self.faults: dict[str, Callable[[], Exception]] = {}
+        self._lost_replies: dict[str, _Counted] = {}
+        self._refusals: dict[str, _Counted] = {}
         self._lock = threading.Lock()
+
+    # ---- faults ----
+    def lose_reply(self, pattern: str, count: int = 1, error_type: str | None = TIMED_OUT) -> None:
+        """The next ``count`` calls of functions matching ``pattern`` run, then answer as a function timeout."""
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        with self._lock:
+            self._lost_replies[pattern] = _Counted(count, error_type)
+
+    def refuse(self, pattern: str, code: str = "TooManyRequestsException", count: int = 1) -> None:
+        """Lambda refuses the next ``count`` invokes of functions matching ``pattern`` with ``code``."""
+        if code not in _REFUSAL_STATUS:
+            raise ValueError(f"unknown Lambda error {code!r}: one of {sorted(_REFUSAL_STATUS)}")
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        with self._lock:
+            self._refusals[pattern] = _Counted(count, code)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+            self._lost_replies.clear()
+            self._refusals.clear()
+
+    def _take(self, table: dict[str, _Counted], function_name: str) -> _Counted | None:
+        """Consume one call of the first fault in ``table`` whose pattern is in the function's name."""
+        with self._lock:
+            for pattern, counted in list(table.items()):
+                if pattern in function_name:
+                    counted.remaining -= 1
+                    if counted.remaining <= 0:
+                        del table[pattern]
+                    return counted
+        return None
+
+    def check_refusal(self, function: LambdaFunction) -> None:
+        """Raise Lambda's refusal of this invoke, if one is injected (before anything runs)."""
+        refusal = self._take(self._refusals, function.function_name)
+        if refusal is not None:
+            code = str(refusal.detail)
+            raise LambdaRefusedError(code, f"{code} injected by the offline runtime for {function.function_name}")
 
     def run(self, function: LambdaFunction, payload: Any) -> tuple[bytes, bool]:
         """Run the function's handler on ``payload`` (JSON text or object); (response body, errored)."""
@@ -98,6 +170,15 @@ class LambdaRouter:
             ).encode()
             errored = True
         call.seconds = time.perf_counter() - started
+        lost = self._take(self._lost_replies, function.function_name)
+        if lost is not None:
+            # The handler acted; what reaches the caller is Lambda's answer for a function that timed out.
+            message = f"RequestId: {uuid.uuid4()} Error: Task timed out after {float(function.timeout):.2f} seconds"
+            timed_out: dict[str, Any] = {"errorMessage": message}
+            if lost.detail is not None:
+                timed_out["errorType"] = lost.detail
+            call.reply_lost = True
+            body, errored = json.dumps(timed_out).encode(), True
         with self._lock:
             self.invocations.append(call)
         for observer in self.observers:
@@ -143,6 +224,7 @@ class LambdaRouter:
             response_headers: Any,
         ) -> bytes:
             function = backend.get_function(function_name, qualifier)
+            router.check_refusal(function)
             result, errored = router.run(function, body)
             if errored:
                 response_headers["x-amz-function-error"] = "Unhandled"

@@ -27,7 +27,7 @@ from moto.server import ThreadedMotoServer
 from offline.bedrock_emulator import EmulatorServer
 from offline.cloud import REGION, DeployedStack, Deployer
 from offline.events import StatusChangeEvents
-from offline.moto_patches import distributed_map_failure_tolerance
+from offline.moto_patches import offline_patches
 from offline.router import LambdaRouter
 from offline.synth import synthesize
 
@@ -127,7 +127,7 @@ class OfflineRuntime:
         urllib.request.urlopen(request).read()  # noqa: S310
         self._router_cm = self.router.installed()
         self._router_cm.__enter__()
-        self._patches_cm = distributed_map_failure_tolerance()
+        self._patches_cm = offline_patches()
         self._patches_cm.__enter__()
         self.stack = Deployer(template).deploy()
         self.events = StatusChangeEvents(self.stack)

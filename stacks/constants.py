@@ -138,13 +138,24 @@ MANIFEST_SUFFIX = "manifest.json"
 RETRY_INTERVAL = Duration.seconds(2)
 RETRY_BACKOFF_RATE = 2.0
 RETRY_MAX_ATTEMPTS = 5
-# Lambda's own transient failures (the invoke itself, not the handler).
+# Lambda's own transient failures (the invoke itself, not the handler): the list the Step Functions developer
+# guide recommends retrying ("Handle Lambda service exceptions"), plus the function being throttled.
 LAMBDA_SERVICE_ERRORS = (
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 )
+# A function that timed out (or ran out of memory): "Sandbox.Timedout" is the error Step Functions reports for
+# a function timeout on current runtimes; "Lambda.Unknown" is what it reports for an unhandled error without
+# an errorType (the same guide page: "These include out-of-memory errors and function timeouts"). The function
+# may have acted before its reply was lost; every step is idempotent (create steps by their idempotency record
+# and create-or-find, the evaluation by its checkpoints, reads by nature), so a run again is safe. Fewer
+# attempts than for the service errors: a step that times out twice in a row likely always will (the
+# evaluation's 15 minutes, three times, is the longest this can add).
+LAMBDA_TIMEOUT_ERRORS = ("Sandbox.Timedout", "Lambda.Unknown")
+TIMEOUT_RETRY_MAX_ATTEMPTS = 2
 JOB_POLL_SECONDS_PATH = "$.run.settings.poll.job_seconds"
 THROUGHPUT_POLL_SECONDS_PATH = "$.run.settings.poll.throughput_seconds"
 

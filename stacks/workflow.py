@@ -75,12 +75,17 @@ class Workflow(Construct):
             payload=sfn.TaskInput.from_object(payload) if payload is not None else None,
             result_path=result_path,
         )
-        for errors in (RETRYABLE_ERRORS, constants.LAMBDA_SERVICE_ERRORS):
+        retries = (
+            (RETRYABLE_ERRORS, constants.RETRY_MAX_ATTEMPTS),
+            (constants.LAMBDA_SERVICE_ERRORS, constants.RETRY_MAX_ATTEMPTS),
+            (constants.LAMBDA_TIMEOUT_ERRORS, constants.TIMEOUT_RETRY_MAX_ATTEMPTS),
+        )
+        for errors, attempts in retries:
             task.add_retry(
                 errors=list(errors),
                 interval=constants.RETRY_INTERVAL,
                 backoff_rate=constants.RETRY_BACKOFF_RATE,
-                max_attempts=constants.RETRY_MAX_ATTEMPTS,
+                max_attempts=attempts,
                 jitter_strategy=sfn.JitterType.FULL,
             )
         return task

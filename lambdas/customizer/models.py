@@ -193,8 +193,12 @@ class EvaluationPlan(_State):
 
 
 class Policy(_State):
+    # What the throughput is after the policy: kept, deleted ("deleted" too when a retried step finds the first
+    # call already deleted it), or "none" when the delete did not happen.
     action: Literal["kept", "deleted", "none"]
     reason: str
+    # This call deleted it (False when it was already gone): its hours are counted once.
+    deleted_now: bool = False
 
 
 class StateAfterValidation(_State):

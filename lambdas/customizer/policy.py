@@ -36,4 +36,10 @@ def apply_policy(
         # Marked before the delete, so a retried step marks it again: the sweeper may delete models that lost.
         mark_lost_evaluation(model_arn)
     outcome = delete_throughput(throughput.arn)
-    return Policy(action="deleted" if outcome.startswith("deleted") else "none", reason=f"{reason}; {outcome}")
+    if outcome.startswith("deleted"):
+        return Policy(action="deleted", reason=f"{reason}; {outcome}", deleted_now=True)
+    if outcome.startswith("no "):
+        # Already gone: this step's first call deleted it and its reply was lost (the step is retried on a
+        # function timeout), or something else did. Either way nothing bills, as the policy wants.
+        return Policy(action="deleted", reason=f"{reason}; {outcome} (already deleted)")
+    return Policy(action="none", reason=f"{reason}; {outcome}")

@@ -21,6 +21,6 @@ from handlers.observability import logger, metrics, tracer
 def handler(event: StateAfterEvaluation, context: LambdaContext) -> dict[str, Any]:
     policy = apply_policy(event.run, event.throughput, event.evaluation, model_arn=event.job.model_arn)
     logger.info("throughput policy", action=policy.action, reason=policy.reason)
-    if policy.action == "deleted" and (hours := hours_alive(event.throughput)) is not None:
+    if policy.deleted_now and (hours := hours_alive(event.throughput)) is not None:
         metrics.add_metric(name="DeletedThroughputHours", unit=MetricUnit.Count, value=hours)
     return policy.model_dump(mode="json")

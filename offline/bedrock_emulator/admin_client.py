@@ -83,6 +83,25 @@ class EmulatorAdmin:
         }
         return {k: float(v) for k, v in self._call("POST", "durations", body).items()}
 
+    def hold(self, operation: str | None = None) -> None:
+        self._call("POST", "hold", {"operation": operation})
+
+    def release(self, operation: str | None = None) -> None:
+        self._call("POST", "release", {"operation": operation})
+
+    def wait_held(self, operation: str, count: int = 1, timeout: float = 60.0) -> dict[str, int]:
+        # The connection waits as long as the emulator does.
+        saved, self._timeout = self._timeout, max(self._timeout, timeout + 5)
+        try:
+            return {
+                k: int(v)
+                for k, v in self._call(
+                    "POST", "wait-held", {"operation": operation, "count": count, "timeout": timeout}
+                ).items()
+            }
+        finally:
+            self._timeout = saved
+
     def advance(self, seconds: float) -> None:
         self._call("POST", "advance", {"seconds": seconds})
 

@@ -17,7 +17,8 @@ from offline.bedrock_emulator.clock import Clock
 from offline.bedrock_emulator.config import EmulatorSettings
 from offline.bedrock_emulator.control import ControlPlane
 from offline.bedrock_emulator.errors import ServiceError, invalid
-from offline.bedrock_emulator.faults import THROTTLING, THROTTLING_MESSAGE
+from offline.bedrock_emulator.faults import THROTTLING, THROTTLING_MESSAGE, check_operation
+from offline.bedrock_emulator.holds import Holds
 from offline.bedrock_emulator.protocol import (
     Operation,
     dumps,
@@ -62,6 +63,7 @@ class BedrockEmulator:
             **ControlPlane(self.store).operations(),
             **Runtime(self.store).operations(),
         }
+        self.holds = Holds()
         self._request_ids = itertools.count(1)
         self._admin_routes = self._build_admin_routes()
 
@@ -109,9 +111,11 @@ class BedrockEmulator:
         return json_response(result, op.success_status, request_id)
 
     def _before(self, op: Operation) -> None:
-        """Count the call, then apply the faults injected for it."""
+        """Count the call, wait at its hold if a test holds it, then apply the faults injected for it."""
         with self.store.lock:
             self.store.calls[op.name] = self.store.calls.get(op.name, 0) + 1
+        self.holds.pass_through(op.name)  # outside the store's lock: other calls go on meanwhile
+        with self.store.lock:
             delay = self.store.faults.latency_for(op.name)
             error = self.store.faults.error_for(op.name)
         if delay:
@@ -194,6 +198,18 @@ class BedrockEmulator:
             )
             return asdict(self.store.durations)
 
+    def hold(self, operation: str | None = None) -> None:
+        """Hold every call of ``operation`` (all operations when None) until ``release``: counted, not answered."""
+        self.holds.hold(check_operation(operation) or "*")
+
+    def release(self, operation: str | None = None) -> None:
+        """Let the held calls of ``operation`` (None: the hold on every operation) go on, and hold no more."""
+        self.holds.release(check_operation(operation) or "*")
+
+    def wait_held(self, operation: str, count: int = 1, timeout: float = 60.0) -> dict[str, int]:
+        """Block until ``count`` calls of ``operation`` wait at its hold (a condition, not a delay)."""
+        return {"waiting": self.holds.wait_for(check_operation(operation) or "*", count, timeout)}
+
     def advance(self, seconds: float) -> None:
         """Move the emulator's clock forward (frozen or not)."""
         self.clock.advance(seconds)
@@ -205,12 +221,13 @@ class BedrockEmulator:
             self.store.durations = self.settings.durations
             if state:
                 self.store.reset()
+        self.holds.release_all()
 
     # ---- inspection ----
 
     def faults(self) -> dict[str, Any]:
         with self.store.lock:
-            return self.store.faults.describe()
+            return {**self.store.faults.describe(), "holds": self.holds.describe()}
 
     def state(self) -> dict[str, Any]:
         """Everything the emulator holds, as JSON-ready data (timestamps as ISO 8601 strings)."""
@@ -228,7 +245,7 @@ class BedrockEmulator:
                 "models": [tagged(a, m.describe()) for a, m in resources.models.items()],
                 "throughputs": [tagged(a, t.describe()) for a, t in resources.throughputs.items()],
                 "deployments": [tagged(a, d.describe()) for a, d in resources.deployments.items()],
-                "faults": self.store.faults.describe(),
+                "faults": {**self.store.faults.describe(), "holds": self.holds.describe()},
                 "calls": dict(self.store.calls),
                 "invocations": dict(self.store.invocations),
             }
@@ -248,6 +265,9 @@ class BedrockEmulator:
             ("POST", "fail-job"): self.fail_job,
             ("POST", "stop-job"): self.stop_job,
             ("POST", "fail-throughput"): self.fail_throughput,
+            ("POST", "hold"): self.hold,
+            ("POST", "release"): self.release,
+            ("POST", "wait-held"): self.wait_held,
             ("POST", "durations"): self.set_durations,
             ("POST", "advance"): self.advance,
             ("POST", "reset"): self.reset,
@@ -267,4 +287,6 @@ class BedrockEmulator:
             return error_response(error)
         except (TypeError, ValueError) as exc:
             return json_response({"message": str(exc)}, status=400)
+        except TimeoutError as exc:  # wait-held: the calls did not come
+            return json_response({"message": str(exc)}, status=408)
         return json_response(result if isinstance(result, dict) else {"ok": True})

@@ -74,7 +74,7 @@ def _runtime_holder() -> Iterator[_Holder]:
 def _calm(e2e: E2E) -> None:
     e2e.emulator.reset(state=False)  # faults and durations only: other runs' resources stay
     e2e.emulator.set_durations(job_seconds=JOB_SECONDS, throughput_seconds=THROUGHPUT_SECONDS)
-    e2e.router.faults.clear()
+    e2e.router.clear_faults()
 
 
 @pytest.fixture

@@ -135,14 +135,20 @@ def test_a_second_console_start_of_the_same_run_shares_its_job(e2e: E2E) -> None
 
 @pytest.mark.e2e
 def test_concurrent_duplicate_starts_do_not_harm_each_other(e2e: E2E) -> None:
-    # Slow job reads keep the first run inside its create step while the duplicate arrives.
-    e2e.emulator.set_latency(1500, "GetModelCustomizationJob")
-    e2e.emulator.set_durations(job_seconds=5)
+    # The first run's call to create the job is held at the emulator: the first run is inside its create step (its
+    # idempotency record in progress) for as long as the test wants, whatever the machine's speed.
+    e2e.emulator.hold("CreateModelCustomizationJob")
     run_name = e2e.run_name("dupe-race")
     request = e2e.upload_console_input(run_name, e2e.settings())
-    first = e2e.runtime.start_console_run(request, name=f"{run_name}-console-1")
-    wait_until(lambda: bool(e2e.jobs_for(run_name)))
-    second = e2e.runtime.start_console_run(request, name=f"{run_name}-console-2")
+    try:
+        first = e2e.runtime.start_console_run(request, name=f"{run_name}-console-1")
+        e2e.emulator.wait_held("CreateModelCustomizationJob")
+        assert e2e.jobs_for(run_name) == []  # asked for, not yet created
+        # When the duplicate starts now, it meets the first inside the create step
+        second = e2e.runtime.start_console_run(request, name=f"{run_name}-console-2")
+        wait_until(lambda: "StepInProgressError" in [c.error_type for c in e2e.invocations("create_job", run_name)])
+    finally:
+        e2e.emulator.release("CreateModelCustomizationJob")
     results = e2e.wait_all([first, second], timeout=60)
 
     jobs = e2e.jobs_for(run_name)
@@ -150,9 +156,64 @@ def test_concurrent_duplicate_starts_do_not_harm_each_other(e2e: E2E) -> None:
     assert jobs[0]["status"] == "Completed", [n["reason"] for n in e2e.notifications_for(run_name)]
     assert jobs[0]["tags"]["execution"] == f"{run_name}-console-1"
     assert [r.status for r in results] == ["SUCCEEDED", "SUCCEEDED"], [(r.error, r.cause) for r in results]
-    # The duplicate did meet the first inside the create step, and waited for it instead of cleaning up.
-    assert "StepInProgressError" in [c.error_type for c in e2e.invocations("create_job", run_name)]
+    # The duplicate waited for the first (its retry found the first's job) instead of cleaning up.
     assert all("Clean up" not in path_of(r) for r in results)
+    assert {(r.output or {})["job"]["job_arn"] for r in results} == {jobs[0]["jobArn"]}
+
+
+# A step that acted, then timed out before its reply reached Step Functions: each is run again and the run goes on
+# with what the first call did (one job, one throughput), never "Clean up".
+LOST_REPLIES = {
+    "check-job": ("check_job", "Check the job", {}),
+    "create-throughput": ("create_throughput", "Create the throughput", {}),
+    "apply-policy": ("apply_policy", "Apply the throughput policy", {"throughput_policy": "delete"}),
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("case", sorted(LOST_REPLIES))
+def test_a_step_whose_reply_is_lost_after_it_acted_is_run_again(e2e: E2E, case: str) -> None:
+    module, state, settings = LOST_REPLIES[case]
+    e2e.router.lose_reply(e2e.function_name(module))  # Sandbox.Timedout, as for a function timeout
+    run_name = e2e.run_name(f"lost-{case}")
+    creates_before = e2e.calls().get("CreateProvisionedModelThroughput", 0)
+    result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings(settings)))
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert "Clean up" not in path_of(result)
+    calls = e2e.invocations(module, run_name)
+    # The first call ran its handler to the end (no error of its own); only its reply was lost.
+    assert calls[0].reply_lost and calls[0].error_type is None, calls[0]
+    assert not any(c.reply_lost for c in calls[1:])
+    assert len(calls) >= 2, calls
+    if state != "Check the job":  # a polling loop enters its check many times; the others once, retried inside
+        assert path_of(result).count(state) == 1, path_of(result)
+    assert [j["status"] for j in e2e.jobs_for(run_name)] == ["Completed"]
+    throughputs = e2e.throughputs_for(run_name)
+    if case == "apply-policy":
+        assert throughputs == []  # deleted by the first call; the second found nothing left to delete
+        assert (result.output or {})["policy"]["action"] == "deleted"
+    else:
+        assert [t["status"] for t in throughputs] == ["InService"]
+    assert e2e.calls().get("CreateProvisionedModelThroughput", 0) == creates_before + 1
+    assert [n["status"] for n in e2e.notifications_for(run_name)] == ["SUCCEEDED"]
+
+
+@pytest.mark.e2e
+def test_a_create_step_that_died_without_an_error_type_is_run_again_as_lambda_unknown(e2e: E2E) -> None:
+    # A payload without errorType (an out-of-memory death, or a timeout on an older runtime): Lambda.Unknown.
+    e2e.router.lose_reply(e2e.function_name("create_job"), error_type=None)
+    run_name = e2e.run_name("lost-unknown")
+    creates_before = e2e.calls().get("CreateModelCustomizationJob", 0)
+    result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings()))
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    calls = e2e.invocations("create_job", run_name)
+    assert calls[0].reply_lost and len(calls) == 2, calls
+    # The second call found the first's job through the step's idempotency record: Bedrock was asked once.
+    assert e2e.calls().get("CreateModelCustomizationJob", 0) == creates_before + 1
+    assert calls[1].result == calls[0].result
+    assert [j["status"] for j in e2e.jobs_for(run_name)] == ["Completed"]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -160,3 +221,24 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+@pytest.mark.e2e
+def test_steps_lambda_refused_to_run_are_run_again(e2e: E2E) -> None:
+    # Lambda itself refuses the invoke (the function throttled, Lambda's own failure): the handler never ran.
+    e2e.router.refuse(e2e.function_name("check_throughput"), "TooManyRequestsException", count=2)
+    e2e.router.refuse(e2e.function_name("plan_evaluation"), "ServiceException")
+    run_name = e2e.run_name("refused")
+    result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings()))
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert "Clean up" not in path_of(result)
+    # The refused invokes never reached a handler: each handler ran once per state entered.
+    assert len(e2e.invocations("plan_evaluation", run_name)) == 1
+    assert [n["status"] for n in e2e.notifications_for(run_name)] == ["SUCCEEDED"]
+    failures = [
+        e["lambdaFunctionFailedEventDetails"]["error"]
+        for e in e2e.sfn.get_execution_history(executionArn=result.execution_arn, maxResults=1000)["events"]
+        if "lambdaFunctionFailedEventDetails" in e
+    ]
+    assert sorted(failures) == sorted(["Lambda.TooManyRequestsException"] * 2 + ["Lambda.ServiceException"]), failures

@@ -101,6 +101,7 @@ NEXT = {
     "Notify failure": "Run failed",
 }
 LAMBDA_ERRORS = [
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
@@ -246,13 +247,18 @@ def test_deployment_ready_choice_and_wait(definition: dict[str, Any]) -> None:
 
 RETRIED = ["BedrockThrottledError", "AwsServiceUnavailableError", "StepInProgressError", "EvaluationPausedError"]
 BACKOFF = {"IntervalSeconds": 2, "MaxAttempts": 5, "BackoffRate": 2, "JitterStrategy": "FULL"}
+# A function timeout: run again, but fewer times (see stacks/constants.py).
+TIMEOUTS = {"ErrorEquals": ["Sandbox.Timedout", "Lambda.Unknown"], **BACKOFF, "MaxAttempts": 2}
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
-def test_every_task_retries_throttling_transient_and_lambda_errors(definition: dict[str, Any], name: str) -> None:
+def test_every_task_retries_throttling_transient_lambda_errors_and_timeouts(
+    definition: dict[str, Any], name: str
+) -> None:
     assert _states(definition)[name]["Retry"] == [
         {"ErrorEquals": RETRIED, **BACKOFF},
         {"ErrorEquals": LAMBDA_ERRORS, **BACKOFF},
+        TIMEOUTS,
     ]
 
 
@@ -380,6 +386,6 @@ def test_each_chunk_is_one_task_with_the_same_retries_its_failure_failing_the_ma
     assert task["Type"] == "Task"
     assert task["Resource"] == "${" + functions_by_module["evaluate_chunk"] + ".Arn}"
     assert task["End"] is True
-    assert task["Retry"] == [{"ErrorEquals": RETRIED, **BACKOFF}, {"ErrorEquals": LAMBDA_ERRORS, **BACKOFF}]
+    assert task["Retry"] == [{"ErrorEquals": RETRIED, **BACKOFF}, {"ErrorEquals": LAMBDA_ERRORS, **BACKOFF}, TIMEOUTS]
     # No Catch inside the map: "Clean up" is outside its scope; the map's own Catch sends a failure there.
     assert "Catch" not in task

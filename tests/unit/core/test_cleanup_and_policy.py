@@ -187,15 +187,17 @@ def test_delete_deletes_whatever_the_evaluation(bedrock, make_run):
     bedrock.add_response("get_provisioned_model_throughput", throughput_response(run, "InService"))
     bedrock.add_response("delete_provisioned_model_throughput", {}, {"provisionedModelId": THROUGHPUT_ARN})
     policy = apply_policy(run, throughput(run), evaluation(0.9, 0.1))
-    assert policy.action == "deleted"
+    assert (policy.action, policy.deleted_now) == ("deleted", True)
     assert policy.reason == f"throughput_policy is delete; deleted throughput {run.names.throughput_name}"
 
 
-def test_delete_of_a_throughput_already_gone_reports_none(bedrock, make_run):
+def test_delete_of_a_throughput_already_gone_reports_it_deleted_but_not_by_this_call(bedrock, make_run):
+    # A retried step whose first call deleted it (its reply lost): the throughput is deleted, its hours counted once.
     run = make_run({"throughput_policy": "delete"})
     not_found(bedrock, "get_provisioned_model_throughput")
     policy = apply_policy(run, throughput(run), None)
-    assert (policy.action, policy.reason) == ("none", "throughput_policy is delete; no throughput")
+    assert (policy.action, policy.reason) == ("deleted", "throughput_policy is delete; no throughput (already deleted)")
+    assert policy.deleted_now is False
 
 
 def test_keep_if_better_keeps_a_custom_model_that_beats_its_base(bedrock, make_run):

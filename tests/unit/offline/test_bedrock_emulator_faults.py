@@ -52,10 +52,10 @@ def test_latency_is_added_to_the_chosen_operation(runtime: Any, bedrock: Any, em
     emulator.set_latency(150, operation="InvokeModel")
     started = time.perf_counter()
     assert _invoke(runtime) == "ok"
-    assert time.perf_counter() - started >= 0.15
-    started = time.perf_counter()
-    bedrock.list_custom_models()
-    assert time.perf_counter() - started < 0.15
+    assert time.perf_counter() - started >= 0.15  # a lower bound: true on any machine
+    # Other operations are not delayed (asked of the fault table, not timed: no bound on a busy machine's speed).
+    assert emulator.store.faults.latency_for("InvokeModel") == 150
+    assert emulator.store.faults.latency_for("ListCustomModels") == 0
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,15 @@
-"""Step Functions' failure tolerance of a Distributed Map, which the offline runtime adds to moto's interpreter
-(the end-to-end suite runs it: a failed chunk fails the map)."""
+"""Where the offline runtime makes moto's interpreter behave as Step Functions: a Distributed Map's failure
+tolerance (the end-to-end suite runs it: a failed chunk fails the map), and the names of a Lambda task's
+failures (the end-to-end suite's lost replies and refused invokes are retried by those names)."""
 
 from __future__ import annotations
 
-import pytest
+import json
 
-from offline.moto_patches import exceeds_tolerance
+import pytest
+from botocore.exceptions import ClientError
+
+from offline.moto_patches import exceeds_tolerance, lambda_error_name
 
 
 @pytest.mark.parametrize(
@@ -25,3 +29,29 @@ from offline.moto_patches import exceeds_tolerance
 )
 def test_a_map_fails_when_its_failed_children_exceed_either_threshold(failed, total, count, percentage, fails):
     assert exceeds_tolerance(failed, total, count, percentage) is fails
+
+
+def _function_error(payload: object) -> Exception:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils import (
+        LambdaFunctionErrorException,
+    )
+
+    return LambdaFunctionErrorException("Unhandled", json.dumps(payload))
+
+
+def test_a_function_error_keeps_its_error_type() -> None:
+    assert lambda_error_name(_function_error({"errorType": "Sandbox.Timedout", "errorMessage": "x"})) is None
+
+
+@pytest.mark.parametrize("payload", [{"errorMessage": "Task timed out after 60.00 seconds"}, "out of memory", None])
+def test_a_function_error_without_an_error_type_is_lambda_unknown(payload: object) -> None:
+    assert lambda_error_name(_function_error(payload)) == ("Lambda.Unknown", json.dumps(payload))
+
+
+def test_lambdas_refusal_of_the_invoke_is_named_by_its_code() -> None:
+    refused = ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}}, "Invoke")
+    assert lambda_error_name(refused) == ("Lambda.TooManyRequestsException", "Rate exceeded")
+
+
+def test_other_errors_keep_moto_s_name() -> None:
+    assert lambda_error_name(RuntimeError("anything else")) is None
