@@ -147,7 +147,9 @@ def serving(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
+        # Undecodable output must not end the reader (a full pipe would then block the child).
+        encoding="utf-8",
+        errors="replace",
         bufsize=1,
     )
     child = Child(name, process)
@@ -166,6 +168,8 @@ def serving(
     finally:
         _stop(process)
         reader.join(timeout=STOP_TIMEOUT_SECONDS)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 _CREDENTIALS = {
