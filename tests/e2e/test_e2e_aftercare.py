@@ -15,6 +15,7 @@ import pytest
 from tests.e2e.harness import E2E
 
 DEADLINE = 20.0
+TIMED_OUT_AFTER = 20
 
 
 def _until(predicate: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
@@ -54,8 +55,8 @@ def _execution_timeout(e2e: E2E, seconds: int) -> Iterator[None]:
 
 @pytest.mark.e2e
 def test_a_run_stopped_by_hand_while_training_leaves_no_job_running(e2e: E2E) -> None:
-    # Given a run whose job trains for a minute
-    e2e.emulator.set_durations(job_seconds=60)
+    # Given a run whose job trains for an hour (the test stops it long before, however slow the machine)
+    e2e.emulator.set_durations(job_seconds=3600)
     run_name = e2e.run_name("stopped-training")
     arn = e2e.start_upload(run_name, e2e.settings({"throughput_policy": "keep"}))
     _until(lambda: _entered(e2e, arn, "Wait for the job"), "the run to wait for its job")
@@ -75,17 +76,22 @@ def test_a_run_stopped_by_hand_while_training_leaves_no_job_running(e2e: E2E) ->
 
 @pytest.mark.e2e
 def test_a_run_stopped_by_hand_during_evaluation_leaves_no_throughput(e2e: E2E) -> None:
-    # Given a run whose throughput is in service and whose evaluation takes a few seconds (moto's interpreter
-    # honours a stop once the running task returns; Step Functions stops at once)
-    e2e.emulator.set_latency(300, operation="InvokeModel")
+    # Given a run whose throughput is in service and whose evaluation's model calls are held at the emulator, so
+    # the run is inside its evaluation when the stop comes (moto's interpreter honours a stop once the running
+    # task returns; Step Functions stops at once)
+    e2e.emulator.hold("InvokeModel")
     run_name = e2e.run_name("stopped-evaluating")
     settings = {"throughput_policy": "keep", "evaluation": {"concurrency": 1, "max_examples": 10}}
-    arn = e2e.start_upload(run_name, e2e.settings(settings))
-    _until(lambda: _entered(e2e, arn, "Evaluate custom against base"), "the evaluation to start")
-    (throughput,) = e2e.throughputs_for(run_name)
-    assert throughput["status"] == "InService"
-    # When the execution is stopped by hand
-    e2e.sfn.stop_execution(executionArn=arn)
+    try:
+        arn = e2e.start_upload(run_name, e2e.settings(settings))
+        e2e.emulator.wait_held("InvokeModel")
+        assert _entered(e2e, arn, "Evaluate custom against base")
+        (throughput,) = e2e.throughputs_for(run_name)
+        assert throughput["status"] == "InService"
+        # When the execution is stopped by hand
+        e2e.sfn.stop_execution(executionArn=arn)
+    finally:
+        e2e.emulator.release("InvokeModel")
     assert e2e.wait(arn).status == "ABORTED"
     # Then the throughput is deleted (it would bill by the hour), and the notice says so
     name = arn.rsplit(":", 1)[-1]
@@ -116,14 +122,21 @@ def test_a_failed_run_that_cleaned_up_itself_gets_no_second_notice(e2e: E2E) -> 
 
 @pytest.mark.e2e
 def test_a_timed_out_run_leaves_no_throughput(e2e: E2E) -> None:
-    # Given a state machine whose executions time out after 15 s, and a run that reaches its throughput in a few
-    # seconds, then waits a minute before checking it: the timeout fires in "Wait for the throughput" (a Wait
-    # state, which moto's interpreter interrupts; no handler is left running)
+    # Given a state machine whose executions time out after 20 s, and a run that reaches its throughput in about
+    # two seconds on an idle machine (a job and a throughput of 0.1 s, one 1 s poll), then waits ten minutes before
+    # checking it: the timeout fires in "Wait for the throughput" (a Wait state, which moto's interpreter
+    # interrupts; no handler is left running). A timeout is measured in time by definition: this is the one test
+    # whose subject is elapsed time, with a margin of about ten times the path before the wait.
+    e2e.emulator.set_durations(job_seconds=0.1, throughput_seconds=0.1)
     run_name = e2e.run_name("timed-out")
-    settings = {"throughput_policy": "keep", "poll": {"throughput_seconds": 60}}
-    with _execution_timeout(e2e, 15):
+    settings = {"throughput_policy": "keep", "poll": {"throughput_seconds": 600}}
+    with _execution_timeout(e2e, TIMED_OUT_AFTER):
         arn = e2e.start_upload(run_name, e2e.settings(settings))
-        _until(lambda: _entered(e2e, arn, "Wait for the throughput"), "the run to wait for its throughput")
+        _until(
+            lambda: _entered(e2e, arn, "Wait for the throughput"),
+            f"the run to wait for its throughput before its {TIMED_OUT_AFTER} s timeout",
+            timeout=TIMED_OUT_AFTER,
+        )
         (throughput,) = _until(
             lambda: [t for t in e2e.throughputs_for(run_name) if t["status"] == "InService"], "the throughput"
         )

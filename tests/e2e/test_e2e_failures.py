@@ -274,13 +274,12 @@ def test_a_chunk_failing_in_the_fanned_out_evaluation_deletes_the_throughput(e2e
 
 @pytest.mark.e2e
 def test_job_timeout_stops_the_job_and_reports(e2e: E2E) -> None:
-    e2e.emulator.set_durations(job_seconds=60)
+    e2e.emulator.set_durations(job_seconds=3600)  # never completes by itself within the test
     run_name = e2e.run_name("timeout")
     settings = e2e.settings({"timeouts": {"job_hours": 0.0005}})  # 1.8 s
     result = e2e.run(lambda: e2e.start_console(run_name, settings), timeout=30)
 
     assert_failed_and_cleaned_up(result)
-    assert result.seconds < 20
     assert "Create the throughput" not in path_of(result)
     timed_out = [c for c in e2e.invocations("check_job", run_name) if c.error_type]
     assert [c.error_type for c in timed_out] == ["WaitTimeoutError"]
