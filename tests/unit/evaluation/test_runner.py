@@ -46,9 +46,15 @@ class Model:
     """Answers "a<i>" to "q<i>"; ``script`` gives an example's first outcomes (exceptions) before it answers.
     Counts calls per prompt and the most calls in flight at once."""
 
-    def __init__(self, script: dict[str, list[Exception]] | None = None, seconds: float = 0.0) -> None:
+    def __init__(
+        self, script: dict[str, list[Exception]] | None = None, seconds: float = 0.0, together: int = 0
+    ) -> None:
         self.script = {k: list(v) for k, v in (script or {}).items()}
         self.seconds = seconds
+        # The first ``together`` calls wait for one another (a barrier; it breaks, failing those calls, if they
+        # are never in flight at once): concurrency shown by synchronization, not by sleeps racing.
+        self._together = threading.Barrier(together, timeout=30) if together > 1 else None
+        self._first_calls = together
         self.calls: Counter[str] = Counter()
         self.in_flight = self.most_in_flight = 0
         self._lock = threading.Lock()
@@ -59,7 +65,12 @@ class Model:
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
             outcome = self.script.get(example.prompt, []).pop(0) if self.script.get(example.prompt) else None
+            meet = self._together is not None and self._first_calls > 0
+            self._first_calls -= 1
         try:
+            if meet:
+                assert self._together is not None
+                self._together.wait()
             if self.seconds:
                 time.sleep(self.seconds)
             if outcome is not None:
@@ -95,15 +106,14 @@ def run(
 
 
 def test_every_example_is_asked_of_each_model_once_within_the_bound():
-    custom, base = Model(seconds=0.005), Model(seconds=0.005)
+    custom, base = Model(together=5), Model(together=5)
     _, progress, complete, _ = run(custom, base, concurrency=5)
     assert complete
     for model, answers in progress.answers.items():
         assert sorted(answers) == list(range(40)), model
         assert all(answers[i].text == f"a{i}" and answers[i].attempts == 1 for i in answers)
     assert set(custom.calls.values()) == set(base.calls.values()) == {1}
-    assert 1 < custom.most_in_flight <= 5
-    assert base.most_in_flight <= 5
+    assert custom.most_in_flight == base.most_in_flight == 5  # five met at the barrier, never six at once
 
 
 def test_throttled_and_not_ready_calls_are_retried_with_backoff():

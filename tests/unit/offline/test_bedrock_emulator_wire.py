@@ -123,7 +123,9 @@ def test_a_near_miss_on_a_nested_pattern_is_rejected_at_once() -> None:
     started = time.perf_counter()
     with pytest.raises(ServiceError, match="at 'jobName' failed to satisfy constraint"):
         validate(create, request)
-    assert time.perf_counter() - started < 0.5
+    # Backtracking on the nested form would take about 2**60 steps (centuries); the linear form takes
+    # microseconds. The bound only tells the two apart: no machine is slow enough to reach it otherwise.
+    assert time.perf_counter() - started < 30
 
 
 def test_settings_come_from_the_environment() -> None:
