@@ -22,7 +22,8 @@ THROUGHPUT_SECONDS = 0.5
 POLL = {"poll": {"job_seconds": 1, "throughput_seconds": 1}}
 # Most runs evaluate a slice of the test set: the full set is the happy path's business.
 QUICK_EVALUATION = {"evaluation": {"max_examples": 30}}
-RUN_TIMEOUT = 45.0
+# A bound on waiting for a run to end: a broken run meets it, a slow machine does not (runs take 3 to 15 s idle).
+RUN_TIMEOUT = 180.0
 DATA_FILES = {"train.jsonl": "training", "validation.jsonl": "validation", "test.jsonl": "test"}
 
 

@@ -132,7 +132,7 @@ def test_failed_job_is_cleaned_up_and_reported(e2e: E2E) -> None:
 def test_stopped_job_ends_the_run_without_looping(e2e: E2E) -> None:
     e2e.emulator.stop_job()  # the next job stops itself halfway, as if someone stopped it in the console
     run_name = e2e.run_name("job-stopped")
-    result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings()), timeout=20)
+    result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings()))
 
     assert_failed_and_cleaned_up(result)
     checks = path_of(result).count("Check the job")
@@ -277,7 +277,7 @@ def test_job_timeout_stops_the_job_and_reports(e2e: E2E) -> None:
     e2e.emulator.set_durations(job_seconds=3600)  # never completes by itself within the test
     run_name = e2e.run_name("timeout")
     settings = e2e.settings({"timeouts": {"job_hours": 0.0005}})  # 1.8 s
-    result = e2e.run(lambda: e2e.start_console(run_name, settings), timeout=30)
+    result = e2e.run(lambda: e2e.start_console(run_name, settings))
 
     assert_failed_and_cleaned_up(result)
     assert "Create the throughput" not in path_of(result)

@@ -29,7 +29,7 @@ def test_three_throttles_on_every_bedrock_call_are_absorbed(e2e: E2E) -> None:
         e2e.emulator.throttle(count=3, operation=operation)
     before = e2e.calls()
     run_name = e2e.run_name("throttled")
-    result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings()), timeout=90)
+    result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings()))
 
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     assert e2e.state()["faults"]["errors"] == []  # every injected throttle was met
@@ -149,7 +149,7 @@ def test_concurrent_duplicate_starts_do_not_harm_each_other(e2e: E2E) -> None:
         wait_until(lambda: "StepInProgressError" in [c.error_type for c in e2e.invocations("create_job", run_name)])
     finally:
         e2e.emulator.release("CreateModelCustomizationJob")
-    results = e2e.wait_all([first, second], timeout=60)
+    results = e2e.wait_all([first, second])
 
     jobs = e2e.jobs_for(run_name)
     assert len(jobs) == 1, jobs
@@ -216,7 +216,7 @@ def test_a_create_step_that_died_without_an_error_type_is_run_again_as_lambda_un
     assert [j["status"] for j in e2e.jobs_for(run_name)] == ["Completed"]
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"

@@ -225,7 +225,7 @@ def test_a_large_test_set_fans_out_over_chunks_and_gives_the_one_step_result(e2e
         "single": e2e.start_console(names["single"], e2e.settings(EVALUATED_BOTH_WAYS)),
         "fanned": e2e.start_console(names["fanned"], e2e.settings(FAN_OUT)),
     }
-    results = dict(zip(arns, e2e.wait_all(list(arns.values()), timeout=90), strict=True))
+    results = dict(zip(arns, e2e.wait_all(list(arns.values())), strict=True))
 
     for label, result in results.items():
         assert result.status == "SUCCEEDED", (label, result.error, result.cause)
