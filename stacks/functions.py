@@ -228,9 +228,15 @@ class Functions(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[artifacts.arn_for_objects("*")])
         )
+        # Asks Bedrock whether the base model is offered for the run's customization in this region, and its
+        # lifecycle (GetFoundationModel), before any job; it reads foundation models of this region only.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["bedrock:GetFoundationModel"], resources=[arns.foundation_models(self)])
+        )
         self._allow_key_via(function, "s3", ["kms:Decrypt", "kms:GenerateDataKey"])
         acknowledge_object_wildcard(role, data, "*", DATA_OBJECTS_REASON)
         acknowledge_object_wildcard(role, artifacts, "*", ARTIFACTS_OBJECTS_REASON)
+        acknowledge_bedrock_wildcards(role, "foundation-model")
         return function
 
     def _build_create_job(self) -> lambda_.Function:

@@ -79,6 +79,7 @@ class Run(_State):
     smoke: SmokePlan | None = None
     throughput_estimate: ThroughputEstimate | None = None  # the hours its throughput will bill, estimated
     base_invoke_id: str | None = None  # what the evaluation calls the base model by (None: settings.base_model_id)
+    warnings: list[str] = Field(default_factory=list)  # what the run should know before it is paid for (a Legacy base)
 
     @property
     def base_model_invoke_id(self) -> str:

@@ -52,6 +52,8 @@ def compose(message: NotifyInput) -> dict[str, Any]:
         "throughput_policy": state.policy.action if state.policy else None,
         "cleanup": state.cleanup,
     }
+    if state.run and state.run.warnings:
+        body["warnings"] = state.run.warnings
     if state.cleanup_error:
         # Cleanup itself failed: the job or throughput may still be running and billing.
         body["cleanup_error"] = f"{state.cleanup_error.Error}: {_cause_message(state.cleanup_error.Cause)}"

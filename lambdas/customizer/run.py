@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from customizer import aws
+from customizer.catalog import check_lifecycle, check_offered
+from customizer.catalog import describe as describe_offering
 from customizer.errors import (
     AwsRequestRejectedError,
     DataNotFoundError,
@@ -247,6 +249,8 @@ def validate_run(
     settings = resolve_run_settings(defaults, config, req.settings)
     hyperparameters = check_family(settings, has_validation_data=req.validation_data is not None)
     base_id = base_invoke_id(settings.model, aws.region(), settings.evaluation.base_invoke_id)
+    # Ask Bedrock first (one call, before any data is read): is this customization of the base offered here today?
+    offering = check_offered(settings, aws.region(), describe_offering(settings.base_model_id))
     if settings.throughput_policy is ThroughputPolicy.KEEP_IF_BETTER and not req.test_data:
         raise SettingsError(
             "settings.throughput_policy: keep_if_better needs a test set to compare the models; "
@@ -297,6 +301,17 @@ def validate_run(
             f"{estimate.hours_until_decision:.2f} h (provisioning and evaluation): the sweeper may delete it "
             "mid-evaluation; raise the lifetime or lower evaluation.max_examples",
         )
+    # Once the run's hours are estimated: the base's lifecycle (Legacy, end of life) and how it can be called.
+    offered = check_lifecycle(
+        settings,
+        aws.region(),
+        offering,
+        now=datetime.now(UTC),
+        run_hours=settings.timeouts.job_hours + (estimate.hours_if_kept or estimate.hours_until_decision),
+        evaluates_base=data.test is not None,
+    )
+    for warning in offered:
+        report.warnings.add(warning.code, None, None, warning.setting, warning.message)
     write_report(report, artifacts_bucket, f"runs/{run_id}/validation/")
     smoke = (
         plan_smoke(settings, hyperparameters, data, names, artifacts_bucket) if settings.smoke_test.enabled else None
@@ -315,4 +330,5 @@ def validate_run(
         smoke=smoke,
         throughput_estimate=report.throughput,
         base_invoke_id=base_id,
+        warnings=[f"{w.code}: {w.message}" for w in offered],
     )

@@ -83,6 +83,11 @@ class EmulatorAdmin:
         }
         return {k: float(v) for k, v in self._call("POST", "durations", body).items()}
 
+    def set_foundation_model(self, model_id: str, **lifecycle: str | list[str] | None) -> None:
+        """As BedrockEmulator.set_foundation_model: ``status``, ``legacy_time``, ``end_of_life_time`` (ISO 8601),
+        ``public_extended_access_time``, ``customizations``."""
+        self._call("POST", "foundation-model", {"model_id": model_id, **lifecycle})
+
     def hold(self, operation: str | None = None) -> None:
         self._call("POST", "hold", {"operation": operation})
 

@@ -44,11 +44,24 @@ class ControlPlane:
     def __init__(self, store: Store) -> None:
         self.store = store
 
+    # ---- foundation models ----
+
+    def get_foundation_model(self, p: Params) -> Output:
+        with self.store.lock:
+            return self.store.catalog.get(p["modelIdentifier"], self.store.advance())
+
+    def list_foundation_models(self, p: Params) -> Output:
+        with self.store.lock:
+            return self.store.catalog.list(p, self.store.advance())
+
     # ---- customization jobs ----
 
     def create_model_customization_job(self, p: Params) -> Output:
         model, base_id = self._base_model(p["baseModelIdentifier"])
         ctype = self._customization_type(model, p.get("customizationType", "FINE_TUNING"))
+        with self.store.lock:
+            # Offered in this region today, and not past its end of life (the catalog, as GetFoundationModel says).
+            self.store.catalog.check_customization(model, ctype, self.store.advance())
         validators = [v["s3Uri"] for v in (p.get("validationDataConfig") or {}).get("validators", [])]
         hyperparameters = self._hyperparameters(model, p.get("hyperParameters") or {}, bool(validators))
         training_uri = p["trainingDataConfig"].get("s3Uri")
@@ -238,6 +251,7 @@ class ControlPlane:
             if existing:
                 return {"provisionedModelArn": existing}
             model_arn, base = self._servable(p["modelId"])
+            self.store.catalog.check_throughput(base)
             faults = self.store.faults
             throughput = Throughput(
                 arn=self.store.arn(f"provisioned-model/{self.store.new_id()}"),
@@ -406,6 +420,8 @@ class ControlPlane:
 
     def operations(self) -> dict[str, Callable[[Params], Output]]:
         return {
+            "GetFoundationModel": self.get_foundation_model,
+            "ListFoundationModels": self.list_foundation_models,
             "CreateModelCustomizationJob": self.create_model_customization_job,
             "GetModelCustomizationJob": self.get_model_customization_job,
             "ListModelCustomizationJobs": self.list_model_customization_jobs,

@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
@@ -210,6 +211,33 @@ class BedrockEmulator:
         """Block until ``count`` calls of ``operation`` wait at its hold (a condition, not a delay)."""
         return {"waiting": self.holds.wait_for(check_operation(operation) or "*", count, timeout)}
 
+    def set_foundation_model(
+        self,
+        model_id: str,
+        *,
+        status: str | None = None,
+        legacy_time: str | None = None,
+        public_extended_access_time: str | None = None,
+        end_of_life_time: str | None = None,
+        customizations: list[str] | None = None,
+    ) -> None:
+        """Make GetFoundationModel / ListFoundationModels say this of ``model_id`` in the emulator's region until
+        ``reset``: its lifecycle (``status`` ACTIVE or LEGACY, ISO 8601 times) and the customization types
+        offered here (``customizations``, e.g. ``["FINE_TUNING"]`` for a model the families place elsewhere)."""
+
+        def when(value: str | None) -> datetime | None:
+            return datetime.fromisoformat(value) if value else None
+
+        with self.store.lock:
+            self.store.catalog.set_model(
+                model_id,
+                status=status,
+                legacy_time=when(legacy_time),
+                public_extended_access_time=when(public_extended_access_time),
+                end_of_life_time=when(end_of_life_time),
+                customizations=customizations,
+            )
+
     def advance(self, seconds: float) -> None:
         """Move the emulator's clock forward (frozen or not)."""
         self.clock.advance(seconds)
@@ -221,6 +249,7 @@ class BedrockEmulator:
             self.store.durations = self.settings.durations
             if state:
                 self.store.reset()
+            self.store.catalog.reset()
         self.holds.release_all()
 
     # ---- inspection ----
@@ -265,6 +294,7 @@ class BedrockEmulator:
             ("POST", "fail-job"): self.fail_job,
             ("POST", "stop-job"): self.stop_job,
             ("POST", "fail-throughput"): self.fail_throughput,
+            ("POST", "foundation-model"): self.set_foundation_model,
             ("POST", "hold"): self.hold,
             ("POST", "release"): self.release,
             ("POST", "wait-held"): self.wait_held,

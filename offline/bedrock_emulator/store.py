@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from customizer.families import CustomizationType
 from offline.bedrock_emulator.answering import BaseAnswerer, NearestExample
+from offline.bedrock_emulator.catalog import Catalog
 from offline.bedrock_emulator.clock import Clock
 from offline.bedrock_emulator.config import Durations, EmulatorSettings
 from offline.bedrock_emulator.errors import invalid, not_found
@@ -57,6 +58,7 @@ class Store:
         self.resources = Resources()
         self.durations: Durations = settings.durations
         self.faults = Faults(seed=settings.seed)
+        self.catalog = Catalog(settings.region)
         self.calls: dict[str, int] = {}  # per operation
         self.invocations: dict[str, int] = {}  # runtime calls per modelId, answered or refused by the model
         self._ids = random.Random(settings.seed)

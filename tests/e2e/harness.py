@@ -160,6 +160,12 @@ class E2E:
         return [c for c in list(self.router.invocations) if c.handler == handler and of_run(c)]
 
     # ---- the emulator ----
+    def offer_here(self, model_id: str) -> None:
+        """Make the emulator's catalog offer fine-tuning of ``model_id`` in the runtime's region (us-east-1) for
+        this test: for tests of something else on a base Bedrock fine-tunes elsewhere today (Llama 3.2 in
+        us-west-2). The region check itself has its own tests. Undone by the fixture's reset."""
+        self.emulator.set_foundation_model(model_id, customizations=["FINE_TUNING"])
+
     def state(self) -> dict[str, Any]:
         return self.emulator.state()
 

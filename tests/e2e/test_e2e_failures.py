@@ -74,6 +74,8 @@ MISFITS: dict[str, Callable[[], tuple[dict[str, bytes], dict[str, Any], list[str
 def test_data_that_does_not_fit_the_model_fails_before_any_job(e2e: E2E) -> None:
     calls_before = e2e.calls().get("CreateModelCustomizationJob", 0)
     cases = {label: (e2e.run_name(f"misfit-{label}"), *make()) for label, make in MISFITS.items()}
+    for _, _, settings, _ in cases.values():
+        e2e.offer_here(settings.get("base_model_id", "amazon.titan-text-express-v1"))  # the data is the subject
     arns = {
         label: e2e.start_upload(name, e2e.settings(settings), files)
         for label, (name, files, settings, _) in cases.items()
@@ -230,6 +232,7 @@ def test_a_base_model_bedrock_refuses_fails_the_evaluation_fast_and_deletes_the_
     files = {name: as_conversation(body) for name, body in sample_files().items()}
     run_name = e2e.run_name("refused-base")
     bare = "meta.llama3-2-1b-instruct-v1:0"
+    e2e.offer_here(bare)
     settings = e2e.settings(
         {
             "base_model_id": bare,

@@ -194,6 +194,7 @@ def test_a_base_served_on_demand_only_through_an_inference_profile_is_evaluated_
     # profile: called by its bare id, every base call would be a ValidationException and the evaluation would fail
     files = {name: as_conversation(body) for name, body in sample_files().items()}
     run_name = e2e.run_name("llama32")
+    e2e.offer_here("meta.llama3-2-1b-instruct-v1:0")
     settings = e2e.settings({"base_model_id": "meta.llama3-2-1b-instruct-v1:0", "hyperparameters": {"epochCount": 1}})
     before = e2e.state()["invocations"]  # the emulator serves every test of this worker
     result = e2e.run(lambda: e2e.start_console(run_name, settings, files))

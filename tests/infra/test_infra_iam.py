@@ -37,6 +37,7 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("s3:PutObject", "artifacts objects", ""),
         ("kms:Decrypt", "key", "via s3"),
         ("kms:GenerateDataKey", "key", "via s3"),
+        ("bedrock:GetFoundationModel", "foundation-model/*", ""),
     },
     "create_job": {
         ("bedrock:CreateModelCustomizationJob", "model-customization-job/*", ""),

@@ -116,7 +116,8 @@ def _without_asset_hashes(template: str) -> Any:
 
 
 def test_stack_is_environment_agnostic(synth: Synthesized) -> None:
-    text = json.dumps(synth.template_json)
+    # Asset hashes are hex: twelve of their digits in a row are no account id (one such hash made this fail).
+    text = json.dumps(_without_asset_hashes(json.dumps(synth.template_json)))
     assert set(re.findall(r"(?<!\d)\d{12}(?!\d)", text)) == set()
     assert re.findall(r"\b(?:us|eu|ap|sa|ca|me|af|il|mx|cn)-(?:[a-z]+-)+\d\b", text) == []
     assert synth.stack.resolve(synth.stack.account) == {"Ref": "AWS::AccountId"}

@@ -1,6 +1,9 @@
 """Shared fixtures of the unit tests: an offline AWS (moto, fake credentials only) and valid runs.
 
-Nothing here is autouse: a test gets AWS only by asking for ``moto_aws`` (or a fixture built on it)."""
+Nothing here is autouse: a test gets AWS only by asking for ``moto_aws`` (or a fixture built on it). moto's
+Bedrock has no GetFoundationModel: with ``moto_aws``, "Validate the run"'s catalog lookup is answered by the
+Bedrock emulator's catalog (the families' knowledge, the same answers the end-to-end suite gets over HTTP);
+``tests/unit/core/test_catalog.py`` tests the lookup itself against botocore's Stubber."""
 
 from __future__ import annotations
 
@@ -15,10 +18,14 @@ from botocore.loaders import create_loader
 from botocore.stub import Stubber
 from moto import mock_aws
 
+import customizer.run
 from customizer import aws
+from customizer.catalog import Offering
 from customizer.models import DataObject, DataSet, Run
 from customizer.run import derive_names
 from customizer.settings import check_family, resolve_run_settings
+from offline.bedrock_emulator.catalog import Catalog
+from offline.bedrock_emulator.errors import ServiceError
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -64,13 +71,42 @@ _LOADER = create_loader()
 
 
 @pytest.fixture
-def moto_aws(aws_env: None) -> Iterator[None]:
+def moto_aws(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """moto for every service; Bedrock calls are answered by Stubbers (``bedrock`` / ``runtime``)."""
+    monkeypatch.setattr(customizer.run, "describe_offering", offered_in(REGION))
     with mock_aws():
         session = botocore.session.get_session()
         session.register_component("data_loader", _LOADER)
         boto3.setup_default_session(botocore_session=session)
         yield
+
+
+@pytest.fixture
+def offer(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Catalog]:
+    """``offer(model_id, customizations=["FINE_TUNING"], status="LEGACY", ...)``: the catalog lookup of
+    "Validate the run" says this of the model in the tests' region (a data rule tested on a base Bedrock
+    offers elsewhere, a lifecycle)."""
+    catalog = Catalog(REGION)
+    monkeypatch.setattr(customizer.run, "describe_offering", offered_in(REGION, catalog))
+
+    def set_model(model_id: str, **said: Any) -> Catalog:
+        catalog.set_model(model_id, **said)
+        return catalog
+
+    return set_model
+
+
+def offered_in(region: str, catalog: Catalog | None = None) -> Callable[[str], Offering | None]:
+    """GetFoundationModel as the emulator's catalog answers it in ``region``."""
+    known = catalog or Catalog(region)
+
+    def describe(model_id: str) -> Offering | None:
+        try:
+            return Offering.from_details(known.get(model_id, datetime.now(UTC))["modelDetails"])
+        except ServiceError:
+            return None
+
+    return describe
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from customizer.errors import SettingsError
 from customizer.families import claude, cohere, llama, nova, titan
 from customizer.families.base import (
     PRICES_AS_OF,
+    REGIONS_AS_OF,
     BaseModel,
     CustomizationType,
     DataFormat,
@@ -20,6 +21,7 @@ BASE_MODELS: tuple[BaseModel, ...] = (*titan.MODELS, *cohere.MODELS, *llama.MODE
 __all__ = [
     "BASE_MODELS",
     "PRICES_AS_OF",
+    "REGIONS_AS_OF",
     "BaseModel",
     "CustomizationType",
     "DataFormat",

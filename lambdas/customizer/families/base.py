@@ -116,6 +116,14 @@ class Pricing:
 
 PRICES_AS_OF = "2025-06-01"
 
+# Where Bedrock offers each customization of a model: the user guide's "Supported models and Regions for
+# fine-tuning and continued pre-training" (custom-model-supported.html; custom-model-fine-tuning.html), read on
+# REGIONS_AS_OF. A cache of what the service says: "Validate the run" asks GetFoundationModel in the stack's
+# region, which decides; these name the regions that would work when it refuses, and the offline emulator
+# answers from them. Models the page no longer lists (``listed=False``) keep their last documented regions.
+REGIONS_AS_OF = "2026-12-01"
+US_EAST_1, US_WEST_2 = "us-east-1", "us-west-2"
+
 
 @dataclass(frozen=True)
 class BaseModel:
@@ -139,6 +147,14 @@ class BaseModel:
     on_demand_through_profile: bool = False
     reserved_strings: tuple[str, ...] = ()
     aliases: tuple[str, ...] = field(default=())
+    # Regions where Bedrock offers each customization type (see REGIONS_AS_OF); empty: offered nowhere today.
+    regions: Mapping[CustomizationType, tuple[str, ...]] = field(default_factory=dict)
+    # In the user guide's table today (False: Bedrock no longer lists it; the live check decides at run time).
+    listed: bool = True
+    provider: str = ""
+
+    def regions_for(self, customization_type: CustomizationType | str) -> tuple[str, ...]:
+        return self.regions.get(CustomizationType(customization_type), ())
 
     @property
     def customization_types(self) -> tuple[CustomizationType, ...]:

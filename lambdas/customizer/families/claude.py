@@ -1,6 +1,7 @@
 """Anthropic Claude 3 Haiku (fine-tuning, Claude-style messages, Converse API)."""
 
 from customizer.families.base import (
+    US_WEST_2,
     BaseModel,
     CustomizationType,
     DataFormat,
@@ -30,5 +31,7 @@ MODELS = (
         pricing=Pricing(training_per_1k_tokens=0.004, storage_per_month=1.95, throughput_per_hour_no_commitment=50.0),
         training_file_max_bytes=10 * 1024**3,
         validation_file_max_bytes=1024**3,
+        regions={CustomizationType.FINE_TUNING: (US_WEST_2,)},
+        provider="Anthropic",
     ),
 )

@@ -1,6 +1,8 @@
 """Cohere Command and Command Light (fine-tuning only)."""
 
 from customizer.families.base import (
+    US_EAST_1,
+    US_WEST_2,
     BaseModel,
     CustomizationType,
     DataFormat,
@@ -29,6 +31,10 @@ _LIMITS = dict(
     tokens=TokenLimits(max_total=4096 + 2048, max_input=4096, max_output=2048),
     invocation=InvocationStyle.COHERE,
     family="cohere",
+    provider="Cohere",
+    # No longer in the user guide's table (kept: the seed's family); its last documented regions.
+    regions={CustomizationType.FINE_TUNING: (US_EAST_1, US_WEST_2)},
+    listed=False,
 )
 
 MODELS = (

@@ -1,6 +1,8 @@
 """Meta Llama 2, 3.1 (prompt/completion records) and 3.2 / 3.3 (Bedrock conversation schema)."""
 
 from customizer.families.base import (
+    US_EAST_1,
+    US_WEST_2,
     BaseModel,
     CustomizationType,
     DataFormat,
@@ -22,7 +24,14 @@ _PROMPT_COMPLETION = {CustomizationType.FINE_TUNING: DataFormat.PROMPT_COMPLETIO
 _CONVERSATION = {CustomizationType.FINE_TUNING: DataFormat.CONVERSATION}
 
 
+# Llama 3.1 and 3.2 are fine-tuned in us-west-2 (today's table); Llama 2 is no longer listed (kept: the seed's
+# family; its last documented regions); Llama 3.3 70B is not in the table: no region offers its fine-tuning.
+_WEST = {CustomizationType.FINE_TUNING: (US_WEST_2,)}
+_LLAMA_2 = {"regions": {CustomizationType.FINE_TUNING: (US_EAST_1, US_WEST_2)}, "listed": False}
+
+
 def _llama(model_id: str, name: str, conversation: bool, max_tokens: int, price: Pricing, **extra: object) -> BaseModel:
+    extra = {"regions": _WEST, **extra}
     return BaseModel(
         model_id=model_id,
         name=name,
@@ -34,6 +43,7 @@ def _llama(model_id: str, name: str, conversation: bool, max_tokens: int, price:
         # Conversation-schema models are called through Converse, the others with Llama's own body.
         invocation=InvocationStyle.CONVERSE if conversation else InvocationStyle.LLAMA,
         pricing=price,
+        provider="Meta",
         **extra,  # type: ignore[arg-type]
     )
 
@@ -45,8 +55,8 @@ _LARGE = Pricing(training_per_1k_tokens=0.00799, storage_per_month=1.95, through
 _PROFILE = {"on_demand_through_profile": True}
 
 MODELS = (
-    _llama("meta.llama2-13b-v1", "Llama 2 13B", False, 4096, _SMALL),
-    _llama("meta.llama2-70b-v1", "Llama 2 70B", False, 4096, _LARGE),
+    _llama("meta.llama2-13b-v1", "Llama 2 13B", False, 4096, _SMALL, **_LLAMA_2),
+    _llama("meta.llama2-70b-v1", "Llama 2 70B", False, 4096, _LARGE, **_LLAMA_2),
     _llama("meta.llama3-1-8b-instruct-v1:0", "Llama 3.1 8B Instruct", False, 16_000, _SMALL),
     _llama("meta.llama3-1-70b-instruct-v1:0", "Llama 3.1 70B Instruct", False, 16_000, _LARGE),
     _llama("meta.llama3-2-1b-instruct-v1:0", "Llama 3.2 1B Instruct", True, 16_000, _SMALL, **_PROFILE),
@@ -60,6 +70,8 @@ MODELS = (
         16_000,
         _LARGE,
         on_demand_deployment=True,
+        regions={},
+        listed=False,
         **_PROFILE,
     ),
 )

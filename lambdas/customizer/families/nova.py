@@ -1,6 +1,7 @@
 """Amazon Nova Micro, Lite and Pro (conversation schema, Converse API, on-demand deployment)."""
 
 from customizer.families.base import (
+    US_EAST_1,
     BaseModel,
     CustomizationType,
     DataFormat,
@@ -33,6 +34,8 @@ def _nova(model_id: str, name: str, price: Pricing) -> BaseModel:
         invocation=InvocationStyle.CONVERSE,
         pricing=price,
         on_demand_deployment=True,
+        regions={CustomizationType.FINE_TUNING: (US_EAST_1,)},
+        provider="Amazon",
         reserved_strings=RESERVED + tuple(s.upper() for s in RESERVED if s.upper() != s),
     )
 

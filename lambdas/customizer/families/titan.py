@@ -1,6 +1,8 @@
 """Amazon Titan Text: Express, Lite (fine-tuning and continued pre-training), Premier (fine-tuning)."""
 
 from customizer.families.base import (
+    US_EAST_1,
+    US_WEST_2,
     BaseModel,
     CustomizationType,
     DataFormat,
@@ -11,6 +13,13 @@ from customizer.families.base import (
     TokenLimits,
 )
 
+_BOTH_REGIONS = (US_EAST_1, US_WEST_2)
+# Express: fine-tuning in one version of today's table, continued pre-training on the same page; Lite and Premier:
+# in the page's earlier version only (Premier in us-east-1).
+_FT_AND_CPT_REGIONS = {
+    CustomizationType.FINE_TUNING: _BOTH_REGIONS,
+    CustomizationType.CONTINUED_PRE_TRAINING: _BOTH_REGIONS,
+}
 _FT_AND_CPT = {
     CustomizationType.FINE_TUNING: DataFormat.PROMPT_COMPLETION,
     CustomizationType.CONTINUED_PRE_TRAINING: DataFormat.CONTINUED_PRE_TRAINING,
@@ -38,6 +47,8 @@ MODELS = (
         tokens=TokenLimits(max_total=4096, by_batch_size=((1, 4096), (4, 2048), (64, 2048))),
         invocation=InvocationStyle.TITAN,
         pricing=Pricing(training_per_1k_tokens=0.008, storage_per_month=1.95, throughput_per_hour_no_commitment=20.50),
+        regions=_FT_AND_CPT_REGIONS,
+        provider="Amazon",
     ),
     BaseModel(
         model_id="amazon.titan-text-lite-v1",
@@ -49,6 +60,9 @@ MODELS = (
         tokens=TokenLimits(max_total=4096, by_batch_size=((2, 4096), (6, 2048), (64, 2048))),
         invocation=InvocationStyle.TITAN,
         pricing=Pricing(training_per_1k_tokens=0.0004, storage_per_month=1.95, throughput_per_hour_no_commitment=7.10),
+        regions=_FT_AND_CPT_REGIONS,
+        listed=False,
+        provider="Amazon",
     ),
     BaseModel(
         model_id="amazon.titan-text-premier-v1:0",
@@ -65,5 +79,8 @@ MODELS = (
         tokens=TokenLimits(max_total=4096),
         invocation=InvocationStyle.TITAN,
         pricing=Pricing(training_per_1k_tokens=0.008, storage_per_month=1.95, throughput_per_hour_no_commitment=20.50),
+        regions={CustomizationType.FINE_TUNING: (US_EAST_1,)},
+        listed=False,
+        provider="Amazon",
     ),
 )

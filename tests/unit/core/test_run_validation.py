@@ -490,7 +490,8 @@ def test_invalid_utf8_is_reported_as_a_bad_line(upload, validate):
 LLAMA = {"base_model_id": "meta.llama3-1-8b-instruct-v1:0", **KEEP}
 
 
-def test_llama_needs_100_training_and_validation_records_combined(upload, validate, artifacts_bucket):
+def test_llama_needs_100_training_and_validation_records_combined(upload, validate, artifacts_bucket, offer):
+    offer("meta.llama3-1-8b-instruct-v1:0", customizations=["FINE_TUNING"])  # as in us-west-2
     train, _, _ = upload("runs/l/train.jsonl", PAIRS[:60])
     short, _, _ = upload("runs/l/validation-short.jsonl", PAIRS[60:99])
     enough, _, _ = upload("runs/l/validation.jsonl", PAIRS[60:100])
@@ -505,7 +506,8 @@ def test_llama_needs_100_training_and_validation_records_combined(upload, valida
     assert (run.data.training.records, run.data.validation and run.data.validation.records) == (60, 40)
 
 
-def test_claude_needs_32_training_records(upload, validate):
+def test_claude_needs_32_training_records(upload, validate, offer):
+    offer("anthropic.claude-3-haiku-20240307-v1:0", customizations=["FINE_TUNING"])  # as in us-west-2
     claude = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}] * 31
     train, _, _ = upload("runs/c/train.jsonl", claude)
     with pytest.raises(
@@ -578,7 +580,8 @@ def test_the_smoke_sample_is_the_whole_file_when_it_is_shorter(upload, validate)
     assert run.smoke is not None and run.smoke.records == 4
 
 
-def test_the_smoke_sample_is_raised_to_the_familys_minimum(upload, validate):
+def test_the_smoke_sample_is_raised_to_the_familys_minimum(upload, validate, offer):
+    offer("meta.llama3-2-1b-instruct-v1:0", customizations=["FINE_TUNING"])  # as in us-west-2
     # Llama needs 100 records (training and validation combined): 10 asked, 100 taken.
     records = [conversation(i) for i in range(150)]
     train_uri, _, _ = upload("runs/llama/train.jsonl", records)
@@ -603,7 +606,9 @@ def test_the_longest_run_name_gives_smoke_names_bedrock_accepts(upload, validate
 # ---- the base model's invocation id ----
 
 
-def test_the_run_carries_what_the_evaluation_calls_the_base_by(upload, validate, monkeypatch):
+def test_the_run_carries_what_the_evaluation_calls_the_base_by(upload, validate, monkeypatch, offer):
+    # Fine-tuned in us-west-2 today; offered here too for this test of the profile's geography by region.
+    offer("meta.llama3-2-1b-instruct-v1:0", customizations=["FINE_TUNING"])
     train_uri, _, _ = upload("runs/llama/train.jsonl", CONVERSATIONS)
     settings = {"base_model_id": "meta.llama3-2-1b-instruct-v1:0", "throughput_policy": "keep"}
     # In us-east-1 (the tests' region): the us profile

@@ -45,7 +45,7 @@ def test_every_operation_asked_for_is_implemented_under_botocores_names(emulator
         "CreateProvisionedModelThroughput", "GetProvisionedModelThroughput", "ListProvisionedModelThroughputs",
         "DeleteProvisionedModelThroughput", "CreateCustomModelDeployment", "GetCustomModelDeployment",
         "DeleteCustomModelDeployment", "ListCustomModelDeployments", "TagResource", "UntagResource",
-        "ListTagsForResource", "InvokeModel", "Converse",
+        "ListTagsForResource", "InvokeModel", "Converse", "GetFoundationModel", "ListFoundationModels",
     }  # fmt: skip
     assert set(emulator.operations) == expected
     session = botocore.session.get_session()
@@ -76,7 +76,7 @@ def test_arns_are_decoded_from_the_raw_uri_one_label_at_a_time(server: EmulatorS
 
 def test_an_operation_the_emulator_does_not_implement_says_so(bedrock: Any) -> None:
     with pytest.raises(ClientError) as missing:
-        bedrock.list_foundation_models()
+        bedrock.list_evaluation_jobs()
     assert missing.value.response["Error"]["Code"] == "NotImplementedException"
     assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
 
