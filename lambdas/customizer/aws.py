@@ -112,7 +112,12 @@ def split_s3_uri(uri: str, where: str = "s3 uri") -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-CONFLICT_CODES = frozenset({"ConflictException", "ResourceInUseException"})
+# A create that met a resource of the same name (a concurrent start of the same run made it): botocore declares
+# ConflictException for CreateModelCustomizationJob only; CreateProvisionedModelThroughput and
+# CreateCustomModelDeployment declare none, and a name in use is a ValidationException ("The provided name ... is
+# currently in use."). On any of these the resource is looked up by name: found, it is the run's; not found, the
+# error stands (a ValidationException for a request that is wrong).
+CONFLICT_CODES = frozenset({"ConflictException", "ResourceInUseException", "ValidationException"})
 Created = TypeVar("Created")
 
 

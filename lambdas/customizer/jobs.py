@@ -8,10 +8,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from customizer import aws
-from customizer.errors import ResourceMissingError, WaitTimeoutError
+from customizer.errors import AwsRequestRejectedError, ResourceMissingError, WaitTimeoutError
 from customizer.models import Job, Run
 
 TRAINING_METRICS = "training_artifacts/step_wise_training_metrics.csv"
+# Where the validation metrics lie: AWS's sample code reads
+# validation_artifacts/post_fine_tuning_validation/validation/validation_metrics.csv, the user guide ("Analyze the
+# results of a model customization job") shows it without the validation/ folder. The file is looked for under
+# validation_artifacts/, wherever it is; this is the path tried when the folder cannot be listed.
+VALIDATION_ARTIFACTS = "validation_artifacts/"
+VALIDATION_METRICS_FILE = "validation_metrics.csv"
 VALIDATION_METRICS = "validation_artifacts/post_fine_tuning_validation/validation/validation_metrics.csv"
 
 
@@ -31,7 +37,8 @@ def _job_from(response: dict[str, Any]) -> Job:
     return Job(
         job_arn=response["jobArn"],
         job_name=response["jobName"],
-        status=response["status"],
+        # botocore makes status optional in GetModelCustomizationJob's output: a job not yet given one is starting.
+        status=response.get("status") or "InProgress",
         model_arn=response.get("outputModelArn"),
         failure_message=response.get("failureMessage"),
         checked_at=datetime.now(UTC).isoformat(),
@@ -119,18 +126,38 @@ def _read_metrics_csv(uri_prefix: str, relative: str) -> list[dict[str, float]]:
     return rows
 
 
+def validation_metrics_path(output_root: str) -> str:
+    """The validation metrics file's path under the job's output folder: the first ``validation_metrics.csv``
+    under ``validation_artifacts/`` (the shallowest, then by name), or the sample code's path if none is listed."""
+    bucket, prefix = aws.split_s3_uri(output_root.rstrip("/") + "/" + VALIDATION_ARTIFACTS, "job output")
+    found: list[str] = []
+    try:
+        with aws.translate_errors("listing job metrics"):
+            pages = aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for page in pages:
+                found += [
+                    o["Key"] for o in page.get("Contents", []) if o["Key"].endswith("/" + VALIDATION_METRICS_FILE)
+                ]
+    except (ResourceMissingError, AwsRequestRejectedError):
+        return VALIDATION_METRICS
+    if not found:
+        return VALIDATION_METRICS
+    key = min(found, key=lambda k: (k.count("/"), k))
+    return VALIDATION_ARTIFACTS + key[len(prefix) :]
+
+
 def read_metric_files(output_root: str) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
     """The rows of the job's training and validation metric files under its output folder
     (``metrics["output_uri"]``); a file the job did not write has no rows."""
-    return _read_metrics_csv(output_root, TRAINING_METRICS), _read_metrics_csv(output_root, VALIDATION_METRICS)
+    validation = validation_metrics_path(output_root)
+    return _read_metrics_csv(output_root, TRAINING_METRICS), _read_metrics_csv(output_root, validation)
 
 
 def collect_metrics(run: Run, job: Job) -> dict[str, Any]:
     """Final and best losses from the job's metric files (written under the job's output location)."""
     job_id = job.job_arn.rsplit("/", 1)[-1]
     root = f"{run.output_uri.rstrip('/')}/model-customization-job-{job_id}/"
-    training = _read_metrics_csv(root, TRAINING_METRICS)
-    validation = _read_metrics_csv(root, VALIDATION_METRICS)
+    training, validation = read_metric_files(root)
     summary: dict[str, Any] = {
         "output_uri": root,
         "training_steps": len(training),

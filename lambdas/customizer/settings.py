@@ -40,7 +40,8 @@ EvaluationMetric = Literal["contains_match", "exact_match", "token_f1", "rouge_l
 
 class EvaluationSettings(_Strict):
     max_examples: int = Field(200, ge=1, le=100_000, description="test examples evaluated at most")
-    max_tokens: int = Field(256, ge=1, le=8192, description="answer length limit per call")
+    # The family decides the upper bound (check_family: BaseModel.max_answer_tokens); this only bounds nonsense.
+    max_tokens: int = Field(256, ge=1, le=100_000, description="answer length limit per call")
     temperature: float = Field(0.0, ge=0.0, le=1.0)
     top_p: float = Field(0.9, ge=0.0, le=1.0)
     concurrency: int | None = Field(
@@ -278,6 +279,11 @@ def check_family(settings: RunSettings, *, has_validation_data: bool, where: str
     try:
         model = settings.model
         model.data_format(settings.customization_type)
+        if settings.evaluation.max_tokens > model.max_answer_tokens:
+            raise SettingsError(
+                f"settings.evaluation.max_tokens: {settings.evaluation.max_tokens} is more than {model.model_id} "
+                f"answers with (at most {model.max_answer_tokens} tokens); allowed: 1 to {model.max_answer_tokens}"
+            )
         if settings.serving == "on_demand" and not model.on_demand_deployment:
             allowed = ", ".join(m.model_id for m in BASE_MODELS if m.on_demand_deployment)
             raise SettingsError(

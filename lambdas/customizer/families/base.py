@@ -33,7 +33,8 @@ class InvocationStyle(enum.StrEnum):
 
     TITAN = "titan"
     COHERE = "cohere"
-    LLAMA = "llama"
+    LLAMA = "llama"  # the raw prompt (Llama 2 base models)
+    LLAMA3 = "llama3"  # Llama's body with the prompt in the Llama 3 instruct template (Llama 3.1 Instruct)
     CONVERSE = "converse"
 
 
@@ -152,6 +153,10 @@ class BaseModel:
     # In the user guide's table today (False: Bedrock no longer lists it; the live check decides at run time).
     listed: bool = True
     provider: str = ""
+    # The most an answer may be asked to hold (the request body's maxTokenCount / max_tokens / max_gen_len /
+    # maxTokens cap, from the user guide's inference parameters of the family): evaluation.max_tokens is checked
+    # against it before the run. 4,096 where a family module gives none.
+    max_answer_tokens: int = 4096
 
     def regions_for(self, customization_type: CustomizationType | str) -> tuple[str, ...]:
         return self.regions.get(CustomizationType(customization_type), ())

@@ -33,5 +33,7 @@ MODELS = (
         validation_file_max_bytes=1024**3,
         regions={CustomizationType.FINE_TUNING: (US_WEST_2,)},
         provider="Anthropic",
+        # "Anthropic Claude Messages API": max_tokens up to 4,096 for Claude 3 Haiku.
+        max_answer_tokens=4096,
     ),
 )

@@ -32,6 +32,8 @@ _LIMITS = dict(
     invocation=InvocationStyle.COHERE,
     family="cohere",
     provider="Cohere",
+    # "Cohere Command models" inference parameters: max_tokens at most 4,096.
+    max_answer_tokens=4096,
     # No longer in the user guide's table (kept: the seed's family); its last documented regions.
     regions={CustomizationType.FINE_TUNING: (US_EAST_1, US_WEST_2)},
     listed=False,

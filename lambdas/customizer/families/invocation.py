@@ -27,6 +27,33 @@ class RuntimeRequest:
     kwargs: dict[str, Any]
 
 
+# The Llama 3 instruct prompt format the user guide gives for InvokeModel on Llama 3.x Instruct ("Meta Llama
+# models", request body: "prompt" with <|begin_of_text|>, header ids and <|eot_id|>), ending with the assistant's
+# header so the model writes the answer.
+_LLAMA3_TURN = "<|start_header_id|>{role}<|end_header_id|>\n\n{text}<|eot_id|>"
+_LLAMA3_BEGIN = "<|begin_of_text|>"
+_LLAMA3_ANSWER = "<|start_header_id|>assistant<|end_header_id|>\n\n"
+
+
+def llama3_prompt(prompt: str, system: str = "") -> str:
+    turns = [_LLAMA3_TURN.format(role="system", text=system)] if system else []
+    turns.append(_LLAMA3_TURN.format(role="user", text=prompt))
+    return _LLAMA3_BEGIN + "".join(turns) + _LLAMA3_ANSWER
+
+
+def llama3_unwrap(prompt: str) -> str:
+    """The system and user text of a Llama 3 instruct prompt (the model reads the turns, not the markers);
+    a prompt without the template is returned as it is."""
+    if not prompt.startswith(_LLAMA3_BEGIN):
+        return prompt
+    texts = []
+    for turn in prompt.removeprefix(_LLAMA3_BEGIN).split("<|eot_id|>"):
+        _, marker, text = turn.partition("<|end_header_id|>\n\n")
+        if marker and text:
+            texts.append(text)
+    return "\n\n".join(texts)
+
+
 class BodyShapeError(ValueError):
     """A request body of the wrong shape for the model's family (the service answers ValidationException)."""
 
@@ -48,6 +75,8 @@ def build_request(
             kwargs["system"] = [{"text": system}]
         return RuntimeRequest("converse", kwargs)
     text = f"{system}\n\n{prompt}" if system else prompt
+    if style is InvocationStyle.LLAMA3:
+        text = llama3_prompt(prompt, system)
     body: dict[str, Any]
     if style is InvocationStyle.TITAN:
         body = {
@@ -117,6 +146,7 @@ _ALLOWED_KEYS = {
         "num_generations",
     },
     InvocationStyle.LLAMA: {"prompt", "max_gen_len", "temperature", "top_p", "images"},
+    InvocationStyle.LLAMA3: {"prompt", "max_gen_len", "temperature", "top_p", "images"},
 }
 
 
@@ -135,6 +165,8 @@ def check_request(style: InvocationStyle, body: dict[str, Any]) -> tuple[str, in
         return prompt, int(config.get("maxTokenCount", 512))
     prompt = _require(body, "prompt", str, style)
     key = "max_tokens" if style is InvocationStyle.COHERE else "max_gen_len"
+    if style is InvocationStyle.LLAMA3:
+        prompt = llama3_unwrap(prompt)
     return prompt, int(body.get(key, 512))
 
 

@@ -40,10 +40,15 @@ def _llama(model_id: str, name: str, conversation: bool, max_tokens: int, price:
         hyperparameters=_HYPERPARAMETERS,
         records=_RECORDS,
         tokens=TokenLimits(max_total=max_tokens),
-        # Conversation-schema models are called through Converse, the others with Llama's own body.
-        invocation=InvocationStyle.CONVERSE if conversation else InvocationStyle.LLAMA,
+        # Conversation-schema models are called through Converse, the others with Llama's own body: Llama 2's
+        # base models with the raw prompt, Llama 3.1 Instruct in the Llama 3 instruct template.
+        invocation=InvocationStyle.CONVERSE
+        if conversation
+        else (InvocationStyle.LLAMA if model_id.startswith("meta.llama2") else InvocationStyle.LLAMA3),
         pricing=price,
         provider="Meta",
+        # "Meta Llama models" inference parameters: max_gen_len at most 2,048 (also through Converse's maxTokens).
+        max_answer_tokens=2048,
         **extra,  # type: ignore[arg-type]
     )
 

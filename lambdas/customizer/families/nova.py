@@ -36,6 +36,8 @@ def _nova(model_id: str, name: str, price: Pricing) -> BaseModel:
         on_demand_deployment=True,
         regions={CustomizationType.FINE_TUNING: (US_EAST_1,)},
         provider="Amazon",
+        # Nova user guide, "Complete request schema": inferenceConfig.maxTokens up to 5,000 for Micro, Lite, Pro.
+        max_answer_tokens=5000,
         reserved_strings=RESERVED + tuple(s.upper() for s in RESERVED if s.upper() != s),
     )
 

@@ -49,6 +49,9 @@ MODELS = (
         pricing=Pricing(training_per_1k_tokens=0.008, storage_per_month=1.95, throughput_per_hour_no_commitment=20.50),
         regions=_FT_AND_CPT_REGIONS,
         provider="Amazon",
+        # "Amazon Titan Text models" inference parameters: maxTokenCount up to 8,192 (Express), 4,096 (Lite),
+        # 3,072 (Premier).
+        max_answer_tokens=8192,
     ),
     BaseModel(
         model_id="amazon.titan-text-lite-v1",
@@ -63,6 +66,7 @@ MODELS = (
         regions=_FT_AND_CPT_REGIONS,
         listed=False,
         provider="Amazon",
+        max_answer_tokens=4096,
     ),
     BaseModel(
         model_id="amazon.titan-text-premier-v1:0",
@@ -82,5 +86,6 @@ MODELS = (
         regions={CustomizationType.FINE_TUNING: (US_EAST_1,)},
         listed=False,
         provider="Amazon",
+        max_answer_tokens=3072,
     ),
 )

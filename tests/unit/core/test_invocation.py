@@ -8,7 +8,7 @@ import botocore.session
 import pytest
 from botocore.validate import validate_parameters
 
-from customizer.families import InvocationStyle
+from customizer.families import InvocationStyle, base_model
 from customizer.families.invocation import (
     BodyShapeError,
     InferenceConfig,
@@ -19,6 +19,7 @@ from customizer.families.invocation import (
 )
 
 CONFIG = InferenceConfig(max_tokens=100, temperature=0.2, top_p=0.8)
+# LLAMA3 shares LLAMA's body (only the prompt differs): its own test is below.
 INVOKE_STYLES = [InvocationStyle.TITAN, InvocationStyle.COHERE, InvocationStyle.LLAMA]
 RUNTIME = botocore.session.get_session().get_service_model("bedrock-runtime")
 
@@ -162,3 +163,20 @@ def test_a_body_for_one_family_is_rejected_by_the_others(style):
         if other is not style:
             with pytest.raises(BodyShapeError):
                 check_request(other, body)
+
+
+def test_llama_3_1_is_called_in_the_llama_3_instruct_template_and_llama_2_with_the_raw_prompt():
+    # The user guide's "Meta Llama models": for best results, the prompt in the Llama 3 instruct template
+    llama31 = base_model("meta.llama3-1-8b-instruct-v1:0")
+    request = build_request(llama31.invocation, llama31.model_id, "Q?", InferenceConfig(), system="Be brief.")
+    body = json.loads(request.kwargs["body"])
+    assert body["prompt"] == (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nQ?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+    )
+    # The emulator reads the turns, not the markers; a raw prompt is taken as it is
+    assert check_request(llama31.invocation, body) == ("Be brief.\n\nQ?", 256)
+    assert check_request(llama31.invocation, {"prompt": "raw"}) == ("raw", 512)
+    llama2 = base_model("meta.llama2-13b-v1")
+    body = json.loads(build_request(llama2.invocation, llama2.model_id, "Q?", InferenceConfig()).kwargs["body"])
+    assert body["prompt"] == "Q?"

@@ -24,6 +24,7 @@ from customizer.jobs import (
     delete_custom_model,
     pipeline_tags,
     stop_job_if_running,
+    validation_metrics_path,
 )
 from customizer.models import Job, Run, SmokePlan
 from tests.unit.core.stubs import JOB_ARN, JOB_ID, KMS_KEY_ARN, MODEL_ARN, ROLE_ARN, job_response
@@ -104,7 +105,7 @@ def test_create_job_returns_the_existing_job_without_creating_a_second(bedrock, 
     assert create(run).job_arn == JOB_ARN
 
 
-@pytest.mark.parametrize("code", ["ConflictException", "ResourceInUseException"])
+@pytest.mark.parametrize("code", ["ConflictException", "ResourceInUseException", "ValidationException"])
 def test_a_concurrent_create_returns_the_job_the_other_start_created(bedrock, make_run, code):
     run = make_run()
     not_found(bedrock)
@@ -141,6 +142,8 @@ def test_create_failures_become_typed_errors(bedrock, make_run, code, status, ex
     run = make_run()
     not_found(bedrock)
     bedrock.add_client_error("create_model_customization_job", code, "no", status)
+    if code == "ValidationException":
+        not_found(bedrock, identifier=run.names.job_name)  # a name in use? No: it stands
     with pytest.raises(expected, match=f"^CreateModelCustomizationJob: {code}: no$"):
         create(run)
 
@@ -370,3 +373,41 @@ def test_a_running_smoke_job_keeps_its_model(bedrock, make_run):
     job = Job(job_arn=JOB_ARN, job_name="j", status="InProgress")
     bedrock.add_response("get_model_customization_job", job_response(run, "InProgress"))
     assert check_smoke_job(run, job).status == "InProgress"
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        # AWS's sample code
+        "validation_artifacts/post_fine_tuning_validation/validation/validation_metrics.csv",
+        # the user guide ("Analyze the results of a model customization job")
+        "validation_artifacts/post_fine_tuning_validation/validation_metrics.csv",
+        # anywhere else under validation_artifacts/
+        "validation_artifacts/elsewhere/validation_metrics.csv",
+    ],
+)
+def test_the_validation_metrics_are_found_wherever_they_lie_under_validation_artifacts(bedrock, s3, make_run, relative):
+    run = make_run(validation=True)
+    put_csv(s3, run, relative, "step_number,epoch_number,validation_loss\n2,1,1.1\n3,2,0.9\n")
+    bedrock.add_response("get_model_customization_job", job_response(run, "Completed"), {"jobIdentifier": JOB_ARN})
+    job = check_job(run, job_for(run))
+    assert (job.metrics["validation_points"], job.metrics["best_validation_loss"]) == (2, 0.9)
+
+
+def test_of_two_validation_metric_files_the_shallowest_is_read(s3, make_run):
+    run = make_run(validation=True)
+    deep = "validation_artifacts/post_fine_tuning_validation/validation/validation_metrics.csv"
+    shallow = "validation_artifacts/post_fine_tuning_validation/validation_metrics.csv"
+    for relative in (deep, shallow):
+        put_csv(s3, run, relative, "step_number,validation_loss\n1,1.0\n")
+    root = f"{run.output_uri}model-customization-job-{JOB_ID}/"
+    assert validation_metrics_path(root) == shallow
+
+
+def test_a_job_without_a_status_yet_is_in_progress(bedrock, make_run):
+    # botocore makes GetModelCustomizationJob's status optional
+    run = make_run()
+    response = job_response(run, "InProgress")
+    del response["status"]
+    bedrock.add_response("get_model_customization_job", response, {"jobIdentifier": JOB_ARN})
+    assert check_job(run, job_for(run), now=datetime(2025, 1, 1, 1, tzinfo=UTC)).status == "InProgress"

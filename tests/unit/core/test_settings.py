@@ -215,6 +215,36 @@ def test_check_family_errors_name_the_setting(override, expected):
     assert str(caught.value).startswith(expected)
 
 
+@pytest.mark.parametrize(
+    ("model", "most"),
+    [
+        ("amazon.titan-text-express-v1", 8192),
+        ("amazon.titan-text-lite-v1", 4096),
+        ("amazon.titan-text-premier-v1:0", 3072),
+        ("meta.llama3-1-8b-instruct-v1:0", 2048),
+        ("meta.llama2-13b-v1", 2048),
+        ("cohere.command-text-v14", 4096),
+        ("amazon.nova-micro-v1:0", 5000),
+        ("anthropic.claude-3-haiku-20240307-v1:0", 4096),
+    ],
+)
+def test_the_answer_length_is_checked_against_what_the_family_allows(model, most):
+    assert (
+        check_family(
+            resolve_run_settings({}, {"base_model_id": model, "evaluation": {"max_tokens": most}}),
+            has_validation_data=False,
+        )
+        is not None
+    )
+    settings = resolve_run_settings({}, {"base_model_id": model, "evaluation": {"max_tokens": most + 1}})
+    with pytest.raises(SettingsError) as caught:
+        check_family(settings, has_validation_data=False)
+    assert str(caught.value) == (
+        f"settings.evaluation.max_tokens: {most + 1} is more than {model} answers with (at most {most} tokens); "
+        f"allowed: 1 to {most}"
+    )
+
+
 def test_check_family_can_name_the_deployment_defaults_instead():
     settings = resolve_run_settings({}, {"hyperparameters": {"epochCount": 0}})
     with pytest.raises(SettingsError) as caught:

@@ -106,10 +106,19 @@ def test_an_existing_throughput_is_returned_without_a_second_create(bedrock, mak
     assert create_throughput(run, completed_job(run), pipeline_tag=TAG).status == "InService"
 
 
-def test_a_concurrent_create_returns_the_other_starts_throughput(bedrock, make_run):
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        # what botocore declares for this operation: a name in use is a ValidationException
+        ("ValidationException", 400),
+        ("ConflictException", 409),
+    ],
+)
+def test_a_concurrent_create_returns_the_other_starts_throughput(bedrock, make_run, code, status):
     run = make_run()
     not_found(bedrock)
-    bedrock.add_client_error("create_provisioned_model_throughput", "ConflictException", "name in use", 409)
+    message = f"The provided name {run.names.throughput_name} is currently in use."
+    bedrock.add_client_error("create_provisioned_model_throughput", code, message, status)
     bedrock.add_response(
         "get_provisioned_model_throughput",
         throughput_response(run, "Creating"),
@@ -137,6 +146,8 @@ def test_create_failures_become_typed_errors(bedrock, make_run, code, status, ex
     run = make_run()
     not_found(bedrock)
     bedrock.add_client_error("create_provisioned_model_throughput", code, "no", status)
+    if code == "ValidationException":
+        not_found(bedrock, identifier=run.names.throughput_name)  # a name in use? No: it stands
     with pytest.raises(expected, match=f"^CreateProvisionedModelThroughput: {code}: no$"):
         create_throughput(run, completed_job(run), pipeline_tag=TAG)
 

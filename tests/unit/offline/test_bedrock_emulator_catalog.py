@@ -96,7 +96,10 @@ def test_no_job_where_the_customization_is_not_offered(
     # Llama 3.2 is fine-tuned in us-west-2, not here
     with pytest.raises(ClientError) as refused:
         bedrock.create_model_customization_job(**job_request(baseModelIdentifier=LLAMA))
-    assert _code(refused) == ("ValidationException", f"The base model {LLAMA} does not support FINE_TUNING in us-east-1.")
+    assert _code(refused) == (
+        "ValidationException",
+        f"The base model {LLAMA} does not support FINE_TUNING in us-east-1.",
+    )
     # Titan's continued pre-training, once the catalog no longer offers it here
     emulator.set_foundation_model(TITAN, customizations=["FINE_TUNING"])
     with pytest.raises(ClientError) as refused:
