@@ -15,7 +15,7 @@ METRICS_NAMESPACE = "BedrockCustomization"
 # --- Lambda -----------------------------------------------------------------------------------------
 LAMBDA_ASSET_DIR = "lambdas"
 # Everything in lambdas/ that the functions do not import: tests, caches, the local pin file
-# (Powertools comes from the layer, boto3 from the runtime).
+# (Powertools comes from its layer, boto3 from the SDK layer: stacks/sdk_layer.py).
 LAMBDA_ASSET_EXCLUDE = (
     "**/tests",
     "**/__pycache__",
@@ -33,6 +33,10 @@ POWERTOOLS_VERSION = "3.37.0"
 TRIGGER_RETRY_ATTEMPTS = 2
 TRIGGER_MAX_EVENT_AGE = Duration.hours(1)
 POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/x86_64/python3.12/{POWERTOOLS_VERSION}"
+# The services whose botocore models the SDK layer carries (stacks/sdk_layer.py): every client the code makes
+# (aws.client("...") in lambdas/; tests/infra/test_infra_sdk_layer.py checks the list covers them) and Powertools'
+# idempotency table (dynamodb). A client of any other service fails in Lambda with UnknownServiceError.
+SDK_LAYER_SERVICES = ("bedrock", "bedrock-runtime", "dynamodb", "s3", "sns", "stepfunctions")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """One Lambda function per step (see docs/design.md), each with its own role that allows only the calls
-its handler makes, its own log group, and the AWS-published Powertools layer.
+its handler makes, its own log group, the AWS-published Powertools layer and the stack's SDK layer.
 
-Every function runs ``lambdas/`` as its code; nothing else is packaged: boto3 comes with the runtime and
-Powertools (with pydantic and the X-Ray SDK) with the layer."""
+Every function runs ``lambdas/`` as its code; nothing else is packaged: the pinned boto3 comes with the SDK
+layer (``stacks/sdk_layer.py``) and Powertools (with pydantic and the X-Ray SDK) with the Powertools layer."""
 
 from __future__ import annotations
 
@@ -31,9 +31,12 @@ from stacks.nag import (
     acknowledge_cross_region_foundation_models,
     acknowledge_object_wildcard,
 )
+from stacks.sdk_layer import SdkLayer
 from stacks.storage import Storage
 
 LAMBDA_ASSET_PATH = Path(__file__).resolve().parent.parent / constants.LAMBDA_ASSET_DIR
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.X86_64
 # What Powertools' DynamoDBPersistenceLayer calls on the idempotency table.
 IDEMPOTENCY_TABLE_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
 # What a caller needs of a customer managed key to read and write a DynamoDB table encrypted with it.
@@ -74,6 +77,7 @@ class Functions(Construct):
         self._topic = topic
         self._code = lambda_.Code.from_asset(str(LAMBDA_ASSET_PATH), exclude=list(constants.LAMBDA_ASSET_EXCLUDE))
         self._layer = self._build_powertools_layer()
+        self.sdk_layer = SdkLayer(self, "SdkLayer", runtime=RUNTIME, architecture=ARCHITECTURE)
         self.idempotency_table = self._build_idempotency_table()
 
         self.validate_run = self._build_validate_run()
@@ -135,11 +139,19 @@ class Functions(Construct):
             self,
             spec.construct_id,
             description=spec.description,
-            runtime=lambda_.Runtime.PYTHON_3_12,
-            architecture=lambda_.Architecture.X86_64,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
             handler=spec.handler,
             code=self._code,
-            layers=[self._layer],
+            # Any order of layers works: every layer's python/ is extracted into /opt/python, which comes before
+            # the runtime's own boto3 (/var/runtime, /var/lang/lib/python3.12/site-packages) on sys.path
+            # (https://docs.aws.amazon.com/lambda/latest/dg/python-package.html, "Dependency search path and
+            # runtime-included libraries"). The order is only the order in which layers are merged into /opt
+            # (https://docs.aws.amazon.com/lambda/latest/dg/adding-layers.html), which matters where two layers
+            # hold the same file; the Powertools layer holds no boto3, botocore or s3transfer (its build deletes
+            # them: layer_v3/docker/Dockerfile of aws-powertools/powertools-lambda-python). The SDK layer is
+            # merged last all the same.
+            layers=[self._layer, self.sdk_layer],
             role=role,
             timeout=spec.timeout,
             memory_size=spec.memory_mb,

@@ -58,10 +58,12 @@ def test_function_runtime_handler_layer_and_tracing(
     assert function["Runtime"] == "python3.12"
     assert function["Architectures"] == ["x86_64"]
     assert function["Handler"] == f"handlers.{module}.handler"
-    # The Powertools layer of exactly the pinned version, from AWS's public SSM parameter at deploy time.
-    [layer] = function["Layers"]
-    parameter = synth.template_json["Parameters"][layer["Ref"]]
+    # The Powertools layer of exactly the pinned version, from AWS's public SSM parameter at deploy time, and the
+    # stack's layer of the pinned SDK (tests/infra/test_infra_sdk_layer.py).
+    powertools, sdk = function["Layers"]
+    parameter = synth.template_json["Parameters"][powertools["Ref"]]
     assert parameter == {"Type": "AWS::SSM::Parameter::Value<String>", "Default": LAYER_PARAMETER}
+    assert sdk == {"Ref": synth.logical_id(synth.stack.functions.sdk_layer)}
     assert function["TracingConfig"] == {"Mode": "Active"}
 
 
