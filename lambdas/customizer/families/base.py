@@ -28,6 +28,35 @@ class DataFormat(enum.StrEnum):
     CONTINUED_PRE_TRAINING = "input"  # {"input": ...}
 
 
+@dataclass(frozen=True)
+class MediaSupport:
+    """The images and videos a base takes in fine-tuning records (conversation schema, user turns only)."""
+
+    image_formats: frozenset[str] = frozenset()
+    video_formats: frozenset[str] = frozenset()
+    max_images: int = 0  # per record
+    max_videos: int = 0  # per record
+    # Where the limits come from; "this project's rule" where AWS states none.
+    source: str = ""
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(k for k, formats in (("image", self.image_formats), ("video", self.video_formats)) if formats)
+
+
+TEXT_ONLY = MediaSupport()
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """An image or video a record names: what the pipeline checks exists, never reads."""
+
+    kind: str
+    format: str
+    uri: str
+    field: str
+
+
 class InvocationStyle(enum.StrEnum):
     """How a model is called at run time: one of the InvokeModel bodies, or the Converse API."""
 
@@ -82,6 +111,7 @@ class RecordLimits:
 
     min_training: int = 1
     max_training: int | None = None
+    min_validation: int = 1  # when a validation file is given
     max_validation: int | None = None
     # Some families count training and validation together (Llama: 100 - 10,000 in all).
     max_combined: int | None = None
@@ -157,6 +187,8 @@ class BaseModel:
     # maxTokens cap, from the user guide's inference parameters of the family): evaluation.max_tokens is checked
     # against it before the run. 4,096 where a family module gives none.
     max_answer_tokens: int = 4096
+    # Images and videos its fine-tuning records may hold (conversation schema, user turns); none by default.
+    media: MediaSupport = TEXT_ONLY
 
     def regions_for(self, customization_type: CustomizationType | str) -> tuple[str, ...]:
         return self.regions.get(CustomizationType(customization_type), ())

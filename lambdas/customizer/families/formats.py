@@ -4,11 +4,13 @@ file checks) builds on ``check_record``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from customizer.families.base import DataFormat
+from customizer.families.base import TEXT_ONLY, DataFormat, MediaRef, MediaSupport
 
+# What the examples write; the Nova user guide: "schemaVersion can be any string value", and AWS's Nova validator
+# (aws-samples, custom-models/bedrock-fine-tuning/nova: ConverseDatasetSample) takes it as an optional string.
 CONVERSATION_SCHEMA_VERSION = "bedrock-conversation-2024"
 
 
@@ -31,6 +33,7 @@ class Example:
     prompt: str
     completion: str
     system: str = ""
+    media: tuple[MediaRef, ...] = field(default=())
 
 
 def _text(record: dict[str, Any], key: str, where: str | None = None) -> str:
@@ -45,10 +48,11 @@ def _text(record: dict[str, Any], key: str, where: str | None = None) -> str:
     return value
 
 
-def _unknown_keys(record: dict[str, Any], allowed: set[str]) -> None:
+def _unknown_keys(record: dict[str, Any], allowed: set[str], where: str = "") -> None:
     extra = sorted(set(record) - allowed)
     if extra:
-        raise RecordError(extra[0], f"unknown key; allowed keys: {', '.join(sorted(allowed))}", "unknown_key")
+        path = f"{where}.{extra[0]}" if where else extra[0]
+        raise RecordError(path, f"unknown key; allowed keys: {', '.join(sorted(allowed))}", "unknown_key")
 
 
 def _messages_list(record: dict[str, Any]) -> list[Any]:
@@ -75,21 +79,92 @@ def _message_keys(message: dict[str, Any], i: int) -> None:
         )
 
 
-def _conversation(record: dict[str, Any]) -> Example:
+def _media_block(value: Any, kind: str, formats: frozenset[str], where: str) -> MediaRef:
+    """``{"format": ..., "source": {"s3Location": {"uri": "s3://...", "bucketOwner": ...}}}`` (the user guide's
+    "Prepare data for fine-tuning image and text processing models"; AWS's Nova validator: ImageContent,
+    VideoContent, S3Location)."""
+    if not isinstance(value, dict):
+        raise RecordError(where, 'must be an object {"format": ..., "source": {"s3Location": ...}}', "wrong_type")
+    _unknown_keys(value, {"format", "source"}, where)
+    fmt = value.get("format")
+    if not isinstance(fmt, str) or fmt.lower() not in formats:
+        raise RecordError(
+            f"{where}.format",
+            f"{fmt!r} is not {'an' if kind == 'image' else 'a'} {kind} format it takes; allowed: {', '.join(sorted(formats))}",
+            "media",
+        )
+    source = value.get("source")
+    location = source.get("s3Location") if isinstance(source, dict) else None
+    if not isinstance(location, dict):
+        raise RecordError(f"{where}.source", 'must be {"s3Location": {"uri": "s3://bucket/key"}}', "missing_key")
+    _unknown_keys(location, {"uri", "bucketOwner"}, f"{where}.source.s3Location")
+    uri = location.get("uri")
+    bucket, _, key = uri.removeprefix("s3://").partition("/") if isinstance(uri, str) else ("", "", "")
+    if not isinstance(uri, str) or not uri.startswith("s3://") or not bucket or not key:
+        raise RecordError(f"{where}.source.s3Location.uri", f"{uri!r} is not an s3://bucket/key URI", "media")
+    if "bucketOwner" in location and not isinstance(location["bucketOwner"], str):
+        raise RecordError(f"{where}.source.s3Location.bucketOwner", "must be an account id string", "wrong_type")
+    return MediaRef(kind, fmt.lower(), uri, where)
+
+
+def _content_block(block: Any, where: str, role: str, media: MediaSupport, model: str) -> tuple[str, MediaRef | None]:
+    """One content block: exactly one of text, image, video (Converse's ContentBlock is a union), media only in
+    user turns and only where the base takes it."""
+    if not isinstance(block, dict):
+        raise RecordError(where, "must be an object", "wrong_type")
+    allowed = {"text", *media.kinds}
+    if len(block) != 1:
+        names = ", ".join(sorted(block)) or "nothing"
+        raise RecordError(where, f"holds one of {', '.join(sorted(allowed))}, not {names}", "wrong_type")
+    (key,) = block
+    if key == "text":
+        return _text(block, "text", f"{where}.text"), None
+    if key in ("image", "video") and key not in media.kinds:
+        takes = f"takes {' and '.join(media.kinds)}" if media.kinds else "takes text only"
+        raise RecordError(
+            f"{where}.{key}", f"{'an' if key == 'image' else 'a'} {key}, which {model} does not take ({takes})", "media"
+        )
+    if key not in allowed:
+        raise RecordError(f"{where}.{key}", f"unknown key; allowed keys: {', '.join(sorted(allowed))}", "unknown_key")
+    if role != "user":
+        raise RecordError(
+            f"{where}.{key}",
+            f"{'an' if key == 'image' else 'a'} {key} in an assistant turn: media go in user turns only",
+            "media",
+        )
+    formats = media.image_formats if key == "image" else media.video_formats
+    return "", _media_block(block[key], key, formats, f"{where}.{key}")
+
+
+def _check_media_counts(found: list[MediaRef], media: MediaSupport) -> None:
+    images = [m for m in found if m.kind == "image"]
+    videos = [m for m in found if m.kind == "video"]
+    if images and videos:
+        raise RecordError(videos[0].field, "a record holds images or one video, not both", "media")
+    if len(images) > media.max_images:
+        raise RecordError(images[media.max_images].field, f"more than {media.max_images} images in a record", "media")
+    if len(videos) > media.max_videos:
+        raise RecordError(videos[media.max_videos].field, f"more than {media.max_videos} video in a record", "media")
+
+
+def _system_blocks(blocks: Any) -> str:
+    if not isinstance(blocks, list):
+        raise RecordError("system", 'must be a list of {"text": ...} blocks', "wrong_type")
+    for i, block in enumerate(blocks):
+        if not isinstance(block, dict):
+            raise RecordError(f"system[{i}]", 'must be a {"text": ...} object', "wrong_type")
+        _unknown_keys(block, {"text"}, f"system[{i}]")
+    return "\n".join(_text(b, "text", f"system[{i}].text") for i, b in enumerate(blocks))
+
+
+def _conversation(record: dict[str, Any], media: MediaSupport, model: str) -> Example:
     _unknown_keys(record, {"schemaVersion", "system", "messages"})
-    if record.get("schemaVersion") != CONVERSATION_SCHEMA_VERSION:
-        raise RecordError("schemaVersion", f"must be {CONVERSATION_SCHEMA_VERSION!r}", "schema_version")
-    system = ""
-    if "system" in record:
-        blocks = record["system"]
-        if not isinstance(blocks, list):
-            raise RecordError("system", 'must be a list of {"text": ...} blocks', "wrong_type")
-        for i, block in enumerate(blocks):
-            if not isinstance(block, dict):
-                raise RecordError(f"system[{i}]", 'must be a {"text": ...} object', "wrong_type")
-        system = "\n".join(_text(b, "text", f"system[{i}].text") for i, b in enumerate(blocks))
+    if "schemaVersion" in record and not isinstance(record["schemaVersion"], str):
+        raise RecordError("schemaVersion", "must be a string (any value)", "schema_version")
+    system = _system_blocks(record["system"]) if "system" in record else ""
     messages = _messages_list(record)
     texts: list[str] = []
+    found: list[MediaRef] = []
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
             raise RecordError(f"messages[{i}]", "must be an object", "wrong_type")
@@ -101,15 +176,18 @@ def _conversation(record: dict[str, Any]) -> Example:
             )
         parts = []
         for j, block in enumerate(content):
-            if not isinstance(block, dict):
-                raise RecordError(f"messages[{i}].content[{j}]", "must be an object", "wrong_type")
-            parts.append(_text(block, "text", f"messages[{i}].content[{j}].text"))
+            text, ref = _content_block(block, f"messages[{i}].content[{j}]", str(message["role"]), media, model)
+            if ref is None:
+                parts.append(text)
+            else:
+                found.append(ref)
         texts.append("\n".join(parts))
     if len(messages) % 2:
         raise RecordError(
             f"messages[{len(messages) - 1}].role", "the last message must be from the assistant", "role_order"
         )
-    return Example(prompt="\n".join(texts[:-1]), completion=texts[-1], system=system)
+    _check_media_counts(found, media)
+    return Example(prompt="\n".join(texts[:-1]), completion=texts[-1], system=system, media=tuple(found))
 
 
 def _claude(record: dict[str, Any]) -> Example:
@@ -129,8 +207,11 @@ def _claude(record: dict[str, Any]) -> Example:
     return Example(prompt="\n".join(texts[:-1]), completion=texts[-1], system=system)
 
 
-def check_record(record: object, data_format: DataFormat) -> Example:
-    """Check one parsed JSONL record against ``data_format``; return its Example or raise RecordError."""
+def check_record(
+    record: object, data_format: DataFormat, media: MediaSupport = TEXT_ONLY, model: str = "this model"
+) -> Example:
+    """Check one parsed JSONL record against ``data_format`` (and, in the conversation schema, the images and
+    videos ``model`` takes); return its Example or raise RecordError."""
     if not isinstance(record, dict):
         raise RecordError("(record)", f"must be a JSON object, not {type(record).__name__}", "not_an_object")
     if data_format is DataFormat.PROMPT_COMPLETION:
@@ -140,11 +221,13 @@ def check_record(record: object, data_format: DataFormat) -> Example:
         _unknown_keys(record, {"input"})
         return Example(prompt="", completion=_text(record, "input"))
     if data_format is DataFormat.CONVERSATION:
-        return _conversation(record)
+        return _conversation(record, media, model)
     return _claude(record)
 
 
-def evaluation_example(record: object, data_format: DataFormat) -> Example:
+def evaluation_example(
+    record: object, data_format: DataFormat, media: MediaSupport = TEXT_ONLY, model: str = "this model"
+) -> Example:
     """A test-set record as an Example. Test sets of continued pre-training runs use prompt/completion
     records (the model continues the prompt), so that format is accepted for every family."""
     if isinstance(record, dict) and "prompt" in record and "completion" in record:
@@ -153,4 +236,9 @@ def evaluation_example(record: object, data_format: DataFormat) -> Example:
         raise RecordError(
             "prompt", "test records of a continued pre-training run are prompt/completion pairs", "missing_key"
         )
-    return check_record(record, data_format)
+    example = check_record(record, data_format, media, model)
+    if example.media:
+        # This project's limit, not Bedrock's: the evaluator asks the models with text only, so an example with
+        # media would be judged without what it shows.
+        raise RecordError(example.media[0].field, "a test example with media is not evaluated yet (text only)", "media")
+    return example

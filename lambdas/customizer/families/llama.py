@@ -8,6 +8,7 @@ from customizer.families.base import (
     DataFormat,
     HyperParameter,
     InvocationStyle,
+    MediaSupport,
     Pricing,
     RecordLimits,
     TokenLimits,
@@ -58,6 +59,15 @@ _LARGE = Pricing(training_per_1k_tokens=0.00799, storage_per_month=1.95, through
 
 # Llama 3.2 and 3.3 are served on demand only through cross-region inference profiles (us.meta.llama3-2-...).
 _PROFILE = {"on_demand_through_profile": True}
+# Llama 3.2 11B and 90B Vision take images in user turns: gif, jpeg, png, webp (the user guide, "Prepare data for
+# fine-tuning image and text processing models"). It gives no count a record: 10, as for Nova, is this project's rule.
+_VISION = {
+    "media": MediaSupport(
+        image_formats=frozenset({"gif", "jpeg", "png", "webp"}),
+        max_images=10,
+        source="Bedrock user guide (formats); at most 10 images a record is this project's rule",
+    )
+}
 
 MODELS = (
     _llama("meta.llama2-13b-v1", "Llama 2 13B", False, 4096, _SMALL, **_LLAMA_2),
@@ -66,8 +76,8 @@ MODELS = (
     _llama("meta.llama3-1-70b-instruct-v1:0", "Llama 3.1 70B Instruct", False, 16_000, _LARGE),
     _llama("meta.llama3-2-1b-instruct-v1:0", "Llama 3.2 1B Instruct", True, 16_000, _SMALL, **_PROFILE),
     _llama("meta.llama3-2-3b-instruct-v1:0", "Llama 3.2 3B Instruct", True, 16_000, _SMALL, **_PROFILE),
-    _llama("meta.llama3-2-11b-instruct-v1:0", "Llama 3.2 11B Instruct", True, 16_000, _SMALL, **_PROFILE),
-    _llama("meta.llama3-2-90b-instruct-v1:0", "Llama 3.2 90B Instruct", True, 10_000, _LARGE, **_PROFILE),
+    _llama("meta.llama3-2-11b-instruct-v1:0", "Llama 3.2 11B Instruct", True, 16_000, _SMALL, **_PROFILE, **_VISION),
+    _llama("meta.llama3-2-90b-instruct-v1:0", "Llama 3.2 90B Instruct", True, 10_000, _LARGE, **_PROFILE, **_VISION),
     _llama(
         "meta.llama3-3-70b-instruct-v1:0",
         "Llama 3.3 70B Instruct",

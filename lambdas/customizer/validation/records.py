@@ -51,8 +51,8 @@ class RecordChecker:
     def check(self, record: Any) -> tuple[Example, int]:
         """The record's Example and estimated tokens; RecordError (with its kind) when it does not fit."""
         if self.test_set:
-            return evaluation_example(record, self.data_format), 0
-        example = check_record(record, self.data_format)
+            return evaluation_example(record, self.data_format, self.model.media, self.model.name), 0
+        example = check_record(record, self.data_format, self.model.media, self.model.name)
         if self._reserved is not None:
             self._check_reserved(record, example)
         prompt, completion, system = example.prompt, example.completion, example.system

@@ -368,6 +368,14 @@ def _check_counts(report: Report, model: BaseModel, sources: Sequence[DataSource
         errors.add(
             "too_many_records", where, None, None, f"{training} records; {name} takes at most {limits.max_training}"
         )
+    if validation_file and validation_file.checked and 0 < validation < limits.min_validation:
+        errors.add(
+            "too_few_records",
+            by_role[Role.VALIDATION].name,
+            None,
+            None,
+            f"{validation} records; {name} needs at least {limits.min_validation}",
+        )
     if validation_file and limits.max_validation and validation > limits.max_validation:
         errors.add(
             "too_many_records",

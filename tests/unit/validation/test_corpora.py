@@ -77,8 +77,7 @@ PROMPT_COMPLETION: list[tuple[bytes | dict[str, Any] | list[Any], str, str | Non
     ({"prompt": "", "completion": "a"}, "empty_text", "prompt"),
 ]
 CONVERSATION: list[tuple[bytes | dict[str, Any] | list[Any], str, str | None]] = [
-    (_nested(conversation(1), ["schemaVersion"], "bedrock-conversation-2023"), "schema_version", "schemaVersion"),
-    (_nested(conversation(1), ["schemaVersion"], _DELETE), "schema_version", "schemaVersion"),
+    (_nested(conversation(1), ["schemaVersion"], 2023), "schema_version", "schemaVersion"),
     (_nested(conversation(1), ["messages"], _DELETE), "missing_key", "messages"),
     (_nested(conversation(1), ["messages"], "hello"), "wrong_type", "messages"),
     (_nested(conversation(1), ["extra"], 1), "unknown_key", "extra"),

@@ -1,0 +1,172 @@
+"""Images and videos in fine-tuning records (conversation schema): accepted where the base takes them, refused
+at their line and field where it does not, with AWS's rules (Nova user guide and AWS's Nova validator; the
+Bedrock user guide for Llama 3.2 Vision)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from customizer.families.base import MediaRef
+from tests.unit.validation.corpus import CONV, check, conversation
+
+NOVA_LITE = "amazon.nova-lite-v1:0"
+NOVA_MICRO = "amazon.nova-micro-v1:0"
+LLAMA_VISION = "meta.llama3-2-11b-instruct-v1:0"
+LLAMA_TEXT = "meta.llama3-2-1b-instruct-v1:0"
+
+
+def image(n: int = 0, fmt: str = "png", uri: str | None = None) -> dict[str, Any]:
+    return {"image": {"format": fmt, "source": {"s3Location": {"uri": uri or f"s3://data/images/{n}.{fmt}"}}}}
+
+
+def video(n: int = 0, fmt: str = "mp4") -> dict[str, Any]:
+    return {"video": {"format": fmt, "source": {"s3Location": {"uri": f"s3://data/videos/{n}.{fmt}"}}}}
+
+
+def with_media(i: int, *blocks: dict[str, Any], answer_blocks: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+    record = conversation(i)
+    record["messages"][0]["content"] += list(blocks)
+    record["messages"][1]["content"] += list(answer_blocks)
+    return record
+
+
+def errors(report: Any) -> list[tuple[str, int | None, str | None, str]]:
+    return [(f.kind, f.line, f.field, f.message) for f in report.errors.first(20)]
+
+
+def test_images_and_a_video_are_accepted_where_the_base_takes_them() -> None:
+    records = [with_media(i, image(i), image(i + 100)) for i in range(8)]
+    records += [with_media(8, video(8))]
+    report = check(records, NOVA_LITE)
+    assert report.valid, report.summary()
+    report = check([with_media(i, image(i)) for i in range(100)], LLAMA_VISION)
+    assert report.valid, report.summary()
+
+
+def test_media_on_a_text_only_base_is_refused_at_its_line_and_field() -> None:
+    records = [conversation(i) for i in range(10)]
+    records[3] = with_media(3, image(3))
+    report = check(records, NOVA_MICRO)
+    assert errors(report) == [
+        ("media", 4, "messages[0].content[1].image", "an image, which Nova Micro does not take (takes text only)")
+    ]
+    records = [conversation(i) for i in range(100)]
+    records[0] = with_media(0, video(0))
+    assert errors(check(records, LLAMA_VISION)) == [
+        (
+            "media",
+            1,
+            "messages[0].content[1].video",
+            "a video, which Llama 3.2 11B Instruct does not take (takes image)",
+        )
+    ]
+    records[0] = with_media(0, image(0))
+    assert errors(check(records, LLAMA_TEXT))[0][:3] == ("media", 1, "messages[0].content[1].image")
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "message"),
+    [
+        (
+            with_media(0, image(0), video(0)),
+            "messages[0].content[2].video",
+            "a record holds images or one video, not both",
+        ),
+        (with_media(0, video(0), video(1)), "messages[0].content[2].video", "more than 1 video in a record"),
+        (
+            with_media(0, *(image(n) for n in range(11))),
+            "messages[0].content[11].image",
+            "more than 10 images in a record",
+        ),
+        (
+            with_media(0, answer_blocks=(image(0),)),
+            "messages[1].content[1].image",
+            "an image in an assistant turn: media go in user turns only",
+        ),
+        (
+            with_media(0, image(0, fmt="bmp")),
+            "messages[0].content[1].image.format",
+            "'bmp' is not an image format it takes; allowed: gif, jpeg, png, webp",
+        ),
+        (
+            with_media(0, image(0, uri="https://example.com/a.png")),
+            "messages[0].content[1].image.source.s3Location.uri",
+            "'https://example.com/a.png' is not an s3://bucket/key URI",
+        ),
+        (
+            with_media(0, {"image": {"format": "png"}}),
+            "messages[0].content[1].image.source",
+            'must be {"s3Location": {"uri": "s3://bucket/key"}}',
+        ),
+        (
+            with_media(0, {"text": "q", "image": image(0)["image"]}),
+            "messages[0].content[1]",
+            "holds one of image, text, video, not image, text",
+        ),
+        (
+            with_media(0, {"document": {}}),
+            "messages[0].content[1].document",
+            "unknown key; allowed keys: image, text, video",
+        ),
+    ],
+)
+def test_aws_media_rules_are_checked(record: dict[str, Any], field: str, message: str) -> None:
+    records = [record, *(conversation(i) for i in range(1, 8))]
+    found = errors(check(records, NOVA_LITE))
+    assert [(f[1], f[2], f[3]) for f in found] == [(1, field, message)]
+
+
+def test_schema_version_is_any_string_or_absent() -> None:
+    records = [conversation(i) for i in range(8)]
+    records[0]["schemaVersion"] = "my-own-version"
+    del records[1]["schemaVersion"]
+    assert check(records, NOVA_MICRO).valid
+    records[2]["schemaVersion"] = 2024
+    assert errors(check(records, NOVA_MICRO)) == [
+        ("schema_version", 3, "schemaVersion", "must be a string (any value)")
+    ]
+    assert CONV == "bedrock-conversation-2024"
+
+
+def test_a_test_example_with_media_is_refused_as_not_evaluated_yet() -> None:
+    training = [conversation(i) for i in range(8)]
+    report = check(training, NOVA_LITE, test=[with_media(0, image(0))])
+    assert [(f.kind, f.field, f.message) for f in report.errors.first(5)] == [
+        ("media", "messages[0].content[1].image", "a test example with media is not evaluated yet (text only)")
+    ]
+
+
+def test_a_record_names_its_media_for_the_pipeline_to_check() -> None:
+    from customizer.families import base_model
+    from customizer.families.formats import check_record
+
+    model = base_model(NOVA_LITE)
+    example = check_record(with_media(0, image(7, "jpeg")), model.data_format("FINE_TUNING"), model.media, model.name)
+    assert example.media == (MediaRef("image", "jpeg", "s3://data/images/7.jpeg", "messages[0].content[1].image"),)
+    assert example.prompt == "What is item 0?"
+
+
+# ---- Claude 3 Haiku: AWS's validator README ----
+
+
+def test_claude_reserves_human_and_assistant_turn_markers() -> None:
+    from tests.unit.validation.corpus import CLAUDE, claude
+
+    records = [claude(i) for i in range(32)]
+    records[5]["messages"][1]["content"] = "Sure.\nHuman: and another thing"
+    found = errors(check(records, CLAUDE))
+    assert [(f[0], f[1], f[2]) for f in found] == [("reserved_string", 6, "messages[1].content")]
+    assert "'\\nHuman:'" in found[0][3]
+
+
+def test_claude_wants_32_to_1000_validation_records_and_10000_in_all() -> None:
+    from tests.unit.validation.corpus import CLAUDE, claude
+
+    few = check([claude(i) for i in range(32)], CLAUDE, validation=[claude(i) for i in range(100, 131)])
+    assert [(f.kind, f.message) for f in few.errors.first(5)] == [
+        ("too_few_records", f"31 records; {CLAUDE} needs at least 32")
+    ]
+    enough = check([claude(i) for i in range(32)], CLAUDE, validation=[claude(i) for i in range(100, 132)])
+    assert enough.valid, enough.summary()
