@@ -97,4 +97,4 @@ validate: $(VENV)/.installed
 		$(if $(HYPERPARAMETERS),--hyperparameters '$(HYPERPARAMETERS)') $(if $(FORMAT),--format "$(FORMAT)")
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .offline
+	rm -rf $(VENV) node_modules cdk.out .offline .build
