@@ -6,14 +6,19 @@ longer than ``MAX_LINE_BYTES`` is skipped to its end instead of being buffered (
 number, as too long: no record that size fits any model's token limit).
 
 The parser is orjson when it can be imported (the command line, with requirements-dev.txt) and the
-standard library otherwise (in Lambda, whose asset packages no third-party code). Both accept the same
-documents, except that the standard library also takes integers beyond 64 bits and escaped lone
-surrogates (``"\\ud800"``), which orjson refuses; NaN and Infinity, which JSON does not allow, are
-refused by both."""
+standard library otherwise (in Lambda, whose asset packages no third-party code). The two give one verdict
+(a property test checks it): the standard library is made to refuse what orjson refuses, an escaped lone
+surrogate (``"\\ud800"``: no UTF-8 text holds it, so no model could be trained on it) and a number that is
+infinite as a double (``1e400``); NaN and Infinity, which JSON does not allow, are refused by both. Integers
+beyond 64 bits are taken by both (orjson as a float). One difference stays: nesting deeper than about 990
+levels fails the standard library (Python's recursion limit) before orjson's 1,024; no record of any family
+nests beyond a few levels. A line that fails either parser is explained by the standard library's message
+(``validator._json_problem``), so the message is the same too."""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,12 +34,39 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"the number {text[:40]} is out of range (infinite as a double)")
+    return number
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+def _check_surrogates(value: Any) -> None:
+    """Raise ValueError for a string holding a lone surrogate (only an escape can put one there)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(value[exc.start])
+            raise ValueError(f"a lone surrogate escape (\\u{code:04x}) in a string: no UTF-8 text holds it") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_surrogates(key)
+            _check_surrogates(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_surrogates(item)
 
 
 def _stdlib_loads(line: bytes) -> Any:
     # Decoding first: json.loads(bytes) would guess UTF-16/32 from the first bytes; JSON Lines is UTF-8.
-    return _DECODER.decode(line.decode("utf-8"))
+    parsed = _DECODER.decode(line.decode("utf-8"))
+    if b"\\u" in line:  # rare: only a \u escape can make a lone surrogate
+        _check_surrogates(parsed)
+    return parsed
 
 
 def _pick_loads() -> tuple[Callable[[bytes], Any], str]:

@@ -143,7 +143,8 @@ def _json_problem(raw: bytes) -> tuple[str, str]:
     except (ValueError, RecursionError) as exc:
         message = f"not valid JSON: {str(exc) or type(exc).__name__}"
     else:
-        message = "not valid JSON: a number out of range"
+        # Taken by the standard library, refused by orjson: only nesting between their depth limits is left.
+        message = "not valid JSON: nested deeper than the parser takes"
     if stripped.endswith(","):
         message += "; the line ends with a comma, as inside a JSON array: JSON Lines has no commas between lines"
     return "invalid_json", message
