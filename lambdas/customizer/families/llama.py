@@ -84,7 +84,8 @@ MODELS = (
         True,
         16_000,
         _LARGE,
-        on_demand_deployment=True,
+        # No on-demand deployment: the user guide's "Deploy a custom model for on-demand inference" lists Nova
+        # Micro, Lite and Pro as its supported base models (read 2026-12-01).
         regions={},
         listed=False,
         **_PROFILE,

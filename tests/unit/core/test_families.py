@@ -298,3 +298,27 @@ def test_llama_3_2_and_3_3_are_the_bases_served_only_through_profiles():
         "meta.llama3-2-90b-instruct-v1:0",
         "meta.llama3-3-70b-instruct-v1:0",
     }
+
+
+def test_on_demand_deployment_is_for_the_bases_the_user_guide_lists():
+    # "Deploy a custom model for on-demand inference": Nova Micro, Lite and Pro (read 2026-12-01)
+    assert {m.model_id for m in BASE_MODELS if m.on_demand_deployment} == {
+        "amazon.nova-micro-v1:0",
+        "amazon.nova-lite-v1:0",
+        "amazon.nova-pro-v1:0",
+    }
+
+
+@pytest.mark.parametrize(
+    ("listed", "base"),
+    [
+        # The ids Bedrock lists for customization carry a context suffix
+        ("amazon.nova-micro-v1:0:128k", "amazon.nova-micro-v1:0"),
+        ("amazon.nova-lite-v1:0:300k", "amazon.nova-lite-v1:0"),
+        ("anthropic.claude-3-haiku-20240307-v1:0:200k", "anthropic.claude-3-haiku-20240307-v1:0"),
+        ("meta.llama3-2-1b-instruct-v1:0:128k", "meta.llama3-2-1b-instruct-v1:0"),
+        ("amazon.titan-text-express-v1:0:8k", "amazon.titan-text-express-v1"),
+    ],
+)
+def test_the_ids_with_the_context_suffix_bedrock_lists_are_accepted(listed, base):
+    assert base_model(listed).model_id == base

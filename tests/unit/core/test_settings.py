@@ -389,7 +389,10 @@ def test_on_demand_serving_is_rejected_for_a_base_without_it():
         check_family(settings, has_validation_data=False)
     message = str(caught.value)
     assert message.startswith("settings.serving: 'on_demand' is not available")
-    assert "amazon.nova-lite-v1:0" in message and "meta.llama3-3-70b-instruct-v1:0" in message
+    assert message.endswith(
+        "bases that allow it: amazon.nova-micro-v1:0, amazon.nova-lite-v1:0, amazon.nova-pro-v1:0 "
+        "(or use 'provisioned_throughput')"
+    )
 
 
 def test_an_unknown_serving_is_rejected():
