@@ -80,11 +80,13 @@ class CatalogWarning:
     message: str
 
 
-def describe(model_id: str) -> Offering | None:
-    """GetFoundationModel in the SDK's region; None when the service does not know the model there."""
+def describe(model_id: str, client: Any | None = None) -> Offering | None:
+    """GetFoundationModel in the SDK's region (or ``client``'s); None when the service does not know the model
+    there."""
+    bedrock = client if client is not None else aws.client("bedrock")
     with aws.translate_errors("GetFoundationModel"):
         try:
-            details = aws.client("bedrock").get_foundation_model(modelIdentifier=model_id)["modelDetails"]
+            details = bedrock.get_foundation_model(modelIdentifier=model_id)["modelDetails"]
         except ClientError as exc:
             # Not offered here: ResourceNotFoundException, or "The provided model identifier is invalid."
             if aws.error_code(exc) in NOT_HERE:

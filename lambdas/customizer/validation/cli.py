@@ -2,7 +2,11 @@
 
     python -m customizer.validation train.jsonl --model amazon.titan-text-express-v1 [--type FINE_TUNING]
         [--validation validation.jsonl] [--test test.jsonl] [--hyperparameters '{"epochCount": 2}']
-        [--format markdown|json]
+        [--region us-east-1 [--live]] [--format markdown|json]
+
+``--region``: is the customization offered there, by this project's table of the user guide (the families'
+knowledge); ``--live`` also asks Bedrock (GetFoundationModel, with your credentials), as the pipeline does, and
+says so when it could not.
 
 Exit status: 0 when the data is valid (warnings allowed), 1 when it is not, 2 on a usage error."""
 
@@ -15,8 +19,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from customizer.errors import SettingsError
-from customizer.families import BASE_MODELS, CustomizationType, base_model
+from customizer.errors import PipelineError, SettingsError
+from customizer.families import BASE_MODELS, REGIONS_AS_OF, CustomizationType, base_model
+from customizer.validation.report import Report
 from customizer.validation.validator import CheckSettings, DataSource, Role, validate_data
 
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -48,6 +53,13 @@ def _parser() -> _Parser:
     parser.add_argument("--model-units", type=int, default=1, help="provisioned throughput model units (cost)")
     parser.add_argument(
         "--prices", help="a JSON object overriding list prices, e.g. '{\"training_per_1k_tokens\": 0.008}'"
+    )
+    parser.add_argument(
+        "--region",
+        help="where the run would be: the customization is checked to be offered there (not checked without)",
+    )
+    parser.add_argument(
+        "--live", action="store_true", help="also ask Bedrock (GetFoundationModel) with your AWS credentials"
     )
     parser.add_argument("--format", choices=["markdown", "text", "json"], default="markdown", help="report format")
     return parser
@@ -89,8 +101,94 @@ def main(argv: Sequence[str] | None = None) -> int:
         prices=_json_object(parser, args.prices, "--prices"),
     )
     report = validate_data(settings, sources)
+    check_availability(report, args.model, args.type, args.region, live=args.live)
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2))
     else:
         print(report.to_markdown(), end="")
     return EXIT_VALID if report.valid else EXIT_INVALID
+
+
+def check_availability(
+    report: Report, model_id: str, customization_type: str, region: str | None, *, live: bool
+) -> None:
+    """Where the run could be: from the families' knowledge, and with ``live`` from Bedrock itself. A check
+    that could not be made is a warning saying so (never silence)."""
+    model = base_model(model_id)
+    ctype = CustomizationType(customization_type)
+    if region is None:
+        if live:
+            report.warnings.add("live_check_not_made", None, None, "--live", "no --region given: Bedrock was not asked")
+        return
+    regions = model.regions_for(ctype)
+    if region not in regions:
+        offered = ", ".join(regions) or "no region"
+        report.errors.add(
+            "not_offered_here",
+            None,
+            None,
+            "--region",
+            f"{ctype.value} of {model.model_id} is not offered in {region} by this project's table of the user guide "
+            f"({REGIONS_AS_OF}): offered in {offered}",
+        )
+    if not model.listed:
+        report.warnings.add(
+            "not_listed",
+            None,
+            None,
+            "--model",
+            f"Bedrock's user guide no longer lists {model.model_id} for customization; the pipeline's live check "
+            "(GetFoundationModel) decides at run time",
+        )
+    if not live:
+        report.warnings.add(
+            "live_check_not_made",
+            None,
+            None,
+            "--live",
+            f"Bedrock was not asked (give --live, with AWS credentials): {model.model_id}'s lifecycle in {region} "
+            "and today's availability are unchecked",
+        )
+        return
+    _ask_bedrock(report, model_id, ctype, region)
+
+
+def _ask_bedrock(report: Report, model_id: str, ctype: CustomizationType, region: str) -> None:
+    import boto3
+
+    from customizer.catalog import LEGACY, describe
+
+    session = boto3.session.Session(region_name=region)
+    if session.get_credentials() is None:
+        report.warnings.add(
+            "live_check_not_made",
+            None,
+            None,
+            "--live",
+            "no AWS credentials found: Bedrock was not asked; availability is from this project's table only",
+        )
+        return
+    try:
+        offering = describe(model_id, client=session.client("bedrock"))
+    except PipelineError as exc:
+        report.warnings.add("live_check_not_made", None, None, "--live", f"Bedrock could not be asked: {exc}")
+        return
+    if offering is None or ctype.value not in offering.customizations:
+        offered = ", ".join(offering.customizations) if offering else "the model is unknown there"
+        report.errors.add(
+            "not_offered_here",
+            None,
+            None,
+            "--region",
+            f"Bedrock (GetFoundationModel in {region}) does not offer {ctype.value} of {model_id} ({offered})",
+        )
+        return
+    if offering.status == LEGACY:
+        report.warnings.add(
+            "legacy_base",
+            None,
+            None,
+            "--model",
+            f"{model_id} is Legacy in {region} ({offering.dates()}): a run that buys provisioned throughput is "
+            "refused; serve it on demand where the family allows, or choose an Active base",
+        )

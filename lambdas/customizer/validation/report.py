@@ -29,12 +29,14 @@ ERROR_KINDS = {
     "wrong_type": "a value of the wrong type",
     "empty_text": "an empty text",
     "role_order": "messages out of order",
-    "schema_version": "a wrong schemaVersion",
+    "schema_version": "a schemaVersion that is not a string",
+    "media": "an image or video the model does not take, or out of the rules",
     "reserved_string": "a string the model reserves",
     "too_many_tokens": "longer than the model's token limit",
     "no_records": "a file without records",
     "too_few_records": "fewer records than the model needs",
     "too_many_records": "more records than the model takes",
+    "not_offered_here": "a customization Bedrock does not offer in that region",
 }
 WARNING_KINDS = {
     "blank_lines": "blank lines (skipped)",
@@ -45,6 +47,9 @@ WARNING_KINDS = {
     "test_overlap": "a test prompt that is also in the training data",
     "untracked": "records past the model's maximum, not checked for duplicates",
     "short_lifetime": "the sweeper may delete the throughput before the evaluation ends",
+    "legacy_base": "a base model in the Legacy state",
+    "not_listed": "a base model the user guide no longer lists for customization",
+    "live_check_not_made": "a check that could not be made",
 }
 
 

@@ -98,3 +98,75 @@ def test_python_dash_m_runs_it_with_the_exit_status(files):
     )
     assert result.returncode == 1, result.stderr
     assert "missing_key" in result.stdout
+
+
+# ---- where the run could be: --region, --live ----
+
+LLAMA = "meta.llama3-1-8b-instruct-v1:0"
+
+
+def _report(capsys) -> dict:
+    return json.loads(capsys.readouterr().out)
+
+
+def _kinds(report: dict, key: str) -> list[str]:
+    return [entry["kind"] for entry in report[key]]
+
+
+def test_a_region_that_does_not_offer_the_customization_is_an_error(files, capsys):
+    train = files("train.jsonl", jsonl([pair(i) for i in range(100)]))
+    assert main([train, "--model", LLAMA, "--region", "us-east-1", "--format", "json"]) == 1
+    report = _report(capsys)
+    assert _kinds(report, "errors") == ["not_offered_here"]
+    message = report["errors"][0]["examples"][0]["message"]
+    assert message == (
+        f"FINE_TUNING of {LLAMA} is not offered in us-east-1 by this project's table of the user guide "
+        "(2026-12-01): offered in us-west-2"
+    )
+
+
+def test_without_live_it_says_bedrock_was_not_asked(files, capsys):
+    train = files("train.jsonl", jsonl([pair(i) for i in range(100)]))
+    assert main([train, "--model", LLAMA, "--region", "us-west-2", "--format", "json"]) == 0
+    report = _report(capsys)
+    assert _kinds(report, "warnings") == ["live_check_not_made"]
+    assert "Bedrock was not asked (give --live, with AWS credentials)" in report["warnings"][0]["examples"][0]["message"]
+
+
+def test_a_base_no_longer_listed_is_a_warning(files, capsys):
+    train = files("train.jsonl", jsonl([pair(i) for i in range(10)]))
+    assert main([train, "--model", COHERE, "--region", "us-east-1", "--format", "json"]) == 0
+    assert "not_listed" in _kinds(_report(capsys), "warnings")
+
+
+def test_live_without_credentials_says_which_check_it_could_not_make(files, capsys, monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    train = files("train.jsonl", jsonl([pair(i) for i in range(5)]))
+    assert main([train, "--model", TITAN, "--region", "us-east-1", "--live", "--format", "json"]) == 0
+    report = _report(capsys)
+    assert report["warnings"][0]["examples"][0]["message"] == (
+        "no AWS credentials found: Bedrock was not asked; availability is from this project's table only"
+    )
+
+
+def test_live_asks_get_foundation_model_as_the_pipeline_does(files, capsys, monkeypatch):
+    from customizer import catalog
+
+    asked = []
+
+    def describe(model_id, client=None):
+        asked.append((model_id, client.meta.region_name))
+        return catalog.Offering(model_id, ("FINE_TUNING",), ("ON_DEMAND",), "LEGACY", None, None, None)
+
+    monkeypatch.setattr(catalog, "describe", describe)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    train = files("train.jsonl", jsonl([pair(i) for i in range(5)]))
+    assert main([train, "--model", TITAN, "--region", "us-west-2", "--live", "--format", "json"]) == 0
+    assert asked == [(TITAN, "us-west-2")]
+    report = _report(capsys)
+    assert _kinds(report, "warnings") == ["legacy_base"]
