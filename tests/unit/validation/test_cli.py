@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -105,11 +106,12 @@ def test_python_dash_m_runs_it_with_the_exit_status(files):
 LLAMA = "meta.llama3-1-8b-instruct-v1:0"
 
 
-def _report(capsys) -> dict:
-    return json.loads(capsys.readouterr().out)
+def _report(capsys) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return report
 
 
-def _kinds(report: dict, key: str) -> list[str]:
+def _kinds(report: dict[str, Any], key: str) -> list[str]:
     return [entry["kind"] for entry in report[key]]
 
 
@@ -130,7 +132,9 @@ def test_without_live_it_says_bedrock_was_not_asked(files, capsys):
     assert main([train, "--model", LLAMA, "--region", "us-west-2", "--format", "json"]) == 0
     report = _report(capsys)
     assert _kinds(report, "warnings") == ["live_check_not_made"]
-    assert "Bedrock was not asked (give --live, with AWS credentials)" in report["warnings"][0]["examples"][0]["message"]
+    assert (
+        "Bedrock was not asked (give --live, with AWS credentials)" in report["warnings"][0]["examples"][0]["message"]
+    )
 
 
 def test_a_base_no_longer_listed_is_a_warning(files, capsys):
