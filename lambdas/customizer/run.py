@@ -27,6 +27,7 @@ from customizer.models import DataObject, DataSet, Names, Run, RunRequest, Smoke
 from customizer.settings import RunSettings, SweeperSettings, ThroughputPolicy, check_family, resolve_run_settings
 from customizer.validation import CheckSettings, DataSource, Report, Role, reader, validate_data
 from customizer.validation.cost import ThroughputEstimate, estimate_throughput_hours
+from customizer.validation.media import check_media
 from customizer.validation.report import SUMMARY_ERRORS
 
 MAX_ERRORS_SHOWN = SUMMARY_ERRORS
@@ -272,6 +273,7 @@ def validate_run(
         ),
         [data.source(role) for role, data in objects.items()],
     )
+    check_media(report, data_bucket)  # the images and videos the records name: in the data bucket, and there
     if not report.valid:
         location = write_report(report, artifacts_bucket, f"runs/{execution_name}/validation/")
         raise DataValidationError(

@@ -37,7 +37,9 @@ ERROR_KINDS = {
     "too_few_records": "fewer records than the model needs",
     "too_many_records": "more records than the model takes",
     "not_offered_here": "a customization Bedrock does not offer in that region",
+    "media_missing": "an image or video that does not exist or cannot be read",
 }
+MAX_MEDIA_KEPT = 10_000
 WARNING_KINDS = {
     "blank_lines": "blank lines (skipped)",
     "near_token_limit": "close to the token limit",
@@ -50,6 +52,7 @@ WARNING_KINDS = {
     "legacy_base": "a base model in the Legacy state",
     "not_listed": "a base model the user guide no longer lists for customization",
     "live_check_not_made": "a check that could not be made",
+    "media_not_checked": "images or videos not checked to exist",
 }
 
 
@@ -147,6 +150,17 @@ class Report:
     warnings: Findings = field(default_factory=Findings)
     cost: CostEstimate | None = None
     throughput: ThroughputEstimate | None = None  # set by the pipeline, which knows the run's serving and policy
+    # The images and videos the records name (file, line, field, URI), the first MAX_MEDIA_KEPT distinct
+    # URIs: the pipeline checks they exist (HEAD) before any job; media_total counts every one named.
+    media: list[tuple[str, int, str, str]] = field(default_factory=list)
+    media_total: int = 0
+    _media_seen: set[str] = field(default_factory=set, repr=False)
+
+    def add_media(self, file: str, line: int, field_path: str, uri: str) -> None:
+        self.media_total += 1
+        if uri not in self._media_seen and len(self.media) < MAX_MEDIA_KEPT:
+            self._media_seen.add(uri)
+            self.media.append((file, line, field_path, uri))
 
     @property
     def valid(self) -> bool:
@@ -187,6 +201,7 @@ class Report:
             "files": [f.as_dict() for f in self.files],
             "cost": self.cost.as_dict() if self.cost else None,
             "throughput_estimate": self.throughput.as_dict() if self.throughput else None,
+            "media_named": self.media_total,
             "token_estimator": self.estimator,
             "json_library": self.json_library,
         }

@@ -166,6 +166,7 @@ class _FileScan:
         self.source = source
         self.name = source.name
         self.errors, self.warnings = report.errors, report.warnings
+        self.report = report
         self.model = model
         self.test = source.role is Role.TEST
         self.training = source.role is Role.TRAINING
@@ -248,6 +249,8 @@ class _FileScan:
                 self._near_limit(number, total)
             if not self.cpt and len(example.completion) < SHORT_COMPLETION_CHARS + 8:
                 self._short_completion(number, example.completion)
+        for ref in example.media:
+            self.report.add_media(self.name, number, ref.field, ref.uri)
         key = record_key(example)
         seen = self._add(key, number)
         if seen:

@@ -170,3 +170,49 @@ def test_claude_wants_32_to_1000_validation_records_and_10000_in_all() -> None:
     ]
     enough = check([claude(i) for i in range(32)], CLAUDE, validation=[claude(i) for i in range(100, 132)])
     assert enough.valid, enough.summary()
+
+
+# ---- the pipeline: every image or video named is in the data bucket, and there (HEAD, never read) ----
+
+
+def test_named_media_outside_the_data_bucket_or_missing_are_errors_at_their_line(s3: Any) -> None:
+    from customizer.validation.media import check_media
+    from tests.unit.conftest import ARTIFACTS_BUCKET, DATA_BUCKET
+
+    s3.put_object(Bucket=DATA_BUCKET, Key="images/there.png", Body=b"\x89PNG")
+    s3.put_object(Bucket=ARTIFACTS_BUCKET, Key="images/elsewhere.png", Body=b"\x89PNG")
+    records = [with_media(i, image(uri=f"s3://{DATA_BUCKET}/images/there.png")) for i in range(8)]
+    records[2] = with_media(2, image(uri=f"s3://{DATA_BUCKET}/images/missing.png"))
+    records[5] = with_media(5, image(uri=f"s3://{ARTIFACTS_BUCKET}/images/elsewhere.png"))
+    report = check(records, NOVA_LITE)
+    assert report.valid and report.media_total == 8 and len(report.media) == 3  # distinct URIs, each once
+
+    check_media(report, DATA_BUCKET)
+    assert errors(report) == [
+        (
+            "media_missing",
+            3,
+            "messages[0].content[1].image",
+            f"s3://{DATA_BUCKET}/images/missing.png does not exist or cannot be read",
+        ),
+        (
+            "media_missing",
+            6,
+            "messages[0].content[1].image",
+            f"s3://{ARTIFACTS_BUCKET}/images/elsewhere.png is outside the data bucket {DATA_BUCKET}, which is the only bucket the run may read",
+        ),
+    ]
+
+
+def test_the_command_line_says_it_did_not_check_the_media(tmp_path: Any, capsys: Any) -> None:
+    import json
+
+    from customizer.validation.cli import main
+    from tests.unit.validation.corpus import jsonl
+
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(jsonl([with_media(i, image(i)) for i in range(8)]))
+    assert main([str(path), "--model", NOVA_LITE, "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["media_named"] == 8
+    assert [w["kind"] for w in report["warnings"]] == ["media_not_checked"]
