@@ -85,13 +85,8 @@ EVERY_CALL = 10_000  # a rejection of every model call: the evaluation fails fas
 JOB_OPERATIONS = ("CreateModelCustomizationJob", "GetModelCustomizationJob")
 THROUGHPUT_OPERATIONS = ("CreateProvisionedModelThroughput", "GetProvisionedModelThroughput")
 DEPLOYMENT_OPERATIONS = ("CreateCustomModelDeployment", "GetCustomModelDeployment")
-# Called when a run fails, is stopped, or its policy deletes what it served.
-CLEANUP_OPERATIONS = (
-    "ListTagsForResource",
-    "StopModelCustomizationJob",
-    "DeleteProvisionedModelThroughput",
-    "DeleteCustomModelDeployment",
-)
+# Called when a run fails or is stopped (besides deleting what it served: RunPlan.delete_operation).
+CLEANUP_OPERATIONS = ("ListTagsForResource", "StopModelCustomizationJob")
 AFTERCARE_OPERATIONS = (
     "ListModelCustomizationJobs",
     "ListProvisionedModelThroughputs",
@@ -182,10 +177,15 @@ class RunPlan:
             "Notify success",
         )
 
+    @property
+    def delete_operation(self) -> str:
+        return "DeleteCustomModelDeployment" if self.on_demand else "DeleteProvisionedModelThroughput"
+
     def operations(self) -> tuple[str, ...]:
-        """The Bedrock operations the run's happy path calls."""
+        """The Bedrock operations the run's happy path calls (keep_if_better deletes only when custom loses)."""
         served = DEPLOYMENT_OPERATIONS if self.on_demand else THROUGHPUT_OPERATIONS
-        return (*JOB_OPERATIONS, *served, self.runtime_operation)
+        deletes = (self.delete_operation,) if self.policy == "delete" else ()
+        return (*JOB_OPERATIONS, *served, self.runtime_operation, *deletes)
 
 
 @dataclass(frozen=True)
@@ -277,8 +277,29 @@ class Schedule:
     def describe(self) -> dict[str, Any]:
         return {**asdict(self), "transient_only": self.transient_only, "why_hard": self.why_hard()}
 
+    def summary(self) -> str:
+        """One line a person reads: the runs, then every fault."""
+        runs = ", ".join(
+            f"{r.policy}/{r.start}/{r.base_model_id.split('.')[1].split('-')[0]}/{r.serving}"
+            + ("/fan-out" if r.fan_out else "")
+            for r in self.runs
+        )
+        parts = [
+            f"{self.shape} ({runs})",
+            "transient-only" if self.transient_only else "hard: " + "; ".join(self.why_hard()),
+        ]
+        parts += [f"{e.operation} {e.code} x{e.count}" for e in self.bedrock_errors]
+        parts += [f"{lat.ms} ms on {lat.operation or 'every operation'}" for lat in self.latencies]
+        parts += [
+            f"{f.module} {f.kind}{f' {f.detail}' if f.detail else ''}{f' x{f.count}' if f.kind != 'crash' else ''}"
+            for f in self.step_faults
+        ]
+        if self.job_seconds is not None:
+            parts.append(f"jobs train {self.job_seconds:g} s")
+        return " | ".join(parts)
+
     def __str__(self) -> str:
-        return json.dumps(self.describe(), indent=1)
+        return json.dumps(self.describe(), separators=(",", ":"))
 
 
 # ---- drawing ----
@@ -398,11 +419,8 @@ def draw(seed: int, index: int) -> Schedule:
 
     operations = sorted({op for run in runs for op in run.operations()})
     if hard:
-        operations += [*CLEANUP_OPERATIONS, *AFTERCARE_OPERATIONS]
-    elif any(run.policy != "keep" for run in runs):
-        operations.append(
-            "DeleteCustomModelDeployment" if all(r.on_demand for r in runs) else "DeleteProvisionedModelThroughput"
-        )
+        deletes = {run.delete_operation for run in runs}
+        operations = sorted({*operations, *deletes, *CLEANUP_OPERATIONS, *AFTERCARE_OPERATIONS})
     path_modules = sorted({m for run in runs for m in run.modules()})
     modules = [*path_modules, CLEANUP_MODULE] if failures else path_modules
 

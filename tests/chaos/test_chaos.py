@@ -37,9 +37,10 @@ from tests.chaos.schedules import (
 from tests.e2e.harness import E2E, sample_files
 from tests.e2e.test_e2e_runs import as_conversation
 
-# Generous: the slowest transient-only schedule takes well under a minute here (see the README of the suite).
+# Generous: a schedule's executions end in 5-25 s here, the slowest transient retries add well under a minute.
 RUN_BOUND = 240.0
 AFTERCARE_BOUND = 60.0
+REPORT_BOUND = 20.0
 ENDED = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 AFTERCARE_STATUSES = ("FAILED", "ABORTED", "TIMED_OUT")
 
@@ -286,17 +287,25 @@ def check_leftovers(e2e: E2E, run_name: str, executions: list[Execution]) -> lis
     return violations
 
 
-def check_reports(e2e: E2E, run_name: str, executions: list[Execution]) -> list[str]:
-    """Invariant 3."""
+def _reports_of(e2e: E2E, run_name: str, execution: Execution) -> list[dict[str, Any]]:
+    aftercare = _aftercare_notices(e2e, execution)
+    # Stopped or timed out: only the aftercare knows; otherwise the run's own notice (or the aftercare's).
+    if execution.status in ("ABORTED", "TIMED_OUT"):
+        return aftercare
+    return e2e.notifications_for(run_name) + aftercare
+
+
+def check_reports(e2e: E2E, run_name: str, executions: list[Execution], deadline: float) -> list[str]:
+    """Invariant 3. A notice may reach the topic's subscriber after the step that published it was seen to end:
+    each is waited for until ``deadline``."""
     violations = []
-    notices = e2e.notifications_for(run_name)
     for execution in executions:
-        aftercare = _aftercare_notices(e2e, execution)
-        # Stopped or timed out: only the aftercare knows; otherwise the run's own notice (or the aftercare's).
-        candidates = aftercare if execution.status in ("ABORTED", "TIMED_OUT") else notices + aftercare
-        if not any(n.get("status") == execution.status for n in candidates):
-            statuses = [n.get("status") for n in candidates]
-            violations.append(f"3. {execution.name} ended {execution.status}; notices of it: {statuses}")
+        while not any(n.get("status") == execution.status for n in _reports_of(e2e, run_name, execution)):
+            if time.monotonic() > deadline:
+                statuses = [n.get("status") for n in _reports_of(e2e, run_name, execution)]
+                violations.append(f"3. {execution.name} ended {execution.status}; notices of it: {statuses}")
+                break
+            time.sleep(0.1)
     return violations
 
 
@@ -338,7 +347,7 @@ def _path(execution: Execution) -> str:
 
 
 def what_happened(e2e: E2E, schedule: Schedule, executions: list[Execution]) -> str:
-    lines = [f"{schedule.id} (seed {schedule.seed}): {schedule}"]
+    lines = [f"{schedule.id} (seed {schedule.seed}): {schedule.summary()}", f"drawn: {schedule}"]
     for execution in executions:
         result = execution.result
         lines += [
@@ -347,6 +356,7 @@ def what_happened(e2e: E2E, schedule: Schedule, executions: list[Execution]) -> 
             f"  error: {result.error if result else None}: {(result.cause or '')[:600] if result else ''}",
             f"  path: {_path(execution)}",
             f"  failed Lambda invokes: {_lambda_failures(e2e, execution.arn)}",
+            f"  aftercare: {[(c.error_type or 'ok', c.error_message or c.result) for c in _aftercare_calls(e2e, execution)]}",
             f"  aftercare notices: {_aftercare_notices(e2e, execution)}",
         ]
     for run_name in dict.fromkeys(e.run_name for e in executions):
@@ -363,7 +373,7 @@ def what_happened(e2e: E2E, schedule: Schedule, executions: list[Execution]) -> 
 
 @pytest.mark.e2e
 def test_schedule(e2e: E2E, schedule: Schedule, replay: str) -> None:
-    print(f"{schedule.id}: seed {schedule.seed}; replay: {replay}\n{schedule}")
+    print(f"{schedule.id}: seed {schedule.seed}; replay: {replay}")
     check_budget(e2e, schedule)
     inject(e2e, schedule)
     deadline = time.monotonic() + RUN_BOUND
@@ -372,13 +382,14 @@ def test_schedule(e2e: E2E, schedule: Schedule, replay: str) -> None:
         stop_by_hand(e2e, schedule, executions[schedule.stop.execution], deadline)
     violations = wait_for_ends(e2e, executions, deadline)
     violations += wait_for_aftercare(e2e, executions)
+    reports_deadline = time.monotonic() + REPORT_BOUND
     runs = {
         run_name: [e for e in executions if e.run_name == run_name]
         for run_name in dict.fromkeys(e.run_name for e in executions)
     }
     for run_name, of_run in runs.items():
         violations += check_leftovers(e2e, run_name, of_run)
-        violations += check_reports(e2e, run_name, of_run)
+        violations += check_reports(e2e, run_name, of_run, reports_deadline)
         if schedule.transient_only:
             violations += check_transient(e2e, run_name, of_run)
     print(what_happened(e2e, schedule, executions))  # shown with -s / -rP, and for a failure
