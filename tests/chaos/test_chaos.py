@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from offline.router import Invocation
 from offline.runtime import RunResult
 from tests.chaos.schedules import (
     LAMBDA_SERVICE_RETRIES_NEEDED,
@@ -37,7 +38,7 @@ from tests.chaos.schedules import (
 from tests.e2e.harness import E2E, sample_files
 from tests.e2e.test_e2e_runs import as_conversation
 
-# Generous: a schedule's executions end in 5-25 s here, the slowest transient retries add well under a minute.
+# Generous: a schedule's executions end in 1-25 s here; the longest retries drawn add well under a minute.
 RUN_BOUND = 240.0
 AFTERCARE_BOUND = 60.0
 REPORT_BOUND = 20.0
@@ -216,7 +217,7 @@ def wait_for_ends(e2e: E2E, executions: list[Execution], deadline: float) -> lis
     return violations
 
 
-def _aftercare_calls(e2e: E2E, execution: Execution) -> list[Any]:
+def _aftercare_calls(e2e: E2E, execution: Execution) -> list[Invocation]:
     calls = e2e.router.calls_to("handlers.after_execution.handler")
     return [c for c in calls if c.event.get("detail", {}).get("name") == execution.name]
 
@@ -226,8 +227,8 @@ def _aftercare_notices(e2e: E2E, execution: Execution) -> list[dict[str, Any]]:
 
 
 def wait_for_aftercare(e2e: E2E, executions: list[Execution]) -> list[str]:
-    """The status-change rule runs the aftercare for every execution that did not succeed; wait until it ran
-    (and, for those stopped or timed out, until its notice is on the topic)."""
+    """The status-change rule runs the aftercare for every execution that did not succeed: wait until it ran (it
+    may clean up, which invariant 2 looks at; its notice is waited for by invariant 3)."""
     violations = []
     deadline = time.monotonic() + AFTERCARE_BOUND
     for execution in executions:

@@ -83,7 +83,10 @@ def test_transient_only_means_no_hard_fault(schedule: Schedule) -> None:
         assert schedule.bedrock_errors or schedule.latencies or schedule.step_faults, "a fault at least"
     else:
         assert len(schedule.why_hard()) >= 1
-    json.dumps(schedule.describe())  # printed with every failure
+    json.loads(str(schedule))  # printed with every failure, with a one-line summary
+    summary = schedule.summary()
+    assert "\n" not in summary
+    assert ("transient-only" in summary) == schedule.transient_only
 
 
 def test_transient_counts_stay_within_the_budget() -> None:
