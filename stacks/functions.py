@@ -576,12 +576,7 @@ class Functions(Construct):
             constants.RECORD_RUN, {"RUNS_TABLE": table.table_name, "ARTIFACTS_BUCKET": artifacts.bucket_name}
         )
         role = self._role(function)
-        executions = Stack.of(self).format_arn(
-            service="states",
-            resource="execution",
-            resource_name=f"{state_machine.state_machine_name}:*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
+        executions = self._executions_of(state_machine)
         # Reads the ended execution's description and history, of this state machine's executions only.
         role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -597,19 +592,36 @@ class Functions(Construct):
         )
         self._allow_key_via(function, "s3", ["kms:GenerateDataKey"])
         acknowledge_object_wildcard(role, artifacts, "*", ARTIFACTS_OBJECTS_REASON)
+        self._acknowledge_executions(role, state_machine)
+        self.record_run = function
+        return function
+
+    def _executions_of(self, state_machine: sfn.StateMachine) -> str:
+        return Stack.of(self).format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{state_machine.state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+    def _acknowledge_executions(self, role: iam.IRole, state_machine: sfn.StateMachine) -> None:
         acknowledge(
             role,
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{Stack.of(self).get_logical_id(state_machine.node.default_child)}.Name>:*]",  # type: ignore[arg-type]
             "Execution names are chosen per run (by the upload trigger or the console user); the wildcard covers "
             "the executions of this one state machine only.",
         )
-        self.record_run = function
-        return function
 
-    def build_after_execution(self) -> lambda_.Function:
+    def build_after_execution(self, state_machine: sfn.StateMachine) -> lambda_.Function:
         """The function that cleans up after an execution that could not clean up itself."""
         function = self._build_function(constants.AFTER_EXECUTION, {"TOPIC_ARN": self._topic.topic_arn})
         role = self._role(function)
+        # Reads a FAILED execution's error: one that did not end in "Run failed" was never reported (its notify
+        # step failed), so aftercare reports it. This state machine's executions only.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[self._executions_of(state_machine)])
+        )
+        self._acknowledge_executions(role, state_machine)
         # Lists running jobs and all throughput, to find the ones the ended execution created (by its tag).
         # List actions name no resource type: they can only be granted on "*".
         role.add_to_principal_policy(

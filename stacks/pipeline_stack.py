@@ -48,7 +48,7 @@ class PipelineStack(Stack):
             self,
             "Aftercare",
             state_machine=self.workflow.state_machine,
-            function=self.functions.build_after_execution(),
+            function=self.functions.build_after_execution(self.workflow.state_machine),
         )
         self.records = Records(
             self, "Records", key=self.storage.key, state_machine=self.workflow.state_machine, functions=self.functions

@@ -34,7 +34,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from customizer.errors import RETRYABLE_ERRORS
+from customizer.errors import RETRYABLE_ERRORS, RUN_FAILED_ERROR
 from customizer.evaluation.steps import CHUNKS_AT_ONCE
 from customizer.settings import DeploymentSettings
 from stacks import constants
@@ -131,7 +131,7 @@ class Workflow(Construct):
         notify_failure = self._notify("Notify failure", "FAILED")
         succeeded = sfn.Succeed(self, "Run succeeded")
         failed = sfn.Fail(
-            self, "Run failed", error="RunFailed", cause="The run failed; the failure notification says why"
+            self, "Run failed", error=RUN_FAILED_ERROR, cause="The run failed; the failure notification says why"
         )
 
         # Nothing exists before the job is created: a failed validation only needs to be reported.

@@ -13,6 +13,7 @@ from typing import Any
 
 from customizer import aws
 from customizer.cleanup import creator_of
+from customizer.errors import RUN_FAILED_ERROR
 from customizer.jobs import find_job, stop_job
 from customizer.throughput import delete_throughput
 
@@ -54,3 +55,16 @@ def clean_up_execution(execution_name: str) -> dict[str, list[str]]:
         if creator_of(arn) == execution_name:
             outcome["throughputs"].append(delete_throughput(arn))
     return outcome
+
+
+def unreported_failure(execution_arn: str) -> str | None:
+    """Why a FAILED execution failed, when it did not end in its own "Run failed" state (which only follows a
+    "Notify failure" that worked): its notify step failed, or an error escaped every Catch, so nobody was told.
+    None when it ended as designed (already reported)."""
+    with aws.translate_errors("DescribeExecution"):
+        described = aws.client("stepfunctions").describe_execution(executionArn=execution_arn)
+    error = described.get("error")
+    if error == RUN_FAILED_ERROR:
+        return None
+    cause = str(described.get("cause") or "")[:300]
+    return f"{error or 'no error given'}: {cause}" if cause else str(error or "no error given")

@@ -55,6 +55,10 @@ class EvaluationPausedError(PipelineError):
 
 
 # The names the state machine uses. Kept here so the workflow and the handlers cannot drift apart.
+# The error of the state machine's "Run failed" state, which follows "Notify failure": an execution that failed
+# with it was reported; one that failed with another error (its notify step failed) was not.
+RUN_FAILED_ERROR = "RunFailed"
+
 RETRYABLE_ERRORS = (
     BedrockThrottledError.__name__,
     AwsServiceUnavailableError.__name__,

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from customizer.aftercare import clean_up_execution
+from customizer.aftercare import clean_up_execution, unreported_failure
 from customizer.notify import publish_body
 from handlers.observability import logger, metrics, read_environment, tracer
 
@@ -42,13 +42,18 @@ def handler(event: ExecutionStatusChange, context: LambdaContext) -> dict[str, A
     outcome = clean_up_execution(detail.name)
     acted = any(outcome.values())
     logger.info("cleaned up after execution", execution=detail.name, status=detail.status, outcome=outcome)
-    # A FAILED execution normally went through "Clean up" and notified already: report only what was left.
-    if detail.status != "FAILED" or acted:
+    # A FAILED execution that ended in "Run failed" went through "Clean up" and notified already: report only
+    # what was left. One that failed elsewhere (its notify step itself failed) was never reported: report it.
+    unreported = unreported_failure(detail.executionArn) if detail.status == "FAILED" else None
+    if detail.status != "FAILED" or acted or unreported:
+        reason = f"the execution ended {detail.status} without running its own cleanup"
+        if unreported:
+            reason = f"the execution ended FAILED without reporting it: {unreported}"
         publish_body(
             {
                 "run_id": detail.name,
                 "status": detail.status,
-                "reason": f"the execution ended {detail.status} without running its own cleanup",
+                "reason": reason,
                 "execution": detail.executionArn,
                 "cleanup": outcome,
             },

@@ -154,3 +154,22 @@ def test_a_timed_out_run_leaves_no_throughput(e2e: E2E) -> None:
         "throughputs": [f"deleted throughput {throughput['provisionedModelName']}"],
     }
     assert e2e.throughputs_for(run_name) == []
+
+
+@pytest.mark.e2e
+def test_a_failed_run_whose_failure_notice_crashed_is_still_reported(e2e: E2E) -> None:
+    # Given a run whose job is refused, and whose "Notify failure" step crashes (found by the chaos suite: the
+    # run ended FAILED and nobody was told)
+    e2e.emulator.inject_error("ValidationException", "refused (injected)", operation="CreateModelCustomizationJob")
+    e2e.router.faults[e2e.function_name("notify")] = lambda: RuntimeError("notify crashed (injected)")
+    run_name = e2e.run_name("notify-crashed")
+    arn = e2e.start_upload(run_name, e2e.settings())
+    result = e2e.wait(arn)
+    assert result.status == "FAILED"
+    assert result.error == "RuntimeError"  # not "RunFailed": it never reached "Run failed"
+    # Then aftercare reports it, with why it was not reported
+    name = arn.rsplit(":", 1)[-1]
+    (notice,) = _until(lambda: _aftercare_notice(e2e, name), "the aftercare notice")
+    assert notice["status"] == "FAILED"
+    assert notice["reason"].startswith("the execution ended FAILED without reporting it: RuntimeError: "), notice
+    assert "notify crashed (injected)" in notice["reason"]

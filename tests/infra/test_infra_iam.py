@@ -142,6 +142,7 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("kms:Decrypt", "key", "via sns"),
     },
     "after_execution": {
+        ("states:DescribeExecution", "executions of the state machine", ""),
         ("bedrock:ListModelCustomizationJobs", "*", ""),
         ("bedrock:ListProvisionedModelThroughputs", "*", ""),
         ("bedrock:ListCustomModelDeployments", "*", ""),

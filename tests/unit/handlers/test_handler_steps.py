@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from boto3.dynamodb.types import TypeDeserializer
-from botocore.stub import ANY
+from botocore.stub import ANY, Stubber
 from pydantic import ValidationError
 
 from customizer import aws
@@ -371,11 +372,50 @@ def test_an_aborted_execution_is_cleaned_up_and_reported(load_handler, lambda_co
     assert notice["cleanup"] == outcome
 
 
-def test_a_failed_execution_with_nothing_left_is_not_reported_twice(load_handler, lambda_context, bedrock, handler_env):
-    received = _outcomes(handler_env)
-    handler = load_handler("after_execution").handler
+def _described(error: str, cause: str) -> dict[str, Any]:
+    arn = "arn:aws:states:us-east-1:123456789012:execution:sm:ended"
+    return {
+        "executionArn": arn,
+        "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:sm",
+        "status": "FAILED",
+        "startDate": datetime(2026, 1, 1, tzinfo=UTC),
+        "error": error,
+        "cause": cause,
+    }
+
+
+def _nothing_left(bedrock) -> None:
     bedrock.add_response("list_model_customization_jobs", {"modelCustomizationJobSummaries": []})
     bedrock.add_response("list_provisioned_model_throughputs", {"provisionedModelSummaries": []})
     bedrock.add_response("list_custom_model_deployments", {"modelDeploymentSummaries": []})
-    handler(_status_change("FAILED"), lambda_context)
+
+
+def test_a_failed_execution_with_nothing_left_is_not_reported_twice(load_handler, lambda_context, bedrock, handler_env):
+    received = _outcomes(handler_env)
+    handler = load_handler("after_execution").handler
+    _nothing_left(bedrock)
+    with Stubber(aws.client("stepfunctions")) as sfn:
+        # It ended in "Run failed", after "Notify failure" reported it
+        sfn.add_response(
+            "describe_execution", _described("RunFailed", "The run failed; the failure notification says why")
+        )
+        handler(_status_change("FAILED"), lambda_context)
+        sfn.assert_no_pending_responses()
     assert received() == []
+
+
+def test_a_failed_execution_whose_failure_was_never_reported_is_reported(
+    load_handler, lambda_context, bedrock, handler_env
+):
+    # Its "Notify failure" step itself failed: the execution ended with that error, and nobody was told
+    received = _outcomes(handler_env)
+    handler = load_handler("after_execution").handler
+    _nothing_left(bedrock)
+    with Stubber(aws.client("stepfunctions")) as sfn:
+        sfn.add_response("describe_execution", _described("RuntimeError", '{"errorMessage": "notify crashed"}'))
+        handler(_status_change("FAILED"), lambda_context)
+    (notice,) = received()
+    assert (notice["run_id"], notice["status"]) == ("ended", "FAILED")
+    assert notice["reason"] == (
+        'the execution ended FAILED without reporting it: RuntimeError: {"errorMessage": "notify crashed"}'
+    )
