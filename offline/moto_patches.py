@@ -11,6 +11,10 @@ Step Functions does while the offline runtime runs.
   memory) is ``Lambda.Unknown``, and Lambda's own refusal of the invoke is ``Lambda.<code>``
   (``Lambda.TooManyRequestsException``...); moto 5.2 calls both ``Exception``, which no Retry would match.
 
+- An execution stopped by hand (or timed out) stays ABORTED (TIMED_OUT) when the step that was running then
+  fails: moto 5.2's ``Environment.set_error`` overrides the stopped state, so a stop during a step whose reply
+  is lost ends FAILED (found by the chaos suite); Step Functions ends a stopped execution ABORTED at once.
+
 ``offline_patches`` installs them all."""
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.dist
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
 
 
 def exceeds_tolerance(failed: int, total: int, tolerated_count: int | None, tolerated_percentage: float | None) -> bool:
@@ -136,9 +142,31 @@ def lambda_error_names() -> Iterator[None]:
         StateTaskLambda._from_error = original  # type: ignore[method-assign]
 
 
+def keeps_its_end(state: object) -> bool:
+    """A stopped or timed-out execution keeps that end whatever its running step does next."""
+    return isinstance(state, ProgramStopped | ProgramTimedOut)
+
+
+@contextmanager
+def stopped_stays_stopped() -> Iterator[None]:
+    original = Environment.set_error
+
+    def set_error(self: Environment, error: Any) -> None:
+        if keeps_its_end(self._program_state):
+            return
+        original(self, error)
+
+    Environment.set_error = set_error  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Environment.set_error = original  # type: ignore[method-assign]
+
+
 @contextmanager
 def offline_patches() -> Iterator[None]:
     with ExitStack() as stack:
         stack.enter_context(distributed_map_failure_tolerance())
         stack.enter_context(lambda_error_names())
+        stack.enter_context(stopped_stays_stopped())
         yield

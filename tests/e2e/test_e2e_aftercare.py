@@ -173,3 +173,26 @@ def test_a_failed_run_whose_failure_notice_crashed_is_still_reported(e2e: E2E) -
     assert notice["status"] == "FAILED"
     assert notice["reason"].startswith("the execution ended FAILED without reporting it: RuntimeError: "), notice
     assert "notify crashed (injected)" in notice["reason"]
+
+
+@pytest.mark.e2e
+def test_a_stop_during_a_step_whose_reply_is_then_lost_ends_aborted(e2e: E2E) -> None:
+    # Given a run held inside its evaluation, whose evaluate step will lose its reply (found by the chaos suite:
+    # moto let the step's error override the stop, and the execution ended FAILED)
+    e2e.emulator.hold("InvokeModel")
+    e2e.router.lose_reply(e2e.function_name("evaluate"))
+    run_name = e2e.run_name("stop-lost")
+    settings = {"throughput_policy": "keep", "evaluation": {"concurrency": 1, "max_examples": 5}}
+    try:
+        arn = e2e.start_upload(run_name, e2e.settings(settings))
+        e2e.emulator.wait_held("InvokeModel")
+        # When it is stopped by hand, and the running step then times out
+        e2e.sfn.stop_execution(executionArn=arn)
+    finally:
+        e2e.emulator.release("InvokeModel")
+    # Then the execution ends ABORTED, as Step Functions ends a stopped execution, and aftercare cleans up
+    assert e2e.wait(arn).status == "ABORTED"
+    name = arn.rsplit(":", 1)[-1]
+    (notice,) = _until(lambda: _aftercare_notice(e2e, name), "the aftercare notice")
+    assert notice["status"] == "ABORTED"
+    assert e2e.throughputs_for(run_name) == []

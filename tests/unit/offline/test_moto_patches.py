@@ -55,3 +55,15 @@ def test_lambdas_refusal_of_the_invoke_is_named_by_its_code() -> None:
 
 def test_other_errors_keep_moto_s_name() -> None:
     assert lambda_error_name(RuntimeError("anything else")) is None
+
+
+def test_a_stopped_or_timed_out_execution_keeps_its_end() -> None:
+    from datetime import UTC, datetime
+
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramRunning, ProgramStopped, ProgramTimedOut
+
+    from offline.moto_patches import keeps_its_end
+
+    assert keeps_its_end(ProgramStopped(stop_date=datetime.now(UTC), cause=None, error=None))
+    assert keeps_its_end(ProgramTimedOut())
+    assert not keeps_its_end(ProgramRunning())
