@@ -1,7 +1,7 @@
 """The evaluator against the seed's sequential loop, with moto (S3) and the Bedrock emulator each serving
 from a process of its own on 127.0.0.1, as the services do in AWS: the benchmark's process does the
-evaluator's work only (its SDK calls, threads, scoring and reports), so the figures measure the evaluator,
-not the emulator's CPU. The emulator is steered over its admin API (``/_emulator/``); both children are
+evaluator's work only (its SDK calls, threads, scoring and reports): the emulator's work no longer runs on the
+evaluator's interpreter (on a 2-core machine the processes still share the cores). The emulator is steered over its admin API (``/_emulator/``); both children are
 stopped when the run ends, fails or is interrupted, and die with the benchmark's process even if it is killed
 (Linux: ``PR_SET_DEATHSIG``).
 
@@ -20,7 +20,8 @@ the test set is 500 examples in the sample's style. Every model call takes 100 m
   ``concurrency_bounds``); the models are asked at the same time, each within its own bound, so
   ``limit = max over m of ceil(N_m / C_m) * L``. (At most ``C`` calls in flight, each taking ``L`` or more:
   in ``T`` seconds each of ``C`` slots completes at most ``floor(T / L)`` calls.) ``eval_vs_limit`` is
-  ``limit / eval_seconds``: 1.0 would be the evaluator adding nothing to the calls' own latency.
+  ``limit / eval_seconds``: 1.0 would be the evaluator adding nothing to the calls' own latency. ``eval_calls``
+  is the sum of ``N_m``; ``eval_concurrency_custom`` and ``eval_concurrency_base`` are the ``C_m``.
 - With 10% of the calls throttled (``set_throttle_rate``, seeded), the evaluator again, on a fresh report prefix:
   ``eval_examples_lost_under_throttling`` counts test examples that have neither an answer nor a recorded
   error for a model; ``eval_examples_double_counted`` counts examples recorded more than once for a model,
