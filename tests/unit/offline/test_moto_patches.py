@@ -66,4 +66,4 @@ def test_a_stopped_or_timed_out_execution_keeps_its_end() -> None:
 
     assert keeps_its_end(ProgramStopped(stop_date=datetime.now(UTC), cause=None, error=None))
     assert keeps_its_end(ProgramTimedOut())
-    assert not keeps_its_end(ProgramRunning())
+    assert not keeps_its_end(ProgramRunning())  # type: ignore[no-untyped-call]
