@@ -74,24 +74,29 @@ def test_a_run_stopped_by_hand_while_training_leaves_no_job_running(e2e: E2E) ->
     assert notice["cleanup"] == {"jobs": [f"stopped job {job['jobName']}"], "throughputs": []}
 
 
-@pytest.mark.e2e
-def test_a_run_stopped_by_hand_during_evaluation_leaves_no_throughput(e2e: E2E) -> None:
-    # Given a run whose throughput is in service and whose evaluation's model calls are held at the emulator, so
-    # the run is inside its evaluation when the stop comes (moto's interpreter honours a stop once the running
-    # task returns; Step Functions stops at once)
+def _stopped_while_evaluating(e2e: E2E, run_name: str, max_examples: int) -> tuple[str, dict[str, Any]]:
+    """Start a run whose evaluation's model calls are held at the emulator, so it is inside its evaluation
+    (throughput in service) when it is stopped by hand; release the calls; (execution ARN, its throughput).
+    moto's interpreter honours a stop once the running task returns; Step Functions stops at once."""
     e2e.emulator.hold("InvokeModel")
-    run_name = e2e.run_name("stopped-evaluating")
-    settings = {"throughput_policy": "keep", "evaluation": {"concurrency": 1, "max_examples": 10}}
+    settings = {"throughput_policy": "keep", "evaluation": {"concurrency": 1, "max_examples": max_examples}}
     try:
         arn = e2e.start_upload(run_name, e2e.settings(settings))
         e2e.emulator.wait_held("InvokeModel")
         assert _entered(e2e, arn, "Evaluate custom against base")
         (throughput,) = e2e.throughputs_for(run_name)
         assert throughput["status"] == "InService"
-        # When the execution is stopped by hand
         e2e.sfn.stop_execution(executionArn=arn)
     finally:
         e2e.emulator.release("InvokeModel")
+    return arn, throughput
+
+
+@pytest.mark.e2e
+def test_a_run_stopped_by_hand_during_evaluation_leaves_no_throughput(e2e: E2E) -> None:
+    # Given a run inside its evaluation, with its throughput in service, When it is stopped by hand
+    run_name = e2e.run_name("stopped-evaluating")
+    arn, throughput = _stopped_while_evaluating(e2e, run_name, max_examples=10)
     assert e2e.wait(arn).status == "ABORTED"
     # Then the throughput is deleted (it would bill by the hour), and the notice says so
     name = arn.rsplit(":", 1)[-1]
@@ -177,19 +182,11 @@ def test_a_failed_run_whose_failure_notice_crashed_is_still_reported(e2e: E2E) -
 
 @pytest.mark.e2e
 def test_a_stop_during_a_step_whose_reply_is_then_lost_ends_aborted(e2e: E2E) -> None:
-    # Given a run held inside its evaluation, whose evaluate step will lose its reply (found by the chaos suite:
-    # moto let the step's error override the stop, and the execution ended FAILED)
-    e2e.emulator.hold("InvokeModel")
+    # Given a run stopped by hand inside its evaluation, whose evaluate step then loses its reply (found by the
+    # chaos suite: moto let the step's error override the stop, and the execution ended FAILED)
     e2e.router.lose_reply(e2e.function_name("evaluate"))
     run_name = e2e.run_name("stop-lost")
-    settings = {"throughput_policy": "keep", "evaluation": {"concurrency": 1, "max_examples": 5}}
-    try:
-        arn = e2e.start_upload(run_name, e2e.settings(settings))
-        e2e.emulator.wait_held("InvokeModel")
-        # When it is stopped by hand, and the running step then times out
-        e2e.sfn.stop_execution(executionArn=arn)
-    finally:
-        e2e.emulator.release("InvokeModel")
+    arn, _ = _stopped_while_evaluating(e2e, run_name, max_examples=5)
     # Then the execution ends ABORTED, as Step Functions ends a stopped execution, and aftercare cleans up
     assert e2e.wait(arn).status == "ABORTED"
     name = arn.rsplit(":", 1)[-1]
