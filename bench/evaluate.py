@@ -1,7 +1,9 @@
 """The evaluator against the seed's sequential loop, with moto (S3) and the Bedrock emulator each serving
 from a process of its own on 127.0.0.1, as the services do in AWS: the benchmark's process does the
 evaluator's work only (its SDK calls, threads, scoring and reports): the emulator's work no longer runs on the
-evaluator's interpreter (on a 2-core machine the processes still share the cores). The emulator is steered over its admin API (``/_emulator/``); both children are
+evaluator's interpreter, and with 2 cores or more the services are pinned to cores other than the evaluator's
+(``_separate_cores``), as in AWS their CPU is not the client's. The emulator is steered over its admin API
+(``/_emulator/``); both children are
 stopped when the run ends, fails or is interrupted, and die with the benchmark's process even if it is killed
 (Linux: ``PR_SET_DEATHSIG``).
 
@@ -206,6 +208,7 @@ def _offline_aws() -> Iterator[EmulatorAdmin]:
                 env={**env, "AWS_ENDPOINT_URL": moto.url, "BEDROCK_EMULATOR_S3_ENDPOINT_URL": moto.url},
             )
         )
+        stack.enter_context(_separate_cores(moto, emulator))
         settings = {
             **_CREDENTIALS,
             "AWS_ENDPOINT_URL": moto.url,
@@ -214,6 +217,27 @@ def _offline_aws() -> Iterator[EmulatorAdmin]:
         }
         stack.enter_context(_environment(settings))
         yield EmulatorAdmin(emulator.url)
+
+
+@contextlib.contextmanager
+def _separate_cores(*children: Child) -> Iterator[None]:
+    """The services on the other cores, the evaluator on one, as in AWS, where the services run on machines of
+    their own: the evaluator's figure is then not the services' CPU. Linux, 2 cores or more; restored after."""
+    if not hasattr(os, "sched_getaffinity"):
+        yield
+        return
+    mine = os.sched_getaffinity(0)
+    cores = sorted(mine)
+    if len(cores) < 2:
+        yield
+        return
+    for child in children:
+        os.sched_setaffinity(child.process.pid, set(cores[1:]))
+    os.sched_setaffinity(0, {cores[0]})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, mine)
 
 
 @contextlib.contextmanager
