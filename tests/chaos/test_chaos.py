@@ -172,17 +172,12 @@ def start(e2e: E2E, schedule: Schedule) -> list[Execution]:
     return executions
 
 
-def _entered(e2e: E2E, execution_arn: str, state: str) -> bool:
-    events = e2e.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-    return any(e.get("stateEnteredEventDetails", {}).get("name") == state for e in events)
-
-
 def stop_by_hand(e2e: E2E, schedule: Schedule, execution: Execution, deadline: float) -> None:
     """Stop the execution once it entered the schedule's state (read from its history), if it ever does."""
     assert schedule.stop is not None
     state = schedule.stop.state
     while time.monotonic() < deadline:
-        entered = _entered(e2e, execution.arn, state)
+        entered = e2e.entered(execution.arn, state)
         status = e2e.sfn.describe_execution(executionArn=execution.arn)["status"]
         if status != "RUNNING":
             execution.stop = f"ended {status} before the stop in {state!r}" if not entered else f"ended {status}"
@@ -220,10 +215,6 @@ def wait_for_ends(e2e: E2E, executions: list[Execution], deadline: float) -> lis
 def _aftercare_calls(e2e: E2E, execution: Execution) -> list[Invocation]:
     calls = e2e.router.calls_to("handlers.after_execution.handler")
     return [c for c in calls if c.event.get("detail", {}).get("name") == execution.name]
-
-
-def _aftercare_notices(e2e: E2E, execution: Execution) -> list[dict[str, Any]]:
-    return [n for n in e2e.runtime.notifications() if n.get("run_id") == execution.name and "execution" in n]
 
 
 def wait_for_aftercare(e2e: E2E, executions: list[Execution]) -> list[str]:
@@ -289,7 +280,7 @@ def check_leftovers(e2e: E2E, run_name: str, executions: list[Execution]) -> lis
 
 
 def _reports_of(e2e: E2E, run_name: str, execution: Execution) -> list[dict[str, Any]]:
-    aftercare = _aftercare_notices(e2e, execution)
+    aftercare = e2e.aftercare_notices(execution.name)
     # Stopped or timed out: only the aftercare knows; otherwise the run's own notice (or the aftercare's).
     if execution.status in ("ABORTED", "TIMED_OUT"):
         return aftercare
@@ -334,15 +325,6 @@ def check_transient(e2e: E2E, run_name: str, executions: list[Execution]) -> lis
 # ---- what happened, for the failure message ----
 
 
-def _lambda_failures(e2e: E2E, arn: str) -> dict[str, int]:
-    events = e2e.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    return dict(
-        Counter(
-            e["lambdaFunctionFailedEventDetails"]["error"] for e in events if "lambdaFunctionFailedEventDetails" in e
-        )
-    )
-
-
 def _path(execution: Execution) -> str:
     return " > ".join(s.name for s in execution.result.states) if execution.result else ""
 
@@ -356,9 +338,9 @@ def what_happened(e2e: E2E, schedule: Schedule, executions: list[Execution]) -> 
             f"{'; ' + execution.stop if execution.stop else ''}",
             f"  error: {result.error if result else None}: {(result.cause or '')[:600] if result else ''}",
             f"  path: {_path(execution)}",
-            f"  failed Lambda invokes: {_lambda_failures(e2e, execution.arn)}",
+            f"  failed Lambda invokes: {dict(Counter(e2e.lambda_failures(execution.arn)))}",
             f"  aftercare: {[(c.error_type or 'ok', c.error_message or c.result) for c in _aftercare_calls(e2e, execution)]}",
-            f"  aftercare notices: {_aftercare_notices(e2e, execution)}",
+            f"  aftercare notices: {e2e.aftercare_notices(execution.name)}",
         ]
     for run_name in dict.fromkeys(e.run_name for e in executions):
         lines += [

@@ -126,6 +126,24 @@ class E2E:
         return self.wait(start(), timeout)
 
     # ---- moto ----
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)[
+            "events"
+        ]
+        return events
+
+    def entered(self, execution_arn: str, state: str) -> bool:
+        """Has the execution entered ``state``?"""
+        return any(e.get("stateEnteredEventDetails", {}).get("name") == state for e in self.history(execution_arn))
+
+    def lambda_failures(self, execution_arn: str) -> list[str]:
+        """The error names of the execution's failed Lambda invokes, in order."""
+        return [
+            e["lambdaFunctionFailedEventDetails"]["error"]
+            for e in self.history(execution_arn)
+            if "lambdaFunctionFailedEventDetails" in e
+        ]
+
     def executions_for(self, run_name: str) -> list[str]:
         """Executions whose name is the run's (trigger: ``<run name>-<digest>``) or whose input names the run."""
         found = []
@@ -190,6 +208,10 @@ class E2E:
         return dict(self.state()["calls"])
 
     # ---- notifications ----
+    def aftercare_notices(self, execution_name: str) -> list[dict[str, Any]]:
+        """What aftercare published for the execution (its notices carry the execution ARN)."""
+        return [n for n in self.runtime.notifications() if n.get("run_id") == execution_name and "execution" in n]
+
     def notifications_for(self, run_name: str) -> list[dict[str, Any]]:
         """Outcomes published for the run (run id ``<run name>-<digest>``, or the bare run name when the run
         failed before it had an id)."""

@@ -28,15 +28,6 @@ def _until(predicate: Callable[[], Any], what: str, timeout: float = DEADLINE) -
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _entered(e2e: E2E, execution_arn: str, state: str) -> bool:
-    events = e2e.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-    return any(e.get("stateEnteredEventDetails", {}).get("name") == state for e in events)
-
-
-def _aftercare_notice(e2e: E2E, execution_name: str) -> list[dict[str, Any]]:
-    return [n for n in e2e.runtime.notifications() if n.get("run_id") == execution_name and "execution" in n]
-
-
 @contextmanager
 def _execution_timeout(e2e: E2E, seconds: int) -> Iterator[None]:
     """The deployed state machine with only its ``TimeoutSeconds`` (execution_timeout_hours, at least an hour)
@@ -59,7 +50,7 @@ def test_a_run_stopped_by_hand_while_training_leaves_no_job_running(e2e: E2E) ->
     e2e.emulator.set_durations(job_seconds=3600)
     run_name = e2e.run_name("stopped-training")
     arn = e2e.start_upload(run_name, e2e.settings({"throughput_policy": "keep"}))
-    _until(lambda: _entered(e2e, arn, "Wait for the job"), "the run to wait for its job")
+    _until(lambda: e2e.entered(arn, "Wait for the job"), "the run to wait for its job")
     # When an operator stops the execution by hand (no Catch, no "Clean up" state runs)
     e2e.sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped from the console")
     result = e2e.wait(arn)
@@ -67,7 +58,7 @@ def test_a_run_stopped_by_hand_while_training_leaves_no_job_running(e2e: E2E) ->
     assert "Clean up" not in [s.name for s in result.states]
     # Then the job is stopped by the aftercare rule, and the topic says so
     name = arn.rsplit(":", 1)[-1]
-    (notice,) = _until(lambda: _aftercare_notice(e2e, name), "the aftercare notice")
+    (notice,) = _until(lambda: e2e.aftercare_notices(name), "the aftercare notice")
     (job,) = e2e.jobs_for(run_name)
     assert job["status"] in ("Stopping", "Stopped")
     assert notice["status"] == "ABORTED"
@@ -83,7 +74,7 @@ def _stopped_while_evaluating(e2e: E2E, run_name: str, max_examples: int) -> tup
     try:
         arn = e2e.start_upload(run_name, e2e.settings(settings))
         e2e.emulator.wait_held("InvokeModel")
-        assert _entered(e2e, arn, "Evaluate custom against base")
+        assert e2e.entered(arn, "Evaluate custom against base")
         (throughput,) = e2e.throughputs_for(run_name)
         assert throughput["status"] == "InService"
         e2e.sfn.stop_execution(executionArn=arn)
@@ -100,7 +91,7 @@ def test_a_run_stopped_by_hand_during_evaluation_leaves_no_throughput(e2e: E2E) 
     assert e2e.wait(arn).status == "ABORTED"
     # Then the throughput is deleted (it would bill by the hour), and the notice says so
     name = arn.rsplit(":", 1)[-1]
-    (notice,) = _until(lambda: _aftercare_notice(e2e, name), "the aftercare notice")
+    (notice,) = _until(lambda: e2e.aftercare_notices(name), "the aftercare notice")
     assert e2e.throughputs_for(run_name) == []
     assert notice["cleanup"]["throughputs"] == [f"deleted throughput {throughput['provisionedModelName']}"]
 
@@ -121,7 +112,7 @@ def test_a_failed_run_that_cleaned_up_itself_gets_no_second_notice(e2e: E2E) -> 
         "aftercare to run",
     )
     # Then it found nothing left and stayed quiet: the run's own failure notice is the only one
-    assert _aftercare_notice(e2e, name) == []
+    assert e2e.aftercare_notices(name) == []
     assert [n["status"] for n in e2e.notifications_for(run_name)] == ["FAILED"]
 
 
@@ -138,7 +129,7 @@ def test_a_timed_out_run_leaves_no_throughput(e2e: E2E) -> None:
     with _execution_timeout(e2e, TIMED_OUT_AFTER):
         arn = e2e.start_upload(run_name, e2e.settings(settings))
         _until(
-            lambda: _entered(e2e, arn, "Wait for the throughput"),
+            lambda: e2e.entered(arn, "Wait for the throughput"),
             f"the run to wait for its throughput before its {TIMED_OUT_AFTER} s timeout",
             timeout=TIMED_OUT_AFTER,
         )
@@ -152,7 +143,7 @@ def test_a_timed_out_run_leaves_no_throughput(e2e: E2E) -> None:
     assert "Clean up" not in [s.name for s in result.states]
     # Then the billing throughput is deleted by the aftercare rule, and the topic says so
     name = arn.rsplit(":", 1)[-1]
-    (notice,) = _until(lambda: _aftercare_notice(e2e, name), "the aftercare notice")
+    (notice,) = _until(lambda: e2e.aftercare_notices(name), "the aftercare notice")
     assert notice["status"] == "TIMED_OUT"
     assert notice["cleanup"] == {
         "jobs": [],
@@ -174,7 +165,7 @@ def test_a_failed_run_whose_failure_notice_crashed_is_still_reported(e2e: E2E) -
     assert result.error == "RuntimeError"  # not "RunFailed": it never reached "Run failed"
     # Then aftercare reports it, with why it was not reported
     name = arn.rsplit(":", 1)[-1]
-    (notice,) = _until(lambda: _aftercare_notice(e2e, name), "the aftercare notice")
+    (notice,) = _until(lambda: e2e.aftercare_notices(name), "the aftercare notice")
     assert notice["status"] == "FAILED"
     assert notice["reason"].startswith("the execution ended FAILED without reporting it: RuntimeError: "), notice
     assert "notify crashed (injected)" in notice["reason"]
@@ -190,6 +181,6 @@ def test_a_stop_during_a_step_whose_reply_is_then_lost_ends_aborted(e2e: E2E) ->
     # Then the execution ends ABORTED, as Step Functions ends a stopped execution, and aftercare cleans up
     assert e2e.wait(arn).status == "ABORTED"
     name = arn.rsplit(":", 1)[-1]
-    (notice,) = _until(lambda: _aftercare_notice(e2e, name), "the aftercare notice")
+    (notice,) = _until(lambda: e2e.aftercare_notices(name), "the aftercare notice")
     assert notice["status"] == "ABORTED"
     assert e2e.throughputs_for(run_name) == []

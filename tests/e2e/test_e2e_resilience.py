@@ -236,9 +236,5 @@ def test_steps_lambda_refused_to_run_are_run_again(e2e: E2E) -> None:
     # The refused invokes never reached a handler: each handler ran once per state entered.
     assert len(e2e.invocations("plan_evaluation", run_name)) == 1
     assert [n["status"] for n in e2e.notifications_for(run_name)] == ["SUCCEEDED"]
-    failures = [
-        e["lambdaFunctionFailedEventDetails"]["error"]
-        for e in e2e.sfn.get_execution_history(executionArn=result.execution_arn, maxResults=1000)["events"]
-        if "lambdaFunctionFailedEventDetails" in e
-    ]
+    failures = e2e.lambda_failures(result.execution_arn)
     assert sorted(failures) == sorted(["Lambda.TooManyRequestsException"] * 2 + ["Lambda.ServiceException"]), failures
