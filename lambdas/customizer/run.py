@@ -249,9 +249,10 @@ def validate_run(
     config = load_run_config(req.config_data, data_bucket) if req.config_data else {}
     settings = resolve_run_settings(defaults, config, req.settings)
     hyperparameters = check_family(settings, has_validation_data=req.validation_data is not None)
-    base_id = base_invoke_id(settings.model, aws.region(), settings.evaluation.base_invoke_id)
+    region = aws.region()
+    base_id = base_invoke_id(settings.model, region, settings.evaluation.base_invoke_id)
     # Ask Bedrock first (one call, before any data is read): is this customization of the base offered here today?
-    offering = check_offered(settings, aws.region(), describe_offering(settings.base_model_id))
+    offering = check_offered(settings, region, describe_offering(settings.base_model_id))
     if settings.throughput_policy is ThroughputPolicy.KEEP_IF_BETTER and not req.test_data:
         raise SettingsError(
             "settings.throughput_policy: keep_if_better needs a test set to compare the models; "
@@ -306,7 +307,7 @@ def validate_run(
     # Once the run's hours are estimated: the base's lifecycle (Legacy, end of life) and how it can be called.
     offered = check_lifecycle(
         settings,
-        aws.region(),
+        region,
         offering,
         now=datetime.now(UTC),
         run_hours=settings.timeouts.job_hours + (estimate.hours_if_kept or estimate.hours_until_decision),

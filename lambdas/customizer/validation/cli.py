@@ -166,7 +166,8 @@ def check_availability(
 def _ask_bedrock(report: Report, model_id: str, ctype: CustomizationType, region: str) -> None:
     import boto3
 
-    from customizer.catalog import LEGACY, describe
+    from customizer.catalog import LEGACY, check_offered, describe
+    from customizer.settings import RunSettings
 
     session = boto3.session.Session(region_name=region)
     if session.get_credentials() is None:
@@ -183,15 +184,11 @@ def _ask_bedrock(report: Report, model_id: str, ctype: CustomizationType, region
     except PipelineError as exc:
         report.warnings.add("live_check_not_made", None, None, "--live", f"Bedrock could not be asked: {exc}")
         return
-    if offering is None or ctype.value not in offering.customizations:
-        offered = ", ".join(offering.customizations) if offering else "the model is unknown there"
-        report.errors.add(
-            "not_offered_here",
-            None,
-            None,
-            "--region",
-            f"Bedrock (GetFoundationModel in {region}) does not offer {ctype.value} of {model_id} ({offered})",
-        )
+    try:
+        # The pipeline's own check of the same answer (customizer.catalog), so the two cannot disagree.
+        offering = check_offered(RunSettings(base_model_id=model_id, customization_type=ctype), region, offering)
+    except SettingsError as exc:
+        report.errors.add("not_offered_here", None, None, "--region", f"GetFoundationModel in {region}: {exc}")
         return
     if offering.status == LEGACY:
         report.warnings.add(

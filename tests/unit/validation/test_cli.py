@@ -174,3 +174,18 @@ def test_live_asks_get_foundation_model_as_the_pipeline_does(files, capsys, monk
     assert asked == [(TITAN, "us-west-2")]
     report = _report(capsys)
     assert _kinds(report, "warnings") == ["legacy_base"]
+
+
+def test_live_refuses_what_bedrock_does_not_offer_there_as_the_pipeline_does(files, capsys, monkeypatch):
+    from customizer import catalog
+
+    monkeypatch.setattr(catalog, "describe", lambda model_id, client=None: None)  # unknown in that region
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    train = files("train.jsonl", jsonl([pair(i) for i in range(5)]))
+    assert main([train, "--model", TITAN, "--region", "us-west-2", "--live", "--format", "json"]) == 1
+    (error,) = _report(capsys)["errors"]
+    assert error["kind"] == "not_offered_here"
+    assert error["examples"][0]["message"].startswith(
+        f"GetFoundationModel in us-west-2: settings.base_model_id: Bedrock does not know {TITAN} in us-west-2; "
+    )
