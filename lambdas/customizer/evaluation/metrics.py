@@ -2,19 +2,29 @@
 
 The Lambda asset bundles no dependencies (boto3 comes with the runtime, Powertools and pydantic with its
 layer), and the usual packages (``rouge-score`` pulls nltk, numpy and absl; Hugging Face ``evaluate`` far
-more) do not fit that. Each metric here is a few lines with a published definition, tested against values
-computed by hand (``tests/unit/evaluation``):
+more) do not fit that. Each metric here is a few lines of a published reference implementation and computes
+exactly what that implementation computes, on every input (``tests/unit/evaluation/test_metrics.py`` runs the
+reference code, copied there verbatim, against these on ASCII, non-ASCII, empty and punctuation-only text):
 
 - contains match: the first version's metric, kept as it was: the expected text, trimmed, occurs in the answer,
-  case-insensitively;
-- exact match and token F1: SQuAD's definitions (Rajpurkar et al. 2016, the official evaluation script): both
-  texts normalized (lower case, punctuation and the English articles a/an/the removed, whitespace collapsed),
-  then equality, and the F1 of the bag-of-tokens overlap;
-- ROUGE-L: the F1 of the longest common subsequence of tokens (Lin 2004; beta = 1, no stemming, as
-  ``rouge-score``'s default), over lower-cased word tokens; the LCS length is computed bit-parallel
-  (Hyyro 2004), O(n * m / word size) instead of the O(n * m) table;
-- output length in words, and latency; percentiles interpolate linearly between order statistics (numpy's
-  default, ``statistics.quantiles(method="inclusive")``).
+  case-insensitively (``str.lower``, no other normalization);
+- exact match and token F1: the SQuAD v1.1 evaluation script's ``normalize_answer``, ``exact_match_score`` and
+  ``f1_score`` (Rajpurkar et al. 2016), as it runs under Python 3: lower case (``str.lower``), every character
+  of ``string.punctuation`` removed (ASCII punctuation only: ``¿`` or ``。`` stay), the articles a/an/the
+  removed as whole words (``\b`` is Unicode-aware in Python 3), whitespace collapsed. No Unicode normalization:
+  ``x²`` is not ``x2`` and a full-width P (U+FF30) is not ``p``. Token F1 is v1.1's: 0 whenever no token is
+  shared, so two answers that both normalize to nothing score 0 (SQuAD v2.0's script scores them 1; exact
+  match scores them 1 in both);
+- ROUGE-L: ``rouge-score``'s ``rougeL`` F-measure with its default tokenizer and no stemmer (Lin 2004; beta
+  = 1): the text lower-cased (``str.lower``), every run of characters other than ``a-z`` and ``0-9`` replaced by
+  a space, split on whitespace. So only ASCII letters and digits count: ``café`` is the token ``caf``,
+  ``snake_case`` is two tokens, and text in another script (Chinese, Cyrillic, Greek...) has no tokens at all
+  and scores 0 against anything. That is the reference's behaviour, kept so that our ROUGE-L is comparable with
+  published figures; for such text, token F1 or a judge metric (``settings.evaluation.judge``) says more.
+  Two texts without tokens score 0, as in ``rouge-score``. The LCS length is computed bit-parallel (Hyyro
+  2004), O(n * m / word size) instead of ``rouge-score``'s O(n * m) table, with the same result;
+- output length in words (``str.split``), and latency; percentiles interpolate linearly between order
+  statistics (numpy's default, ``statistics.quantiles(method="inclusive")``).
 
 A label-like test set (short completions that repeat: classification, routing, yes/no) also gets per-label
 accuracy, by normalized exact match."""
@@ -24,7 +34,6 @@ from __future__ import annotations
 import math
 import re
 import string
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,9 +51,13 @@ METRIC_TITLES = {
     "output_words": "output length (words)",
 }
 
+# SQuAD v1.1's evaluate-v1.1.py: ``exclude = set(string.punctuation)``, ``re.sub(r'\b(a|an|the)\b', ' ', text)``.
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_WORD = re.compile(r"\w+")
+# rouge-score's rouge_score/tokenize.py: NON_ALPHANUM_RE, SPACES_RE and VALID_TOKEN_RE.
+_ROUGE_NON_ALPHANUMERIC = re.compile(r"[^a-z0-9]+")
+_ROUGE_SPACES = re.compile(r"\s+")
+_ROUGE_VALID_TOKEN = re.compile(r"^[a-z0-9]+$")
 
 # A test set is label-like when its completions are short and repeat: at most this many words each...
 LABEL_MAX_WORDS = 4
@@ -54,9 +67,9 @@ LABEL_MIN_PER_LABEL = 3
 
 
 def normalize(text: str) -> str:
-    """SQuAD's answer normalization: lower case, no punctuation, no articles, single spaces."""
-    lowered = unicodedata.normalize("NFKC", text).lower()
-    no_punctuation = "".join(ch for ch in lowered if ch not in _PUNCTUATION)
+    """SQuAD v1.1's ``normalize_answer``: lower case, no ASCII punctuation, no articles, single spaces; no
+    Unicode normalization (see the module's docstring)."""
+    no_punctuation = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
     return " ".join(_ARTICLES.sub(" ", no_punctuation).split())
 
 
@@ -66,15 +79,15 @@ def contains_match(expected: str, predicted: str) -> bool:
 
 
 def exact_match(expected: str, predicted: str) -> bool:
+    """SQuAD v1.1's ``exact_match_score``: the normalized texts are equal (two empty ones too)."""
     return normalize(expected) == normalize(predicted)
 
 
 def token_f1(expected: str, predicted: str) -> float:
-    """SQuAD's token F1: precision and recall of the normalized answer's tokens against the expected ones
-    (as multisets). Two empty texts agree (1.0); one empty text scores 0."""
+    """SQuAD v1.1's ``f1_score``: precision and recall of the normalized answer's tokens against the expected
+    ones (as multisets); 0 when no token is shared, including when both normalize to nothing (v1.1's rule;
+    v2.0's script would say 1.0 there)."""
     truth, answer = normalize(expected).split(), normalize(predicted).split()
-    if not truth or not answer:
-        return float(truth == answer)
     same = sum((Counter(truth) & Counter(answer)).values())
     if same == 0:
         return 0.0
@@ -83,8 +96,12 @@ def token_f1(expected: str, predicted: str) -> float:
 
 
 def rouge_tokens(text: str) -> list[str]:
-    """Lower-cased word tokens (letters, digits, underscore; any script)."""
-    return _WORD.findall(text.lower())
+    """``rouge-score``'s default tokenizer without stemming (``tokenize.tokenize(text, None)``): lower case,
+    runs of anything but ``a-z0-9`` become spaces, split on whitespace, empty tokens dropped. Only ASCII letters
+    and digits survive (after ``str.lower``, which maps a few non-ASCII letters to ASCII ones: the Kelvin sign
+    to ``k``, ``İ`` to ``i`` and a combining dot)."""
+    spaced = _ROUGE_NON_ALPHANUMERIC.sub(" ", text.lower())
+    return [token for token in _ROUGE_SPACES.split(spaced) if _ROUGE_VALID_TOKEN.match(token)]
 
 
 def lcs_length(first: Sequence[str], second: Sequence[str]) -> int:
@@ -104,7 +121,8 @@ def lcs_length(first: Sequence[str], second: Sequence[str]) -> int:
 
 
 def rouge_l(expected: str, predicted: str) -> float:
-    """ROUGE-L F1 (beta = 1): LCS-based precision against the answer, recall against the expected text."""
+    """``rouge-score``'s ``rougeL`` F-measure (beta = 1): LCS-based precision against the answer, recall
+    against the expected text; 0 when either has no token."""
     reference, candidate = rouge_tokens(expected), rouge_tokens(predicted)
     common = lcs_length(reference, candidate)
     if common == 0:

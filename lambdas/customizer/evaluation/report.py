@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from html import escape
 from typing import Any
 
+from customizer.evaluation.decision import MIN_CONFIDENT_EXAMPLES
 from customizer.evaluation.metrics import COMPARED_METRICS, METRIC_TITLES, QUALITY_METRICS, LabelScore
 from customizer.evaluation.training_health import Curves
 from customizer.models import Evaluation, MetricComparison, ModelScore
@@ -528,6 +529,10 @@ def to_html(data: ReportData) -> str:
                 ("min_improvement", f"{s.min_improvement:g}"),
                 ("floor", f"{s.floor:g}"),
                 ("require_confidence", str(s.require_confidence).lower()),
+                (
+                    "confidence needs at least",
+                    f"{MIN_CONFIDENT_EXAMPLES} test examples (fewer make the bootstrap interval too narrow)",
+                ),
                 ("max_tokens / temperature / top_p", f"{s.max_tokens} / {s.temperature:g} / {s.top_p:g}"),
             ],
         )

@@ -359,7 +359,7 @@ def conclude(
         )
         for m in COMPARED_METRICS
     ]
-    decision = decide(next(c for c in comparison if c.metric == settings.metric), settings)
+    decision = decide(next(c for c in comparison if c.metric == settings.metric), settings, len(examples))
     health, loss_curves = _training(run, job)
     expected = [e.completion for e in examples]
     labels = (

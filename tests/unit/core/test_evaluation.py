@@ -113,7 +113,10 @@ def test_scores_count_correct_answers_and_errors_and_write_the_reports(moto_aws,
     assert compared["contains_match"].ci_low == 0.0
     assert result.decision is not None
     assert result.decision.promote is result.custom_beats_base is False
-    assert result.decision.reason.endswith("the confidence interval does not lie above zero (the win could be noise)")
+    assert result.decision.reason.endswith(
+        "the interval rests on 3 test examples, fewer than the 30 it is trusted on (below that the bootstrap "
+        "interval is too narrow)"
+    )
     assert result.margin == 0.0
 
     # and the reports are in the run's report prefix
@@ -196,7 +199,7 @@ def test_converse_models_are_called_through_converse_with_the_system_prompt(moto
 
 def test_a_clear_win_on_enough_examples_promotes(moto_aws, s3, make_run):
     run = make_run({"evaluation": {"metric": "token_f1"}})
-    examples = capitals(20)
+    examples = capitals(30)  # decision.MIN_CONFIDENT_EXAMPLES
     put_test_set(s3, run, jsonl(examples))
     knows({e["prompt"]: e["completion"] for e in examples})
     result = evaluate(run, pt(run))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from customizer.evaluation.decision import decide
+from customizer.evaluation.decision import MIN_CONFIDENT_EXAMPLES, decide
 from customizer.models import MetricComparison
 from customizer.settings import EvaluationSettings
 
@@ -18,7 +18,7 @@ def rule(**knobs: object) -> EvaluationSettings:
 
 
 def test_a_confident_win_above_the_margin_and_the_floor_promotes():
-    decision = decide(comparison(0.62, 0.31, 0.25, 0.37), rule(min_improvement=0.1, floor=0.5))
+    decision = decide(comparison(0.62, 0.31, 0.25, 0.37), rule(min_improvement=0.1, floor=0.5), 200)
     assert decision.promote is True
     assert decision.metric == "token_f1"
     assert decision.reason == (
@@ -41,15 +41,29 @@ def test_a_confident_win_above_the_margin_and_the_floor_promotes():
     ],
 )
 def test_each_condition_can_refuse(numbers, knobs, why):
-    decision = decide(comparison(*numbers), rule(**knobs))
+    decision = decide(comparison(*numbers), rule(**knobs), 200)
     assert decision.promote is False
     assert decision.reason.startswith("do not promote: token F1: ")
     assert why in decision.reason
 
 
 def test_without_require_confidence_a_noisy_win_promotes():
-    assert decide(comparison(0.40, 0.35, -0.02, 0.12), rule(require_confidence=False)).promote is True
+    assert decide(comparison(0.40, 0.35, -0.02, 0.12), rule(require_confidence=False), 200).promote is True
 
 
 def test_a_tie_never_promotes():
-    assert decide(comparison(0.5, 0.5, 0.0, 0.0), rule(require_confidence=False)).promote is False
+    assert decide(comparison(0.5, 0.5, 0.0, 0.0), rule(require_confidence=False), 200).promote is False
+
+
+@pytest.mark.parametrize("examples", [1, 2, MIN_CONFIDENT_EXAMPLES - 1])
+def test_too_few_examples_never_claim_confidence(examples):
+    # a single example gives a zero-width interval above zero: the rule must not take it for confidence
+    decision = decide(comparison(1.0, 0.0, 1.0, 1.0), rule(), examples)
+    assert decision.promote is False
+    assert f"the interval rests on {examples} test example" in decision.reason
+    assert f"fewer than the {MIN_CONFIDENT_EXAMPLES} it is trusted on" in decision.reason
+
+
+def test_the_minimum_itself_is_enough_and_without_require_confidence_it_does_not_apply():
+    assert decide(comparison(1.0, 0.0, 1.0, 1.0), rule(), MIN_CONFIDENT_EXAMPLES).promote is True
+    assert decide(comparison(1.0, 0.0, 1.0, 1.0), rule(require_confidence=False), 1).promote is True

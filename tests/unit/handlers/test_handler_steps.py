@@ -196,7 +196,7 @@ def _evaluation_state(run: Run, s3: Any, count: int) -> dict[str, Any]:
 def test_evaluate_returns_the_scores(load_handler, lambda_context, s3, make_run):
     handler = load_handler("evaluate").handler
     run = make_run()
-    result = handler(_evaluation_state(run, s3, 12), lambda_context)
+    result = handler(_evaluation_state(run, s3, 30), lambda_context)  # decision.MIN_CONFIDENT_EXAMPLES
     assert (result["custom"]["accuracy"], result["base"]["accuracy"]) == (1.0, 0.0)
     assert result["custom_beats_base"] is True
     assert result["decision"]["promote"] is True
