@@ -144,6 +144,29 @@ def _save_reports(aws: OfflineRuntime, evaluation: dict[str, Any], run_id: str) 
     return folder.resolve()
 
 
+def _keep_running(aws: OfflineRuntime) -> None:
+    """Until Ctrl-C: the offline AWS stays up, and ``.offline/endpoints.json`` says where it is."""
+    assert aws.emulator is not None
+    port = aws.moto_port
+    endpoints = aws.write_endpoints()
+    print(
+        "\nThe offline AWS is still up. In another shell (any credentials, region us-east-1):\n"
+        f"  aws --endpoint-url http://127.0.0.1:{port} stepfunctions list-executions "
+        f"--state-machine-arn {aws.state_machine_arn}\n"
+        f"  aws --endpoint-url http://127.0.0.1:{port} s3 ls s3://{aws.artifacts_bucket} --recursive\n"
+        f"  aws --endpoint-url {aws.emulator.endpoint_url} bedrock list-custom-models\n"
+        "  make -s runs OFFLINE=1\n"
+        "Press Ctrl-C to stop."
+    )
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        endpoints.unlink(missing_ok=True)  # the stack goes away with this process
+
+
 def demo(args: argparse.Namespace) -> int:
     data_dir: Path = args.data or sample_dir()
     if not (data_dir / "train.jsonl").is_file():
@@ -188,22 +211,7 @@ def demo(args: argparse.Namespace) -> int:
         _summary(aws, result)
         print(f"\nDemo wall time: {time.monotonic() - started:.1f}s")
         if args.keep_running:
-            port = aws.moto_port
-            aws.write_endpoints()
-            print(
-                "\nThe offline AWS is still up. In another shell (any credentials, region us-east-1):\n"
-                f"  aws --endpoint-url http://127.0.0.1:{port} stepfunctions list-executions "
-                f"--state-machine-arn {aws.state_machine_arn}\n"
-                f"  aws --endpoint-url http://127.0.0.1:{port} s3 ls s3://{aws.artifacts_bucket} --recursive\n"
-                f"  aws --endpoint-url {aws.emulator.endpoint_url} bedrock list-custom-models\n"
-                "  make -s runs OFFLINE=1\n"
-                "Press Ctrl-C to stop."
-            )
-            try:
-                while True:
-                    time.sleep(1)
-            except KeyboardInterrupt:
-                pass
+            _keep_running(aws)
         return 0 if result.status == "SUCCEEDED" else 1
 
 

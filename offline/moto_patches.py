@@ -14,6 +14,10 @@ Step Functions does while the offline runtime runs.
 - An execution stopped by hand (or timed out) stays ABORTED (TIMED_OUT) when the step that was running then
   fails: moto 5.2's ``Environment.set_error`` overrides the stopped state, so a stop during a step whose reply
   is lost ends FAILED (found by the chaos suite); Step Functions ends a stopped execution ABORTED at once.
+- A Choice rule's variable that is not in the input is not an error: ``IsPresent: false`` tests exactly that
+  ("Smoke test first?" asks ``$.run.smoke``). moto 5.2 evaluates the path through its logging wrapper, which
+  logs ``Exception=NoSuchJsonPathError`` at ERROR before the Choice catches it and carries on correctly; the
+  path is evaluated here without that wrapper, the outcome (moto's ``NoSuchVariable``) unchanged.
 
 ``offline_patches`` installs them all."""
 
@@ -37,6 +41,8 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 )
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.common.string.string_expression import StringJsonPath
+from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import NoSuchVariable, Variable
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
     DistributedIterationComponent,
 )
@@ -45,6 +51,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_la
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
+from moto.stepfunctions.parser.asl.utils.json_path import NoSuchJsonPathError
 
 
 def exceeds_tolerance(failed: int, total: int, tolerated_count: int | None, tolerated_percentage: float | None) -> bool:
@@ -164,8 +171,32 @@ def stopped_stays_stopped() -> Iterator[None]:
 
 
 @contextmanager
+def absent_choice_variables() -> Iterator[None]:
+    original = Variable._eval_body
+
+    def eval_body(self: Variable, env: Any) -> None:
+        sampler = self.string_sampler
+        if not isinstance(sampler, StringJsonPath):
+            original(self, env)
+            return
+        try:
+            sampler._eval_body(env)  # the path itself, as moto's wrapper would run it, minus its error log
+            value = env.stack.pop()
+        except NoSuchJsonPathError as ex:
+            value = NoSuchVariable(f"{sampler.literal_value}, {ex}")
+        env.stack.append(value)
+
+    Variable._eval_body = eval_body  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Variable._eval_body = original  # type: ignore[method-assign]
+
+
+@contextmanager
 def offline_patches() -> Iterator[None]:
     with ExitStack() as stack:
+        stack.enter_context(absent_choice_variables())
         stack.enter_context(distributed_map_failure_tolerance())
         stack.enter_context(lambda_error_names())
         stack.enter_context(stopped_stays_stopped())

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "lambdas"))
@@ -31,6 +33,14 @@ def _table(args: argparse.Namespace) -> str:
                 f"{ENDPOINTS} not found: start the offline stack with `python -m offline demo --keep-running`"
             )
         endpoints = json.loads(ENDPOINTS.read_text())
+        url = urlsplit(endpoints["environment"]["AWS_ENDPOINT_URL"])
+        try:
+            socket.create_connection((url.hostname, url.port), timeout=2).close()
+        except OSError:
+            raise SystemExit(
+                f"the offline stack is not running (nothing answers at {url.geturl()}, as {ENDPOINTS} says): "
+                "start it with `python -m offline demo --keep-running`"
+            ) from None
         os.environ.update(endpoints["environment"])
         return str(endpoints["outputs"]["RunsTableName"])
     import boto3

@@ -146,7 +146,15 @@ def _unmarshal(item: Mapping[str, Any]) -> dict[str, Any]:
 
     deserializer = TypeDeserializer()
     plain = {k: deserializer.deserialize(v) for k, v in item.items()}
-    return dict(json.loads(json.dumps(plain, default=lambda d: float(d) if isinstance(d, Decimal) else str(d))))
+    return dict(json.loads(json.dumps(plain, default=_plain_number)))
+
+
+def _plain_number(value: Any) -> Any:
+    """DynamoDB's numbers come back as Decimal: a whole number (a count, a size) as an int, others as float."""
+    if isinstance(value, Decimal):
+        whole = value.is_finite() and value == value.to_integral_value() and int(value.as_tuple().exponent) >= 0
+        return int(value) if whole else float(value)
+    return str(value)
 
 
 def recent_records(table: str, limit: int = 20) -> list[dict[str, Any]]:

@@ -131,3 +131,14 @@ def test_final_state_skips_outputs_that_are_not_objects():
         final_state([{"stateExitedEventDetails": {"output": "[1]"}}, {"stateExitedEventDetails": {"output": "{bad"}}])
         == {}
     )
+
+
+def test_numbers_read_back_from_dynamodb_keep_whole_numbers_whole() -> None:
+    from customizer.records import _marshal, _to_dynamodb, _unmarshal
+
+    record = {"data": {"training": {"records": 1200, "size": 280477}}, "loss": 0.25, "accuracy": 1.0, "tags": [3, 2.5]}
+    back = _unmarshal(_marshal(_to_dynamodb(record)))
+    assert back == record
+    assert [type(v) for v in back["data"]["training"].values()] == [int, int]
+    assert type(back["loss"]) is float and type(back["accuracy"]) is float  # stored as 1.0: stays a float
+    assert [type(v) for v in back["tags"]] == [int, float]

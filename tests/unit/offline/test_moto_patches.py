@@ -5,6 +5,7 @@ failures (the end-to-end suite's lost replies and refused invokes are retried by
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from botocore.exceptions import ClientError
@@ -67,3 +68,38 @@ def test_a_stopped_or_timed_out_execution_keeps_its_end() -> None:
     assert keeps_its_end(ProgramStopped(stop_date=datetime.now(UTC), cause=None, error=None))
     assert keeps_its_end(ProgramTimedOut())
     assert not keeps_its_end(ProgramRunning())  # type: ignore[no-untyped-call]
+
+
+class _Env:
+    """What a Choice variable's evaluation touches of moto's Environment."""
+
+    def __init__(self, state: object) -> None:
+        self.stack: list[object] = [state]
+        self.next_field_name: str | None = None
+
+    def is_running(self) -> bool:
+        return True
+
+
+def _choice_variable(path: str, state: object) -> object:
+    from moto.stepfunctions.parser.asl.component.common.string.string_expression import StringJsonPath
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import Variable
+
+    env = _Env(state)
+    Variable(StringJsonPath(path)).eval(env)  # type: ignore[arg-type]
+    return env.stack.pop()
+
+
+def test_an_absent_choice_variable_is_not_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import NoSuchVariable
+
+    from offline.moto_patches import offline_patches
+
+    # Unpatched, moto 5.2 logs "Exception=NoSuchJsonPathError ... '$.run.smoke'" here (the line the demo printed);
+    # not asserted, since an offline runtime left running in this test process has the patches installed.
+    with offline_patches(), caplog.at_level(logging.ERROR, logger="moto"):
+        absent = _choice_variable("$.run.smoke", {"run": {}})
+        present = _choice_variable("$.run.smoke", {"run": {"smoke": {"records": 5}}})
+    assert caplog.records == []
+    assert isinstance(absent, NoSuchVariable)  # IsPresent false, as before
+    assert present == {"records": 5}
