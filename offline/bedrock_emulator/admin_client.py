@@ -68,18 +68,23 @@ class EmulatorAdmin:
     def fail_throughput(self, message: str | None = None, throughput: str | None = None) -> None:
         self._call("POST", "fail-throughput", {"message": message, "throughput": throughput})
 
+    def fail_evaluation_job(self, message: str | None = None, job: str | None = None) -> None:
+        self._call("POST", "fail-evaluation-job", {"message": message, "job": job})
+
     def set_durations(
         self,
         job_seconds: float | None = None,
         throughput_seconds: float | None = None,
         deployment_seconds: float | None = None,
         stop_seconds: float | None = None,
+        evaluation_seconds: float | None = None,
     ) -> dict[str, float]:
         body = {
             "job_seconds": job_seconds,
             "throughput_seconds": throughput_seconds,
             "deployment_seconds": deployment_seconds,
             "stop_seconds": stop_seconds,
+            "evaluation_seconds": evaluation_seconds,
         }
         return {k: float(v) for k, v in self._call("POST", "durations", body).items()}
 

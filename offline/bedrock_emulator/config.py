@@ -18,6 +18,7 @@ class Durations:
     throughput_seconds: float = 1.0  # Creating -> InService
     deployment_seconds: float = 1.0  # Creating -> Active
     stop_seconds: float = 0.5  # Stopping -> Stopped
+    evaluation_seconds: float = 1.0  # an evaluation job: InProgress -> Completed
 
     def updated(self, **changes: float | None) -> Durations:
         given = {k: float(v) for k, v in changes.items() if v is not None}
@@ -56,6 +57,7 @@ class EmulatorSettings:
                 throughput_seconds=number("BEDROCK_EMULATOR_THROUGHPUT_SECONDS", defaults.throughput_seconds),
                 deployment_seconds=number("BEDROCK_EMULATOR_DEPLOYMENT_SECONDS", defaults.deployment_seconds),
                 stop_seconds=number("BEDROCK_EMULATOR_STOP_SECONDS", defaults.stop_seconds),
+                evaluation_seconds=number("BEDROCK_EMULATOR_EVALUATION_SECONDS", defaults.evaluation_seconds),
             ),
             s3_endpoint_url=env.get("BEDROCK_EMULATOR_S3_ENDPOINT_URL") or None,
             seed=int(number("BEDROCK_EMULATOR_SEED", 0)),

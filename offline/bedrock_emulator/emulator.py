@@ -18,6 +18,8 @@ from offline.bedrock_emulator.clock import Clock
 from offline.bedrock_emulator.config import EmulatorSettings
 from offline.bedrock_emulator.control import ControlPlane
 from offline.bedrock_emulator.errors import ServiceError, invalid
+from offline.bedrock_emulator.evaluation import DEFAULT_FAILURE as DEFAULT_EVALUATION_FAILURE
+from offline.bedrock_emulator.evaluation import EvaluationJobs
 from offline.bedrock_emulator.faults import THROTTLING, THROTTLING_MESSAGE, check_operation
 from offline.bedrock_emulator.holds import Holds
 from offline.bedrock_emulator.protocol import (
@@ -60,9 +62,11 @@ class BedrockEmulator:
         self.clock = clock or Clock()
         store_objects = objects or S3Objects(self.settings.region, self.settings.s3_endpoint_url)
         self.store = Store(self.settings, self.clock, store_objects)
+        self.evaluations = EvaluationJobs(self.store)
         self._handlers: dict[str, Callable[[Mapping[str, Any]], Any]] = {
             **ControlPlane(self.store).operations(),
             **Runtime(self.store).operations(),
+            **self.evaluations.operations(),
         }
         self.holds = Holds()
         self._request_ids = itertools.count(1)
@@ -182,12 +186,18 @@ class BedrockEmulator:
                 raise invalid(f"The provisioned model {target.name} is already {target.status}.")
             target.status, target.failure_message, target.last_modified = FAILED, message, now
 
+    def fail_evaluation_job(self, message: str = DEFAULT_EVALUATION_FAILURE, job: str | None = None) -> None:
+        """Fail the evaluation ``job`` (ARN or name) now; with none, the next one created fails when it would
+        complete (``failureMessages`` holds ``message``)."""
+        self.evaluations.fail(message, job)
+
     def set_durations(
         self,
         job_seconds: float | None = None,
         throughput_seconds: float | None = None,
         deployment_seconds: float | None = None,
         stop_seconds: float | None = None,
+        evaluation_seconds: float | None = None,
     ) -> dict[str, float]:
         """Change how long resources created from now on stay in transitional states; return the durations."""
         with self.store.lock:
@@ -196,6 +206,7 @@ class BedrockEmulator:
                 throughput_seconds=throughput_seconds,
                 deployment_seconds=deployment_seconds,
                 stop_seconds=stop_seconds,
+                evaluation_seconds=evaluation_seconds,
             )
             return asdict(self.store.durations)
 
@@ -249,6 +260,9 @@ class BedrockEmulator:
             self.store.durations = self.settings.durations
             if state:
                 self.store.reset()
+                self.evaluations.reset()
+            else:
+                self.evaluations.next_failure = None
             self.store.catalog.reset()
         self.holds.release_all()
 
@@ -261,7 +275,7 @@ class BedrockEmulator:
     def state(self) -> dict[str, Any]:
         """Everything the emulator holds, as JSON-ready data (timestamps as ISO 8601 strings)."""
         with self.store.lock:
-            now = self.store.advance()
+            now = self.evaluations.advance()
             resources, tags = self.store.resources, self.store.resources.tags
 
             def tagged(arn: str, described: dict[str, Any]) -> dict[str, Any]:
@@ -274,6 +288,7 @@ class BedrockEmulator:
                 "models": [tagged(a, m.describe()) for a, m in resources.models.items()],
                 "throughputs": [tagged(a, t.describe()) for a, t in resources.throughputs.items()],
                 "deployments": [tagged(a, d.describe()) for a, d in resources.deployments.items()],
+                "evaluation_jobs": self.evaluations.describe_all(),
                 "faults": {**self.store.faults.describe(), "holds": self.holds.describe()},
                 "calls": dict(self.store.calls),
                 "invocations": dict(self.store.invocations),
@@ -294,6 +309,7 @@ class BedrockEmulator:
             ("POST", "fail-job"): self.fail_job,
             ("POST", "stop-job"): self.stop_job,
             ("POST", "fail-throughput"): self.fail_throughput,
+            ("POST", "fail-evaluation-job"): self.fail_evaluation_job,
             ("POST", "foundation-model"): self.set_foundation_model,
             ("POST", "hold"): self.hold,
             ("POST", "release"): self.release,

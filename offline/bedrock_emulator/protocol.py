@@ -232,12 +232,18 @@ def _check_list(shape: Any, value: Any, path: str) -> Iterable[str]:
         yield from _check(shape.member, item, f"{path}.{i}.member")
 
 
+# Values the service accepts that botocore's enum lacks (botocore does not check enums; the service does):
+# the user guide's model-as-a-judge examples (model-evaluation-jobs-management-create-judge) give taskType
+# "General", and judge jobs write their output under taskTypes/General.
+EXTRA_ENUM_VALUES: dict[str, tuple[str, ...]] = {"EvaluationTaskType": ("General",)}
+
+
 def _check_string(shape: Any, value: Any, path: str) -> Iterable[str]:
     if not isinstance(value, str):
         yield f"Value '{value}' at '{path}' failed to satisfy constraint: Member must be a string"
         return
     yield from _check_length(shape, len(value), value, path)
-    if shape.enum and value not in shape.enum:
+    if shape.enum and value not in (*shape.enum, *EXTRA_ENUM_VALUES.get(shape.name, ())):
         yield (
             f"Value '{value}' at '{path}' failed to satisfy constraint: "
             f"Member must satisfy enum value set: [{', '.join(shape.enum)}]"

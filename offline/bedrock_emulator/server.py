@@ -70,9 +70,12 @@ class EmulatorServer:
         throughput_seconds: float | None = None,
         deployment_seconds: float | None = None,
         stop_seconds: float | None = None,
+        evaluation_seconds: float | None = None,
     ) -> dict[str, float]:
         """Durations of resources created from now on (``BedrockEmulator.set_durations``)."""
-        return self.emulator.set_durations(job_seconds, throughput_seconds, deployment_seconds, stop_seconds)
+        return self.emulator.set_durations(
+            job_seconds, throughput_seconds, deployment_seconds, stop_seconds, evaluation_seconds
+        )
 
     def start(self) -> EmulatorServer:
         """Serve from a daemon thread."""

@@ -46,6 +46,7 @@ def test_every_operation_asked_for_is_implemented_under_botocores_names(emulator
         "DeleteProvisionedModelThroughput", "CreateCustomModelDeployment", "GetCustomModelDeployment",
         "DeleteCustomModelDeployment", "ListCustomModelDeployments", "TagResource", "UntagResource",
         "ListTagsForResource", "InvokeModel", "Converse", "GetFoundationModel", "ListFoundationModels",
+        "CreateEvaluationJob", "GetEvaluationJob", "ListEvaluationJobs", "StopEvaluationJob",
     }  # fmt: skip
     assert set(emulator.operations) == expected
     session = botocore.session.get_session()
@@ -76,7 +77,9 @@ def test_arns_are_decoded_from_the_raw_uri_one_label_at_a_time(server: EmulatorS
 
 def test_an_operation_the_emulator_does_not_implement_says_so(bedrock: Any) -> None:
     with pytest.raises(ClientError) as missing:
-        bedrock.list_evaluation_jobs()
+        bedrock.batch_delete_evaluation_job(
+            jobIdentifiers=["arn:aws:bedrock:us-east-1:123456789012:evaluation-job/abcdefghijkl"]
+        )
     assert missing.value.response["Error"]["Code"] == "NotImplementedException"
     assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
 
