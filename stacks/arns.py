@@ -48,6 +48,11 @@ def inference_profiles(scope: Construct) -> str:
     return _bedrock_arn(scope, "inference-profile")
 
 
+def application_inference_profiles(scope: Construct) -> str:
+    # Inference profiles a user makes (settings.evaluation.base_invoke_id may name one), in this account and region.
+    return _bedrock_arn(scope, "application-inference-profile")
+
+
 def foundation_models_in_any_region(scope: Construct) -> str:
     # Where a cross-region profile routes a call: the base model in any region of the profile's geography.
     return _bedrock_arn(scope, "foundation-model", account="", region="*")

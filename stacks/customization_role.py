@@ -13,6 +13,8 @@ from stacks.storage import Storage
 
 # What Bedrock needs of the key to encrypt the custom model it trains (customModelKmsKeyId).
 MODEL_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"]
+# The encryption-context key of the data Bedrock encrypts for a custom Nova model's provisioned throughput.
+NOVA_THROUGHPUT_CONTEXT_KEY = "aws-crypto-ec:aws:bedrock:arn"
 
 
 class CustomizationRole(Construct):
@@ -80,5 +82,19 @@ class CustomizationRole(Construct):
                 actions=MODEL_KEY_ACTIONS,
                 resources=["*"],
                 conditions=arns.via_service("bedrock"),
+            )
+        )
+        # Provisioned throughput for a custom Nova model: Bedrock itself optimizes the model for serving and uses
+        # the key the model is encrypted with, as the bedrock.amazonaws.com service principal. The statement is
+        # the Nova user guide's "PermissionsNovaProvisionedThroughput" ("Encryption of Amazon Nova model
+        # customization jobs and artifacts"): Decrypt and GenerateDataKey, only for data whose encryption context
+        # names a Bedrock resource.
+        self._storage.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="PermissionsNovaProvisionedThroughput",
+                principals=[iam.ServicePrincipal(constants.BEDROCK_SERVICE)],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={"ForAnyValue:StringEquals": {"kms:EncryptionContextKeys": NOVA_THROUGHPUT_CONTEXT_KEY}},
             )
         )

@@ -234,8 +234,8 @@ class Functions(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[data.arn_for_objects("*")])
         )
-        # Listing makes a missing data file a 404 (DataNotFoundError), not a 403.
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[data.bucket_arn]))
+        # No s3:ListBucket: the code reports a missing and a forbidden data file alike ("does not exist or cannot
+        # be read"), so it does not need S3's 404 (issue 15: a grant no call used).
         # Writes the validation report under the run's report prefix in the artifacts bucket.
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[artifacts.arn_for_objects("*")])
@@ -263,23 +263,19 @@ class Functions(Construct):
             },
         )
         role = self._role(function)
-        # Creates the job (and its custom model) from a base model; names are made per run.
+        # Creates the job (and its custom model) from a base model; names are made per run. Its resource types are
+        # custom-model and foundation-model (Service Authorization Reference, Amazon Bedrock, action table: no
+        # model-customization-job). The jobTags and customModelTags are part of this request: the reference lists
+        # aws:RequestTag and aws:TagKeys as its condition keys and no dependent action (no bedrock:TagResource).
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["bedrock:CreateModelCustomizationJob"],
-                resources=[arns.customization_jobs(self), arns.custom_models(self), arns.foundation_models(self)],
+                resources=[arns.custom_models(self), arns.foundation_models(self)],
             )
         )
         # Finds the job the run already created (idempotent retry) and reads it back after creating it.
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["bedrock:GetModelCustomizationJob"], resources=[arns.customization_jobs(self)])
-        )
-        # jobTags and customModelTags are applied with TagResource.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["bedrock:TagResource"],
-                resources=[arns.customization_jobs(self), arns.custom_models(self)],
-            )
         )
         # Hands the customization role to Bedrock, and to nothing else.
         role.add_to_principal_policy(
@@ -325,11 +321,13 @@ class Functions(Construct):
             {"IDEMPOTENCY_TABLE": self.idempotency_table.table_name, "PIPELINE_TAG": Stack.of(self).stack_name},
         )
         role = self._role(function)
-        # Provisions throughput for the run's custom model.
+        # Provisions throughput for the run's custom model. The Service Authorization Reference (Amazon Bedrock)
+        # lists custom-model and foundation-model as its required resource types (the custom model's base model
+        # is authorized too), and no provisioned-model; the tags are part of the request (aws:RequestTag).
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["bedrock:CreateProvisionedModelThroughput"],
-                resources=[arns.provisioned_models(self), arns.custom_models(self)],
+                resources=[arns.custom_models(self), arns.foundation_models(self)],
             )
         )
         # Finds the throughput the run already created (idempotent retry) and reads it back.
@@ -338,12 +336,10 @@ class Functions(Construct):
                 actions=["bedrock:GetProvisionedModelThroughput"], resources=[arns.provisioned_models(self)]
             )
         )
-        # settings.serving on_demand: deploys the run's custom model on demand instead.
+        # settings.serving on_demand: deploys the run's custom model on demand instead. Its one resource type is
+        # custom-model (Service Authorization Reference, Amazon Bedrock); the tags are part of the request.
         role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["bedrock:CreateCustomModelDeployment"],
-                resources=[arns.custom_model_deployments(self), arns.custom_models(self)],
-            )
+            iam.PolicyStatement(actions=["bedrock:CreateCustomModelDeployment"], resources=[arns.custom_models(self)])
         )
         # Finds the deployment the run already created (idempotent retry) and reads it back.
         role.add_to_principal_policy(
@@ -351,16 +347,11 @@ class Functions(Construct):
                 actions=["bedrock:GetCustomModelDeployment"], resources=[arns.custom_model_deployments(self)]
             )
         )
-        # The throughput's (or deployment's) tags are applied with TagResource.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["bedrock:TagResource"],
-                resources=[arns.provisioned_models(self), arns.custom_model_deployments(self)],
-            )
-        )
         self._allow_key_via(function, "bedrock", ["kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt"])
         self._allow_idempotency_table(function)
-        acknowledge_bedrock_wildcards(role, "provisioned-model", "custom-model", "custom-model-deployment")
+        acknowledge_bedrock_wildcards(
+            role, "provisioned-model", "custom-model", "custom-model-deployment", "foundation-model"
+        )
         return function
 
     def _build_check_throughput(self) -> lambda_.Function:
@@ -394,20 +385,38 @@ class Functions(Construct):
                 ],
             )
         )
-        # Bases served on demand only through a cross-region inference profile (Llama 3.2, 3.3) are called by it.
+        # Bases served on demand only through a cross-region inference profile (Llama 3.2, 3.3) are called by it;
+        # settings.evaluation.base_invoke_id may name an application inference profile (README): both are
+        # resource types of bedrock:InvokeModel (Service Authorization Reference, Amazon Bedrock).
         role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["bedrock:InvokeModel"], resources=[arns.inference_profiles(self)])
+            iam.PolicyStatement(
+                actions=["bedrock:InvokeModel"],
+                resources=[arns.inference_profiles(self), arns.application_inference_profiles(self)],
+            )
         )
-        # The profile routes the call to the base model in another region of its geography: only through a profile.
+        # A profile routes the call to the base model in a region of its geography: only through a profile
+        # (bedrock:InferenceProfileArn, a condition key of InvokeModel in the same reference).
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["bedrock:InvokeModel"],
                 resources=[arns.foundation_models_in_any_region(self)],
-                conditions={"StringLike": {"bedrock:InferenceProfileArn": arns.inference_profiles(self)}},
+                conditions={
+                    "StringLike": {
+                        "bedrock:InferenceProfileArn": [
+                            arns.inference_profiles(self),
+                            arns.application_inference_profiles(self),
+                        ]
+                    }
+                },
             )
         )
         acknowledge_bedrock_wildcards(
-            role, "provisioned-model", "custom-model-deployment", "foundation-model", "inference-profile"
+            role,
+            "provisioned-model",
+            "custom-model-deployment",
+            "foundation-model",
+            "inference-profile",
+            "application-inference-profile",
         )
         acknowledge_cross_region_foundation_models(role)
 
@@ -455,8 +464,10 @@ class Functions(Construct):
         self._allow_test_set(function)
         self._allow_evaluation_files(function, read=True, write=True)
         self._allow_key_via(function, "s3", ["kms:Decrypt", "kms:GenerateDataKey"])
-        # The custom model is encrypted with the pipeline key: serving it decrypts through Bedrock.
-        self._allow_key_via(function, "bedrock", ["kms:Decrypt"])
+        # The custom model is encrypted with the pipeline key: calling it needs kms:Decrypt and kms:GenerateDataKey
+        # through Bedrock (Nova user guide, "Encryption of Amazon Nova model customization jobs and artifacts",
+        # the PermissionsModelInvocation statement).
+        self._allow_key_via(function, "bedrock", ["kms:Decrypt", "kms:GenerateDataKey"])
         return function
 
     def _build_evaluate_chunk(self) -> lambda_.Function:
@@ -464,8 +475,10 @@ class Functions(Construct):
         self._allow_model_calls(self._role(function))
         self._allow_evaluation_files(function, read=True, write=True)
         self._allow_key_via(function, "s3", ["kms:Decrypt", "kms:GenerateDataKey"])
-        # The custom model is encrypted with the pipeline key: serving it decrypts through Bedrock.
-        self._allow_key_via(function, "bedrock", ["kms:Decrypt"])
+        # The custom model is encrypted with the pipeline key: calling it needs kms:Decrypt and kms:GenerateDataKey
+        # through Bedrock (Nova user guide, "Encryption of Amazon Nova model customization jobs and artifacts",
+        # the PermissionsModelInvocation statement).
+        self._allow_key_via(function, "bedrock", ["kms:Decrypt", "kms:GenerateDataKey"])
         return function
 
     def _build_aggregate_evaluation(self) -> lambda_.Function:
@@ -535,19 +548,16 @@ class Functions(Construct):
             },
         )
         role = self._role(function)
-        # Reads the uploaded manifest (the exact version the event names) under the run prefix.
+        # Reads the uploaded manifest by the version the event names (GetObject with a versionId is authorized as
+        # s3:GetObjectVersion: S3 API reference, GetObject), under the run prefix.
         role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject", "s3:GetObjectVersion"], resources=[data.arn_for_objects(f"{prefix}*")]
-            )
+            iam.PolicyStatement(actions=["s3:GetObjectVersion"], resources=[data.arn_for_objects(f"{prefix}*")])
         )
-        # Lists keys under the run prefix only: are the files the manifest names uploaded yet?
+        # HEADs the files the manifest names (HeadObject is authorized as s3:GetObject): by name beside it or by
+        # s3:// URI anywhere in the data bucket (README), so any object of this one bucket. No s3:ListBucket: the
+        # code treats a missing and a forbidden file alike (issue 15: a grant no call used).
         role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[data.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": f"{prefix}*"}},
-            )
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[data.arn_for_objects("*")])
         )
         # Starts executions of this pipeline's state machine, and of no other.
         role.add_to_principal_policy(
@@ -566,6 +576,7 @@ class Functions(Construct):
         role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[self._topic.topic_arn]))
         self._allow_key_via(function, "sns", ["kms:GenerateDataKey", "kms:Decrypt"])
         acknowledge_object_wildcard(role, data, f"{prefix}*", RUN_PREFIX_REASON)
+        acknowledge_object_wildcard(role, data, "*", DATA_OBJECTS_REASON)
         self.start_run = function
         return function
 

@@ -25,6 +25,8 @@ _BEDROCK_WILDCARD_REASONS = {
     "inference-profile": "Bases such as Llama 3.2 and 3.3 are called on demand only through a cross-region "
     "inference profile named after the per-run base model (or settings.evaluation.base_invoke_id), so the policy "
     "names the profile type in this account and region only.",
+    "application-inference-profile": "settings.evaluation.base_invoke_id may name an application inference profile "
+    "the user made (its name is chosen then), so the policy names the profile type in this account and region only.",
     "foundation-model": "The base model is a per-run setting (settings.base_model_id, overridable by the run "
     "config and the execution input), so no single foundation model can be named; foundation models are "
     "AWS-owned and read-only.",

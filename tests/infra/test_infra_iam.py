@@ -33,19 +33,15 @@ IDEMPOTENCY = {
 EXPECTED: dict[str, set[tuple[str, str, str]]] = {
     "validate_run": {
         ("s3:GetObject", "data objects", ""),
-        ("s3:ListBucket", "data bucket", ""),
         ("s3:PutObject", "artifacts objects", ""),
         ("kms:Decrypt", "key", "via s3"),
         ("kms:GenerateDataKey", "key", "via s3"),
         ("bedrock:GetFoundationModel", "foundation-model/*", ""),
     },
     "create_job": {
-        ("bedrock:CreateModelCustomizationJob", "model-customization-job/*", ""),
         ("bedrock:CreateModelCustomizationJob", "custom-model/*", ""),
         ("bedrock:CreateModelCustomizationJob", "foundation-model/*", ""),
         ("bedrock:GetModelCustomizationJob", "model-customization-job/*", ""),
-        ("bedrock:TagResource", "model-customization-job/*", ""),
-        ("bedrock:TagResource", "custom-model/*", ""),
         ("iam:PassRole", "customization role", "PassedToService bedrock.amazonaws.com"),
         ("kms:DescribeKey", "key", "via bedrock"),
         ("kms:CreateGrant", "key", "via bedrock"),
@@ -61,14 +57,11 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("kms:Decrypt", "key", "via s3"),
     },
     "create_throughput": {
-        ("bedrock:CreateProvisionedModelThroughput", "provisioned-model/*", ""),
         ("bedrock:CreateProvisionedModelThroughput", "custom-model/*", ""),
+        ("bedrock:CreateProvisionedModelThroughput", "foundation-model/*", ""),
         ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
-        ("bedrock:TagResource", "provisioned-model/*", ""),
-        ("bedrock:CreateCustomModelDeployment", "custom-model-deployment/*", ""),
         ("bedrock:CreateCustomModelDeployment", "custom-model/*", ""),
         ("bedrock:GetCustomModelDeployment", "custom-model-deployment/*", ""),
-        ("bedrock:TagResource", "custom-model-deployment/*", ""),
         ("kms:DescribeKey", "key", "via bedrock"),
         ("kms:CreateGrant", "key", "via bedrock"),
         ("kms:Decrypt", "key", "via bedrock"),
@@ -89,7 +82,12 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("bedrock:InvokeModel", "custom-model-deployment/*", ""),
         ("bedrock:InvokeModel", "foundation-model/*", ""),
         ("bedrock:InvokeModel", "inference-profile/*", ""),
-        ("bedrock:InvokeModel", "foundation-model/* in any region", "through inference-profile/*"),
+        ("bedrock:InvokeModel", "application-inference-profile/*", ""),
+        (
+            "bedrock:InvokeModel",
+            "foundation-model/* in any region",
+            "through inference-profile/*, application-inference-profile/*",
+        ),
         ("s3:GetObject", "data objects", ""),
         ("s3:GetObject", "artifacts objects", ""),
         ("s3:ListBucket", "artifacts bucket", ""),
@@ -97,19 +95,26 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("kms:Decrypt", "key", "via s3"),
         ("kms:GenerateDataKey", "key", "via s3"),
         ("kms:Decrypt", "key", "via bedrock"),
+        ("kms:GenerateDataKey", "key", "via bedrock"),
     },
     "evaluate_chunk": {
         ("bedrock:InvokeModel", "provisioned-model/*", ""),
         ("bedrock:InvokeModel", "custom-model-deployment/*", ""),
         ("bedrock:InvokeModel", "foundation-model/*", ""),
         ("bedrock:InvokeModel", "inference-profile/*", ""),
-        ("bedrock:InvokeModel", "foundation-model/* in any region", "through inference-profile/*"),
+        ("bedrock:InvokeModel", "application-inference-profile/*", ""),
+        (
+            "bedrock:InvokeModel",
+            "foundation-model/* in any region",
+            "through inference-profile/*, application-inference-profile/*",
+        ),
         ("s3:GetObject", "artifacts objects", ""),
         ("s3:ListBucket", "artifacts bucket", ""),
         ("s3:PutObject", "artifacts objects", ""),
         ("kms:Decrypt", "key", "via s3"),
         ("kms:GenerateDataKey", "key", "via s3"),
         ("kms:Decrypt", "key", "via bedrock"),
+        ("kms:GenerateDataKey", "key", "via bedrock"),
     },
     "aggregate_evaluation": {
         ("s3:GetObject", "artifacts objects", ""),
@@ -184,9 +189,8 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("kms:GenerateDataKey", "key", "via s3"),
     },
     "start_run": {
-        ("s3:GetObject", "data objects under runs/", ""),
+        ("s3:GetObject", "data objects", ""),
         ("s3:GetObjectVersion", "data objects under runs/", ""),
-        ("s3:ListBucket", "data bucket", "prefix runs/*"),
         ("states:StartExecution", "state machine", ""),
         ("kms:Decrypt", "key", "via s3"),
         ("sns:Publish", "topic", ""),
@@ -244,9 +248,9 @@ def _condition(statement: dict[str, Any]) -> str:
     if "s3:prefix" in condition.get("StringLike", {}):
         return "prefix " + str(condition["StringLike"]["s3:prefix"])
     if "bedrock:InferenceProfileArn" in condition.get("StringLike", {}):
-        profile = str(condition["StringLike"]["bedrock:InferenceProfileArn"])
-        assert profile.startswith(BEDROCK), profile  # this account's and region's profiles only
-        return "through " + profile.removeprefix(BEDROCK)
+        profiles = as_list(condition["StringLike"]["bedrock:InferenceProfileArn"])
+        assert all(p.startswith(BEDROCK) for p in profiles), profiles  # this account's and region's profiles only
+        return "through " + ", ".join(str(p).removeprefix(BEDROCK) for p in profiles)
     return f"UNKNOWN {condition}"
 
 

@@ -153,3 +153,30 @@ def test_data_holding_resources_are_retained_when_the_stack_is_deleted(synth: Sy
     for construct in (synth.stack.storage.key, synth.stack.storage.data_bucket, synth.stack.storage.artifacts_bucket):
         resource = synth.resources[synth.logical_id(construct)]
         assert resource["DeletionPolicy"] == "Retain"
+
+
+def test_key_policy_lets_bedrock_serve_a_custom_nova_model_on_provisioned_throughput(synth: Synthesized) -> None:
+    # Issue 15, finding 1: the Nova user guide's PermissionsNovaProvisionedThroughput statement, for the service.
+    synth.template.has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "KeyPolicy": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Sid": "PermissionsNovaProvisionedThroughput",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "bedrock.amazonaws.com"},
+                            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                            "Resource": "*",
+                            "Condition": {
+                                "ForAnyValue:StringEquals": {
+                                    "kms:EncryptionContextKeys": "aws-crypto-ec:aws:bedrock:arn"
+                                }
+                            },
+                        }
+                    ]
+                )
+            }
+        },
+    )
