@@ -18,6 +18,7 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from customizer.jobs import PIPELINE_TAG_KEY
 from customizer.settings import DeploymentSettings
 from stacks import arns, constants
 from stacks.constants import FunctionSpec
@@ -75,6 +76,7 @@ class Functions(Construct):
         self._storage = storage
         self._customization_role = customization_role
         self._topic = topic
+        self.key = storage.key
         self._code = lambda_.Code.from_asset(str(LAMBDA_ASSET_PATH), exclude=list(constants.LAMBDA_ASSET_EXCLUDE))
         self._layer = self._build_powertools_layer()
         self.sdk_layer = SdkLayer(self, "SdkLayer", runtime=RUNTIME, architecture=ARCHITECTURE)
@@ -124,7 +126,9 @@ class Functions(Construct):
         )
 
     def _build_function(self, spec: FunctionSpec, environment: dict[str, str]) -> lambda_.Function:
-        logs = log_group(self, f"{spec.construct_id}Logs", retention_days=self._settings.log_retention_days)
+        logs = log_group(
+            self, f"{spec.construct_id}Logs", retention_days=self._settings.log_retention_days, key=self._storage.key
+        )
         role = iam.Role(
             self,
             f"{spec.construct_id}Role",
@@ -191,20 +195,37 @@ class Functions(Construct):
             )
         )
 
+    def _tagged_by_this_pipeline(self) -> dict[str, dict[str, str]]:
+        """Only resources carrying this deployment's pipeline tag (set on everything a run creates:
+        customizer.jobs.pipeline_tags). aws:ResourceTag/${TagKey} is a condition key of the model-customization-job,
+        custom-model, provisioned-model and custom-model-deployment resource types (Service Authorization
+        Reference, Amazon Bedrock, resource types table)."""
+        return {"StringEquals": {f"aws:ResourceTag/{PIPELINE_TAG_KEY}": Stack.of(self).stack_name}}
+
     def _allow_deleting_served_models(self, role: iam.IRole) -> None:
         """Read and delete the throughput or on-demand deployment that serves a custom model (both bill)."""
-        # Provisioned throughput: read it, then delete it.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["bedrock:GetProvisionedModelThroughput", "bedrock:DeleteProvisionedModelThroughput"],
-                resources=[arns.provisioned_models(self)],
+        # Provisioned throughput, and on-demand deployments (settings.serving on_demand): read them, then delete
+        # them if this pipeline created them.
+        for kind, resource in (
+            ("ProvisionedModelThroughput", arns.provisioned_models(self)),
+            ("CustomModelDeployment", arns.custom_model_deployments(self)),
+        ):
+            role.add_to_principal_policy(iam.PolicyStatement(actions=[f"bedrock:Get{kind}"], resources=[resource]))
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=[f"bedrock:Delete{kind}"], resources=[resource], conditions=self._tagged_by_this_pipeline()
+                )
             )
+
+    def _allow_stopping_jobs(self, role: iam.IRole) -> None:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["bedrock:GetModelCustomizationJob"], resources=[arns.customization_jobs(self)])
         )
-        # On-demand deployments (settings.serving on_demand): read them, then delete them.
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["bedrock:GetCustomModelDeployment", "bedrock:DeleteCustomModelDeployment"],
-                resources=[arns.custom_model_deployments(self)],
+                actions=["bedrock:StopModelCustomizationJob"],
+                resources=[arns.customization_jobs(self)],
+                conditions=self._tagged_by_this_pipeline(),
             )
         )
 
@@ -306,9 +327,14 @@ class Functions(Construct):
         )
         # Listing makes a metrics file the job did not write a 404 (no metrics), not a 403.
         role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[artifacts.bucket_arn]))
-        # Deletes the smoke job's custom model once that job has completed (it would bill storage, unused).
+        # Deletes the smoke job's custom model once that job has completed (it would bill storage, unused), if this
+        # pipeline created it.
         role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["bedrock:DeleteCustomModel"], resources=[arns.custom_models(self)])
+            iam.PolicyStatement(
+                actions=["bedrock:DeleteCustomModel"],
+                resources=[arns.custom_models(self)],
+                conditions=self._tagged_by_this_pipeline(),
+            )
         )
         self._allow_key_via(function, "s3", ["kms:Decrypt"])
         acknowledge_bedrock_wildcards(role, "model-customization-job", "custom-model")
@@ -502,13 +528,8 @@ class Functions(Construct):
     def _build_cleanup(self) -> lambda_.Function:
         function = self._build_function(constants.CLEANUP, {})
         role = self._role(function)
-        # Stops the run's job if it still runs.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["bedrock:GetModelCustomizationJob", "bedrock:StopModelCustomizationJob"],
-                resources=[arns.customization_jobs(self)],
-            )
-        )
+        # Stops the run's job if it still runs (and this pipeline created it).
+        self._allow_stopping_jobs(role)
         # Deletes the run's throughput or deployment if it exists, so it stops billing.
         self._allow_deleting_served_models(role)
         # Reads the job's, throughput's and deployment's tags: cleanup touches only what this execution created.
@@ -656,13 +677,8 @@ class Functions(Construct):
                 ],
             )
         )
-        # Stops the execution's job if it still runs.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["bedrock:GetModelCustomizationJob", "bedrock:StopModelCustomizationJob"],
-                resources=[arns.customization_jobs(self)],
-            )
-        )
+        # Stops the execution's job if it still runs (and this pipeline created it).
+        self._allow_stopping_jobs(role)
         # Deletes the execution's throughput and deployments, so they stop billing.
         self._allow_deleting_served_models(role)
         # Reports what it did on the outcome topic.
@@ -704,20 +720,21 @@ class Functions(Construct):
         # Deletes the pipeline's throughput past its lifetime, so it stops billing (it reads it first).
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["bedrock:GetProvisionedModelThroughput", "bedrock:DeleteProvisionedModelThroughput"],
-                resources=[arns.provisioned_models(self)],
+                actions=["bedrock:GetProvisionedModelThroughput"], resources=[arns.provisioned_models(self)]
             )
         )
-        # Deletes the pipeline's on-demand custom model deployments past their lifetime.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["bedrock:DeleteCustomModelDeployment"], resources=[arns.custom_model_deployments(self)]
-            )
-        )
+        # Deletes the pipeline's throughput and on-demand deployments past their lifetime, and (with
+        # pipeline.sweeper.delete_orphan_models) its custom models that lost their evaluation: only what carries
+        # this pipeline's tag, whatever the code decides.
+        deletes = [
+            ("bedrock:DeleteProvisionedModelThroughput", arns.provisioned_models(self)),
+            ("bedrock:DeleteCustomModelDeployment", arns.custom_model_deployments(self)),
+        ]
         if sweeper.delete_orphan_models:
-            # Deletes the pipeline's custom models that lost their evaluation (pipeline.sweeper.delete_orphan_models).
+            deletes.append(("bedrock:DeleteCustomModel", arns.custom_models(self)))
+        for action, resource in deletes:
             role.add_to_principal_policy(
-                iam.PolicyStatement(actions=["bedrock:DeleteCustomModel"], resources=[arns.custom_models(self)])
+                iam.PolicyStatement(actions=[action], resources=[resource], conditions=self._tagged_by_this_pipeline())
             )
         # Reports what it deleted (or in a dry run would delete) on the outcome topic.
         role.add_to_principal_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[self._topic.topic_arn]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -37,5 +38,6 @@ def retention(days: int) -> logs.RetentionDays:
     return _RETENTION[days]
 
 
-def log_group(scope: Construct, construct_id: str, *, retention_days: int) -> logs.LogGroup:
-    return logs.LogGroup(scope, construct_id, retention=retention(retention_days))
+def log_group(scope: Construct, construct_id: str, *, retention_days: int, key: kms.IKey) -> logs.LogGroup:
+    """A log group encrypted with the stack's key (its key policy lets CloudWatch Logs use it: stacks/storage.py)."""
+    return logs.LogGroup(scope, construct_id, retention=retention(retention_days), encryption_key=key)

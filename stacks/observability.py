@@ -27,6 +27,10 @@ from stacks import constants
 from stacks.functions import Functions
 
 CLOUDWATCH = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+_THIS_ACCOUNTS_ALARMS = {
+    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+    "ArnLike": {"aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"},
+}
 
 
 class Observability(Construct):
@@ -62,19 +66,19 @@ class Observability(Construct):
                 principals=[CLOUDWATCH],
                 actions=["sns:Publish"],
                 resources=[topic.topic_arn],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                    "ArnLike": {
-                        "aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
-                    },
-                },
+                conditions=_THIS_ACCOUNTS_ALARMS,
             )
         )
         # The topic is SSE-KMS with the pipeline key: publishing needs a data key from it. This is the statement
-        # AWS documents for CloudWatch alarms on an encrypted topic; the topic policy above says whose alarms.
+        # AWS documents for CloudWatch alarms on an encrypted topic (SNS developer guide, "Enable compatibility
+        # between event sources from AWS services and encrypted topics"), limited like the topic policy to this
+        # account's alarms (aws:SourceAccount, aws:SourceArn: the page's confused-deputy conditions).
         key.add_to_resource_policy(
             iam.PolicyStatement(
-                principals=[CLOUDWATCH], actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=["*"]
+                principals=[CLOUDWATCH],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions=_THIS_ACCOUNTS_ALARMS,
             )
         )
 

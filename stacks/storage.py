@@ -6,6 +6,8 @@ under the run prefix of the data bucket would start another run."""
 
 from __future__ import annotations
 
+from aws_cdk import Aws
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -24,12 +26,31 @@ class Storage(Construct):
         self.artifacts_bucket = self._build_kms_bucket("ArtifactsBucket", constants.ARTIFACTS_ACCESS_LOGS_PREFIX)
 
     def _build_key(self) -> kms.Key:
-        return kms.Key(
+        key = kms.Key(
             self,
             "Key",
-            description="Bedrock customization pipeline: data, artifacts, custom models, topic, idempotency table",
+            description="Bedrock customization pipeline: data, artifacts, custom models, topic, tables, log groups",
             enable_key_rotation=True,
         )
+        # The log groups are encrypted with this key: CloudWatch Logs uses it for the log groups of this account
+        # and region only (the statement of the CloudWatch Logs user guide, "Encrypt log data in CloudWatch Logs
+        # using AWS Key Management Service", step 2, with its kms:EncryptionContext:aws:logs:arn condition).
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsOfThisAccountAndRegion",
+                principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": (
+                            f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:*"
+                        )
+                    }
+                },
+            )
+        )
+        return key
 
     def _build_access_logs_bucket(self) -> s3.Bucket:
         # It keeps no access log of its own (it would log its own deliveries); cdk-nag's S1 accepts that for a

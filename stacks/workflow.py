@@ -270,7 +270,9 @@ class Workflow(Construct):
         return chunks
 
     def _build_state_machine(self, definition: sfn.IChainable) -> sfn.StateMachine:
-        logs = log_group(self, "StateMachineLogs", retention_days=self._settings.log_retention_days)
+        logs = log_group(
+            self, "StateMachineLogs", retention_days=self._settings.log_retention_days, key=self._functions.key
+        )
         return sfn.StateMachine(
             self,
             "StateMachine",

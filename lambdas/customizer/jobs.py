@@ -22,12 +22,14 @@ VALIDATION_METRICS = "validation_artifacts/post_fine_tuning_validation/validatio
 
 
 EXECUTION_TAG = "execution"
+# The tag whose value names the deployment (the stack): the roles may stop and delete only what carries it.
+PIPELINE_TAG_KEY = "pipeline"
 
 
 def pipeline_tags(run: Run, pipeline_tag: str) -> list[dict[str, str]]:
     """Tags on everything the run creates, so cleanup and sweeps can find it and know who created it."""
     return [
-        {"key": "pipeline", "value": pipeline_tag},
+        {"key": PIPELINE_TAG_KEY, "value": pipeline_tag},
         {"key": "run-id", "value": run.run_id},
         {"key": EXECUTION_TAG, "value": run.execution_name[:256]},
     ]

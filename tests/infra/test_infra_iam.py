@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from customizer.jobs import PIPELINE_TAG_KEY
+from stacks.constants import STACK_ID
 from tests.infra.template_tools import Synthesized, as_list, resolve
 
 BEDROCK = "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:"
@@ -53,7 +55,7 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("bedrock:GetModelCustomizationJob", "model-customization-job/*", ""),
         ("s3:GetObject", "artifacts objects", ""),
         ("s3:ListBucket", "artifacts bucket", ""),
-        ("bedrock:DeleteCustomModel", "custom-model/*", ""),
+        ("bedrock:DeleteCustomModel", "custom-model/*", "tagged by this pipeline"),
         ("kms:Decrypt", "key", "via s3"),
     },
     "create_throughput": {
@@ -125,20 +127,20 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
     },
     "apply_policy": {
         ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
-        ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", ""),
+        ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", "tagged by this pipeline"),
         ("bedrock:GetCustomModelDeployment", "custom-model-deployment/*", ""),
-        ("bedrock:DeleteCustomModelDeployment", "custom-model-deployment/*", ""),
+        ("bedrock:DeleteCustomModelDeployment", "custom-model-deployment/*", "tagged by this pipeline"),
         ("bedrock:TagResource", "custom-model/*", ""),
     },
     "cleanup": {
         ("bedrock:GetModelCustomizationJob", "model-customization-job/*", ""),
-        ("bedrock:StopModelCustomizationJob", "model-customization-job/*", ""),
+        ("bedrock:StopModelCustomizationJob", "model-customization-job/*", "tagged by this pipeline"),
         ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
-        ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", ""),
+        ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", "tagged by this pipeline"),
         ("bedrock:ListTagsForResource", "model-customization-job/*", ""),
         ("bedrock:ListTagsForResource", "provisioned-model/*", ""),
         ("bedrock:GetCustomModelDeployment", "custom-model-deployment/*", ""),
-        ("bedrock:DeleteCustomModelDeployment", "custom-model-deployment/*", ""),
+        ("bedrock:DeleteCustomModelDeployment", "custom-model-deployment/*", "tagged by this pipeline"),
         ("bedrock:ListTagsForResource", "custom-model-deployment/*", ""),
     },
     "notify": {
@@ -155,11 +157,11 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("bedrock:ListTagsForResource", "provisioned-model/*", ""),
         ("bedrock:ListTagsForResource", "custom-model-deployment/*", ""),
         ("bedrock:GetModelCustomizationJob", "model-customization-job/*", ""),
-        ("bedrock:StopModelCustomizationJob", "model-customization-job/*", ""),
+        ("bedrock:StopModelCustomizationJob", "model-customization-job/*", "tagged by this pipeline"),
         ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
-        ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", ""),
+        ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", "tagged by this pipeline"),
         ("bedrock:GetCustomModelDeployment", "custom-model-deployment/*", ""),
-        ("bedrock:DeleteCustomModelDeployment", "custom-model-deployment/*", ""),
+        ("bedrock:DeleteCustomModelDeployment", "custom-model-deployment/*", "tagged by this pipeline"),
         ("sns:Publish", "topic", ""),
         ("kms:GenerateDataKey", "key", "via sns"),
         ("kms:Decrypt", "key", "via sns"),
@@ -171,8 +173,8 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("bedrock:ListTagsForResource", "provisioned-model/*", ""),
         ("bedrock:ListTagsForResource", "custom-model-deployment/*", ""),
         ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
-        ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", ""),
-        ("bedrock:DeleteCustomModelDeployment", "custom-model-deployment/*", ""),
+        ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", "tagged by this pipeline"),
+        ("bedrock:DeleteCustomModelDeployment", "custom-model-deployment/*", "tagged by this pipeline"),
         ("sns:Publish", "topic", ""),
         ("kms:GenerateDataKey", "key", "via sns"),
         ("kms:Decrypt", "key", "via sns"),
@@ -247,6 +249,10 @@ def _condition(statement: dict[str, Any]) -> str:
         return "PassedToService " + str(condition["StringEquals"]["iam:PassedToService"])
     if "s3:prefix" in condition.get("StringLike", {}):
         return "prefix " + str(condition["StringLike"]["s3:prefix"])
+    tag = condition.get("StringEquals", {}).get(f"aws:ResourceTag/{PIPELINE_TAG_KEY}")
+    if tag is not None:
+        assert tag == STACK_ID, tag  # this deployment's pipeline tag
+        return "tagged by this pipeline"
     if "bedrock:InferenceProfileArn" in condition.get("StringLike", {}):
         profiles = as_list(condition["StringLike"]["bedrock:InferenceProfileArn"])
         assert all(p.startswith(BEDROCK) for p in profiles), profiles  # this account's and region's profiles only

@@ -208,11 +208,16 @@ def test_every_alarm_publishes_to_the_topic_and_nothing_else(synth: Synthesized)
 def test_cloudwatch_may_use_the_key_and_publish_only_this_accounts_alarms_to_the_topic(synth: Synthesized) -> None:
     key = synth.resources[synth.logical_id(synth.stack.storage.key)]["Properties"]["KeyPolicy"]["Statement"]
     (for_alarms,) = [s for s in key if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
-    assert for_alarms == {
+    # Issue 15, item 5: the key statement is limited to this account's alarms, as the topic policy is.
+    assert resolve(for_alarms) == {
         "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
         "Effect": "Allow",
         "Principal": {"Service": "cloudwatch.amazonaws.com"},
         "Resource": "*",
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": "${AWS::AccountId}"},
+            "ArnLike": {"aws:SourceArn": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"},
+        },
     }
     (policy,) = synth.of_type("AWS::SNS::TopicPolicy").values()
     statements = resolve(policy["Properties"]["PolicyDocument"]["Statement"])

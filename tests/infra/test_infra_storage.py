@@ -180,3 +180,20 @@ def test_key_policy_lets_bedrock_serve_a_custom_nova_model_on_provisioned_throug
             }
         },
     )
+
+
+def test_every_log_group_is_encrypted_with_the_stacks_key_and_logs_may_use_it(synth: Synthesized) -> None:
+    # Issue 15, item 5: the functions' and the state machine's log groups, with the key policy CloudWatch Logs needs.
+    key_id = synth.logical_id(synth.stack.storage.key)
+    groups = synth.of_type("AWS::Logs::LogGroup")
+    assert len(groups) >= len(synth.of_type("AWS::Lambda::Function")) - 1  # CDK's notifications handler has none
+    for group in groups.values():
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    statements = resolve(synth.resources[key_id]["Properties"]["KeyPolicy"]["Statement"])
+    (for_logs,) = [s for s in statements if s.get("Sid") == "CloudWatchLogsOfThisAccountAndRegion"]
+    assert for_logs["Principal"] == {"Service": "logs.${AWS::Region}.amazonaws.com"}
+    assert for_logs["Condition"] == {
+        "ArnLike": {
+            "kms:EncryptionContext:aws:logs:arn": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"
+        }
+    }
