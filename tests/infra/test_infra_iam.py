@@ -247,8 +247,6 @@ def _condition(statement: dict[str, Any]) -> str:
         return "via " + str(service).split(".")[0]
     if "iam:PassedToService" in condition.get("StringEquals", {}):
         return "PassedToService " + str(condition["StringEquals"]["iam:PassedToService"])
-    if "s3:prefix" in condition.get("StringLike", {}):
-        return "prefix " + str(condition["StringLike"]["s3:prefix"])
     tag = condition.get("StringEquals", {}).get(f"aws:ResourceTag/{PIPELINE_TAG_KEY}")
     if tag is not None:
         assert tag == STACK_ID, tag  # this deployment's pipeline tag
