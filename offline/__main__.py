@@ -167,11 +167,26 @@ def _keep_running(aws: OfflineRuntime) -> None:
         endpoints.unlink(missing_ok=True)  # the stack goes away with this process
 
 
-def demo(args: argparse.Namespace) -> int:
-    data_dir: Path = args.data or sample_dir()
-    if not (data_dir / "train.jsonl").is_file():
-        print(f"error: {data_dir}/train.jsonl not found (--data names a folder with train.jsonl)", file=sys.stderr)
-        return 2
+def _sample_for(settings: dict[str, Any], files: dict[str, bytes]) -> dict[str, bytes]:
+    """The bundled sample (prompt/completion records) in the data format of the run's base model: the given one,
+    else the stack's default (cdk.json)."""
+    from customizer.errors import SettingsError
+    from customizer.families import base_model
+    from offline.sample_data import as_format
+    from offline.synth import cdk_context
+
+    defaults = cdk_context()["pipeline"]["defaults"]
+    try:
+        model = base_model(settings.get("base_model_id") or defaults["base_model_id"])
+        data_format = model.data_format(settings.get("customization_type") or defaults["customization_type"])
+    except SettingsError:
+        return files  # the run's validation names the problem
+    if not model.validation_data:  # Nova 2 Lite: Bedrock does not use one, and the run would refuse it
+        files = {name: body for name, body in files.items() if name != "validation.jsonl"}
+    return {name: as_format(body, data_format.value, test=name == "test.jsonl") for name, body in files.items()}
+
+
+def _demo_settings(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     settings: dict[str, Any] = {"poll": {"job_seconds": 1, "throughput_seconds": 1}}
     if (data_dir / "config.json").is_file():
         settings = {**json.loads((data_dir / "config.json").read_text()), **settings}
@@ -179,6 +194,15 @@ def demo(args: argparse.Namespace) -> int:
         settings["base_model_id"] = args.base_model
     if args.customization_type:
         settings["customization_type"] = args.customization_type
+    return settings
+
+
+def demo(args: argparse.Namespace) -> int:
+    data_dir: Path = args.data or sample_dir()
+    if not (data_dir / "train.jsonl").is_file():
+        print(f"error: {data_dir}/train.jsonl not found (--data names a folder with train.jsonl)", file=sys.stderr)
+        return 2
+    settings = _demo_settings(args, data_dir)
     started = time.monotonic()
     print("Synthesizing the CDK app and starting the offline AWS...", flush=True)
     with OfflineRuntime(moto_port=args.moto_port, quiet=True) as aws:
@@ -189,6 +213,8 @@ def demo(args: argparse.Namespace) -> int:
             f"artifacts bucket {aws.artifacts_bucket}"
         )
         files = {name: (data_dir / name).read_bytes() for name in DATA_FILES if (data_dir / name).is_file()}
+        if args.data is None:
+            files = _sample_for(settings, files)
         manifest: dict[str, Any] = {key: name for name, key in DATA_FILES.items() if name in files}
         manifest["settings"] = settings
         print(

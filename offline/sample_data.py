@@ -213,6 +213,37 @@ def render(records: list[dict[str, str]]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
 
 
+SYSTEM = "You are a customer support agent."
+
+
+def as_format(body: bytes, data_format: str, *, test: bool = False) -> bytes:
+    """The sample's prompt/completion records in another family's data format (``DataFormat`` values): the
+    Bedrock conversation schema (Nova, Llama 3.2), Claude's messages, or continued pre-training's ``input``
+    (whose test set stays prompt/completion, as the evaluation reads it). Any other format: as it is."""
+    converted = []
+    for line in body.decode().splitlines():
+        record = json.loads(line)
+        prompt, completion = record["prompt"], record["completion"].strip()
+        if data_format == "bedrock-conversation-2024":
+            record = {
+                "schemaVersion": "bedrock-conversation-2024",
+                "system": [{"text": SYSTEM}],
+                "messages": [
+                    {"role": "user", "content": [{"text": prompt}]},
+                    {"role": "assistant", "content": [{"text": completion}]},
+                ],
+            }
+        elif data_format == "claude-messages":
+            record = {
+                "system": SYSTEM,
+                "messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}],
+            }
+        elif data_format == "input" and not test:
+            record = {"input": f"{prompt} {completion}"}
+        converted.append(record)
+    return render(converted).encode()
+
+
 def write(out: Path = OUT) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name, records in generate().items():

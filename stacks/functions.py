@@ -466,6 +466,15 @@ class Functions(Construct):
             )
         acknowledge_object_wildcard(role, artifacts, "*", ARTIFACTS_OBJECTS_REASON)
 
+    def _allow_test_media(self, function: lambda_.Function) -> None:
+        data = self._storage.data_bucket
+        # Reads the images a test example names, to send their bytes to Converse, and lets Converse read them by
+        # S3 location as the caller (Nova); they may lie anywhere in the data bucket, as the training data's do.
+        self._role(function).add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[data.arn_for_objects("*")])
+        )
+        acknowledge_object_wildcard(self._role(function), data, "*", DATA_OBJECTS_REASON)
+
     def _allow_test_set(self, function: lambda_.Function) -> None:
         data = self._storage.data_bucket
         # Reads the run's test set.
@@ -487,6 +496,7 @@ class Functions(Construct):
             constants.EVALUATE, {"DATA_BUCKET": data.bucket_name, "ARTIFACTS_BUCKET": artifacts.bucket_name}
         )
         self._allow_model_calls(self._role(function))
+        # Reads the run's test set, and the images its examples name (see _allow_test_media).
         self._allow_test_set(function)
         self._allow_evaluation_files(function, read=True, write=True)
         self._allow_key_via(function, "s3", ["kms:Decrypt", "kms:GenerateDataKey"])
@@ -500,6 +510,7 @@ class Functions(Construct):
         function = self._build_function(constants.EVALUATE_CHUNK, {})
         self._allow_model_calls(self._role(function))
         self._allow_evaluation_files(function, read=True, write=True)
+        self._allow_test_media(function)
         self._allow_key_via(function, "s3", ["kms:Decrypt", "kms:GenerateDataKey"])
         # The custom model is encrypted with the pipeline key: calling it needs kms:Decrypt and kms:GenerateDataKey
         # through Bedrock (Nova user guide, "Encryption of Amazon Nova model customization jobs and artifacts",

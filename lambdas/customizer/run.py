@@ -274,7 +274,8 @@ def validate_run(
         ),
         [data.source(role) for role, data in objects.items()],
     )
-    check_media(report, data_bucket)  # the images and videos the records name: in the data bucket, and there
+    # The images and videos the records name: in the data bucket, there, and within the model's size limits.
+    check_media(report, data_bucket, media=settings.model.media)
     if not report.valid:
         location = write_report(report, artifacts_bucket, f"runs/{execution_name}/validation/")
         raise DataValidationError(

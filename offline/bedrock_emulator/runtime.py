@@ -25,6 +25,7 @@ from offline.bedrock_emulator.errors import INVALID_MODEL_IDENTIFIER, invalid, n
 from offline.bedrock_emulator.protocol import JSON
 from offline.bedrock_emulator.resources import ACTIVE, CREATING, IN_SERVICE
 from offline.bedrock_emulator.store import Store
+from offline.bedrock_emulator.training import ObjectStoreError
 
 Params = Mapping[str, Any]
 PROFILE_PREFIXES = {geography for _, geography in PROFILE_GEOGRAPHIES}
@@ -144,12 +145,38 @@ class Runtime:
         response.headers["X-Amzn-Bedrock-Invocation-Latency"] = str(latency_ms(tokens_out))
         return response
 
+    def _check_media(self, target: Target, block: Mapping[str, Any]) -> None:
+        """An image or video block: the model must take the kind, in a format it takes, from an object that is
+        there. The message wording is this project's guess at the service's (README)."""
+        kind = "image" if "image" in block else "video"
+        media = target.base.media
+        if kind not in media.kinds:
+            raise invalid(
+                f"This model doesn't support the {kind} content block that you provided. Try again with a supported "
+                "content block."
+            )
+        value = block[kind]
+        formats = media.image_formats if kind == "image" else media.video_formats
+        if value.get("format") not in formats:
+            raise invalid(f"The {kind} format {value.get('format')!r} is not supported by this model.")
+        location = (value.get("source") or {}).get("s3Location")
+        if location is not None:
+            if not media.converse_s3_location:
+                raise invalid(f"This model doesn't support {kind}s from an Amazon S3 location. Send the bytes.")
+            try:
+                self.store.objects.read(location["uri"], media.max_bytes(kind) or 1024**3)
+            except ObjectStoreError as exc:
+                raise invalid(f"The {kind} at {location['uri']} couldn't be read: {exc}") from exc
+
     def converse(self, p: Params) -> dict[str, Any]:
         target = self._resolve(p["modelId"])
         texts = []
         for index, message in enumerate(p.get("messages") or []):
             if message["role"] != ("user" if index % 2 == 0 else "assistant"):
                 raise invalid(_START_WITH_USER if index == 0 else _ALTERNATE)
+            for block in message["content"]:
+                if "image" in block or "video" in block:
+                    self._check_media(target, block)
             texts.append("\n".join(b["text"] for b in message["content"] if "text" in b))
         if not texts:
             raise invalid(_START_WITH_USER)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.e2e.harness import E2E, jsonl, path_of, sample_files
@@ -51,3 +52,42 @@ def test_a_missing_image_stops_the_run_before_any_job_naming_its_line(e2e: E2E) 
     (note,) = e2e.notifications_for(run_name)
     assert "input.training_data line 31: messages[0].content[1].image: s3://" in note["reason"], note["reason"]
     assert f"{run_name}/images/30.png does not exist or cannot be read" in note["reason"]
+
+
+def _test_set_with_images(e2e: E2E, run_name: str, files: dict[str, bytes]) -> list[str]:
+    """Every test example with an image uploaded beside the data; the images' keys, in order."""
+    records: list[dict[str, Any]] = [json.loads(line) for line in files["test.jsonl"].decode().splitlines()]
+    keys = []
+    for i, record in enumerate(records):
+        key = f"{e2e.runtime.run_prefix}{run_name}/test-images/{i}.png"
+        e2e.runtime.upload(key, b"\x89PNG\r\n\x1a\n")
+        block = {"image": {"format": "png", "source": {"s3Location": {"uri": f"s3://{e2e.runtime.data_bucket}/{key}"}}}}
+        record["messages"][0]["content"].insert(0, block)
+        keys.append(key)
+    files["test.jsonl"] = jsonl(records)
+    return keys
+
+
+@pytest.mark.e2e
+def test_test_examples_with_images_are_evaluated_with_them_through_converse(e2e: E2E) -> None:
+    # Given a test set whose every example shows an image, When the run evaluates
+    run_name = e2e.run_name("test-images")
+    files = {name: as_conversation(body) for name, body in sample_files().items()}
+    keys = _test_set_with_images(e2e, run_name, files)
+    settings = {**NOVA_LITE, "evaluation": {"concurrency": 1, "max_examples": 4}}
+    e2e.emulator.hold("Converse")
+    try:
+        arn = e2e.start_console(run_name, e2e.settings(settings), files)
+        e2e.emulator.wait_held("Converse")
+        # The first question is being asked: take away the image of the last example before it is asked.
+        boto3.client("s3").delete_object(Bucket=e2e.runtime.data_bucket, Key=keys[3])
+    finally:
+        e2e.emulator.release("Converse")
+    result = e2e.wait(arn)
+
+    # Then each model is asked every example with its image: the three whose image is there are answered, and
+    # the one whose image was taken away is refused by Converse, which reads it from S3.
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    evaluation = (result.output or {})["evaluation"]
+    assert evaluation["custom"]["examples"] == evaluation["base"]["examples"] == 4
+    assert evaluation["custom"]["errors"] == evaluation["base"]["errors"] == 1

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import E2E, jsonl, matches_path, path_of, sample_files
+from offline.sample_data import as_format
+from offline.synth import cdk_context
+from tests.e2e.harness import E2E, POLL, QUICK_EVALUATION, matches_path, merge, path_of, sample_files
 
 HAPPY_PATH = (
     "Validate the run;Smoke test first\\?;Create the customization job;"
@@ -159,20 +161,24 @@ def test_throughput_policy_decides_what_is_left_in_service(e2e: E2E) -> None:
 
 def as_conversation(prompt_completion: bytes) -> bytes:
     """The sample's prompt/completion records in the Bedrock conversation schema."""
-    records = []
-    for line in prompt_completion.decode().splitlines():
-        record = json.loads(line)
-        records.append(
-            {
-                "schemaVersion": "bedrock-conversation-2024",
-                "system": [{"text": "You are a customer support agent."}],
-                "messages": [
-                    {"role": "user", "content": [{"text": record["prompt"]}]},
-                    {"role": "assistant", "content": [{"text": record["completion"].strip()}]},
-                ],
-            }
-        )
-    return jsonl(records)
+    return as_format(prompt_completion, "bedrock-conversation-2024")
+
+
+@pytest.mark.e2e
+def test_the_stacks_default_base_model_runs_on_the_sample_in_its_format(e2e: E2E) -> None:
+    # Given a run that names no base model: the stack's default (cdk.json), one Bedrock lists today as Active
+    # and fine-tunable in us-east-1
+    defaults = cdk_context()["pipeline"]["defaults"]
+    assert defaults["base_model_id"] == "amazon.nova-micro-v1:0"
+    files = {name: as_conversation(body) for name, body in sample_files().items()}
+    run_name = e2e.run_name("default-model")
+    settings = merge(POLL, QUICK_EVALUATION)
+    result = e2e.run(lambda: e2e.start_console(run_name, settings, files))
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    (job,) = e2e.jobs_for(run_name)
+    assert job["baseModelArn"].endswith("foundation-model/amazon.nova-micro-v1:0")
+    assert job["hyperParameters"] == {"epochCount": "2", "learningRate": "1e-05", "learningRateWarmupSteps": "10"}
 
 
 @pytest.mark.e2e

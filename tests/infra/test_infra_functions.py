@@ -108,8 +108,8 @@ def test_run_defaults_are_the_checked_defaults_of_cdk_json(
     assert variables["SWEEPER"] == settings.sweeper.model_dump_json()
     assert json.loads(variables["RUN_DEFAULTS"])["hyperparameters"] == {
         "epochCount": 2,
-        "batchSize": 1,
         "learningRate": 0.00001,
+        "learningRateWarmupSteps": 10,
     }
 
 

@@ -110,6 +110,7 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
             "foundation-model/* in any region",
             "through inference-profile/*, application-inference-profile/*",
         ),
+        ("s3:GetObject", "data objects", ""),  # a test example's images (bytes, or read by Converse as the caller)
         ("s3:GetObject", "artifacts objects", ""),
         ("s3:ListBucket", "artifacts bucket", ""),
         ("s3:PutObject", "artifacts objects", ""),

@@ -47,7 +47,8 @@ def _with(cdk_context: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]
 def test_cdk_json_settings_are_valid_and_complete(cdk_context: dict[str, Any]) -> None:
     settings = parse_deployment_settings(cdk_context["pipeline"])
     assert settings.notification_email is None
-    assert settings.defaults.base_model_id == "amazon.titan-text-express-v1"
+    # Active and fine-tunable in us-east-1 today (the user guide's table; the families' regions).
+    assert settings.defaults.base_model_id == "amazon.nova-micro-v1:0"
     assert settings.defaults.customization_type.value == "FINE_TUNING"
     assert settings.defaults.throughput_policy.value == "keep_if_better"
     assert (settings.defaults.poll.job_seconds, settings.defaults.poll.throughput_seconds) == (300, 60)

@@ -29,8 +29,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from customizer import aws
-from customizer.errors import AwsServiceUnavailableError, BedrockThrottledError, ResourceMissingError
+from customizer.errors import AwsServiceUnavailableError, BedrockThrottledError, EvaluationError, ResourceMissingError
 from customizer.families import InvocationStyle
+from customizer.families.base import TEXT_ONLY, MediaSupport
 from customizer.families.formats import Example
 from customizer.families.invocation import InferenceConfig, build_request, extract_text
 
@@ -77,13 +78,40 @@ class Answer:
 Invoke = Callable[[Example], str]
 
 
-def bedrock_invoker(style: InvocationStyle, model_id: str, config: InferenceConfig) -> Invoke:
-    """Ask ``model_id`` one example with the family's request body; the answer's text. SDK failures come out
-    as the pipeline's typed errors (BedrockThrottledError, AwsServiceUnavailableError for ModelNotReady...)."""
+def media_blocks(
+    example: Example, media: MediaSupport, read: Callable[[str], bytes] | None = None
+) -> list[dict[str, Any]]:
+    """The example's images and videos as Converse content blocks: by S3 location where the model takes that
+    (Converse's ImageSource / VideoSource ``s3Location``: Nova), else an image's bytes, read with ``read``."""
+    blocks: list[dict[str, Any]] = []
+    for ref in example.media:
+        if media.converse_s3_location:
+            source: dict[str, Any] = {"s3Location": {"uri": ref.uri}}
+        else:
+            if read is None:
+                raise EvaluationError(f"{ref.field}: {ref.uri} must be read to be sent, and no reader was given")
+            source = {"bytes": read(ref.uri)}
+        blocks.append({ref.kind: {"format": ref.format, "source": source}})
+    return blocks
+
+
+def read_s3_object(uri: str) -> bytes:
+    bucket, key = aws.split_s3_uri(uri, "an image of the test set")
+    with aws.translate_errors(f"reading {uri}"):
+        return bytes(aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def bedrock_invoker(
+    style: InvocationStyle, model_id: str, config: InferenceConfig, media: MediaSupport = TEXT_ONLY
+) -> Invoke:
+    """Ask ``model_id`` one example with the family's request body (its images and videos through Converse);
+    the answer's text. SDK failures come out as the pipeline's typed errors (BedrockThrottledError,
+    AwsServiceUnavailableError for ModelNotReady...)."""
     runtime = aws.client("bedrock-runtime", own_retries=True)
 
     def invoke(example: Example) -> str:
-        request = build_request(style, model_id, example.prompt, config, system=example.system)
+        blocks = media_blocks(example, media, read_s3_object) if example.media else []
+        request = build_request(style, model_id, example.prompt, config, system=example.system, media=blocks)
         with aws.translate_errors(f"invoking {model_id}"):
             if request.operation == "converse":
                 response: dict[str, Any] = runtime.converse(**request.kwargs)

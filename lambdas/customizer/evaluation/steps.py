@@ -51,8 +51,9 @@ from customizer.evaluation.runner import (
     concurrency_bounds,
 )
 from customizer.evaluation.training_health import Curves, assess, curves
-from customizer.families import DataFormat
-from customizer.families.formats import Example, RecordError, evaluation_example
+from customizer.families import BaseModel, DataFormat
+from customizer.families.base import TEXT_ONLY
+from customizer.families.formats import Example, RecordError, evaluation_example, example_from_json
 from customizer.families.invocation import InferenceConfig
 from customizer.jobs import read_metric_files
 from customizer.models import (
@@ -83,9 +84,12 @@ TimeLeft = Callable[[], float]  # seconds left in the step
 # ---- reading ----
 
 
-def load_examples(uri: str, data_format: DataFormat, limit: int) -> list[Example]:
+def load_examples(uri: str, data_format: DataFormat, limit: int, model: BaseModel | None = None) -> list[Example]:
     """The first ``limit`` usable examples of a JSONL test set (malformed lines were reported by the
-    validation step and are skipped here)."""
+    validation step and are skipped here), with the images and videos ``model`` takes."""
+    media = model.media if model is not None else TEXT_ONLY
+    name = model.name if model is not None else "this model"
+    reasoning = model.reasoning_content if model is not None else False
     bucket, key = aws.split_s3_uri(uri, "input.test_data")
     examples: list[Example] = []
     with aws.translate_errors("reading the test set"):
@@ -96,7 +100,7 @@ def load_examples(uri: str, data_format: DataFormat, limit: int) -> list[Example
             if not raw.strip():
                 continue
             try:
-                examples.append(evaluation_example(json.loads(raw), data_format))
+                examples.append(evaluation_example(json.loads(raw), data_format, media, name, reasoning=reasoning))
             except (ValueError, RecordError):
                 continue
     return examples
@@ -106,7 +110,7 @@ def _test_examples(run: Run) -> list[Example]:
     if not run.data.test:
         raise EvaluationError("the run has no test set (input.test_data)")
     data_format = run.settings.model.data_format(run.settings.customization_type)
-    examples = load_examples(run.data.test.uri, data_format, run.settings.evaluation.max_examples)
+    examples = load_examples(run.data.test.uri, data_format, run.settings.evaluation.max_examples, run.settings.model)
     if not examples:
         raise EvaluationError(f"no usable examples in {run.data.test.uri}")
     return examples
@@ -134,7 +138,7 @@ def answers_uri(chunk: EvaluationChunk) -> str:
 
 def chunk_examples(chunk: EvaluationChunk) -> list[Example]:
     saved = _get_json(chunk.uri, f"evaluation chunk {chunk.index}")
-    return [Example(**example) for example in saved["examples"]]
+    return [example_from_json(example) for example in saved["examples"]]
 
 
 # ---- asking ----
@@ -169,10 +173,11 @@ def _ask(
         return saved
     settings = run.settings.evaluation
     config = InferenceConfig(max_tokens=settings.max_tokens, temperature=settings.temperature, top_p=settings.top_p)
-    style = run.settings.model.invocation
+    style, media = run.settings.model.invocation, run.settings.model.media
+    base_id = run.base_model_invoke_id
     targets = [
-        Target(CUSTOM, throughput.arn, bedrock_invoker(style, throughput.arn, config), bounds[CUSTOM]),
-        Target(BASE, run.base_model_invoke_id, bedrock_invoker(style, run.base_model_invoke_id, config), bounds[BASE]),
+        Target(CUSTOM, throughput.arn, bedrock_invoker(style, throughput.arn, config, media), bounds[CUSTOM]),
+        Target(BASE, base_id, bedrock_invoker(style, base_id, config, media), bounds[BASE]),
     ]
     progress = Progress(answers=saved)
     should_stop: Callable[[], bool] = lambda: False  # noqa: E731

@@ -36,8 +36,19 @@ class MediaSupport:
     video_formats: frozenset[str] = frozenset()
     max_images: int = 0  # per record
     max_videos: int = 0  # per record
+    # The largest object each may be (checked with HEAD before any job); None: no limit known.
+    max_image_bytes: int | None = None
+    max_video_bytes: int | None = None
+    # True: a dataset holds images or videos, never both (across its records, not only within one).
+    one_kind_per_dataset: bool = False
+    # Converse takes the media by S3 location (Nova: ImageSource/VideoSource.s3Location); False: the evaluator
+    # sends an image's bytes.
+    converse_s3_location: bool = False
     # Where the limits come from; "this project's rule" where AWS states none.
     source: str = ""
+
+    def max_bytes(self, kind: str) -> int | None:
+        return self.max_image_bytes if kind == "image" else self.max_video_bytes
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -189,6 +200,12 @@ class BaseModel:
     max_answer_tokens: int = 4096
     # Images and videos its fine-tuning records may hold (conversation schema, user turns); none by default.
     media: MediaSupport = TEXT_ONLY
+    # Assistant turns may hold reasoningContent blocks (conversation schema; Nova 2 Lite).
+    reasoning_content: bool = False
+    # False where Bedrock does not use a validation file in training (Nova 2 Lite): one given is refused, so a
+    # user does not believe it was used. The reason is shown with the refusal.
+    validation_data: bool = True
+    validation_data_note: str = ""
 
     def regions_for(self, customization_type: CustomizationType | str) -> tuple[str, ...]:
         return self.regions.get(CustomizationType(customization_type), ())

@@ -34,6 +34,9 @@ class Example:
     completion: str
     system: str = ""
     media: tuple[MediaRef, ...] = field(default=())
+    # The assistant turns' reasoningContent text (Nova 2 Lite): trained on, counted in the record's tokens, not
+    # part of the answer the evaluation compares.
+    reasoning: str = ""
 
 
 def _text(record: dict[str, Any], key: str, where: str | None = None) -> str:
@@ -107,18 +110,60 @@ def _media_block(value: Any, kind: str, formats: frozenset[str], where: str) -> 
     return MediaRef(kind, fmt.lower(), uri, where)
 
 
-def _content_block(block: Any, where: str, role: str, media: MediaSupport, model: str) -> tuple[str, MediaRef | None]:
-    """One content block: exactly one of text, image, video (Converse's ContentBlock is a union), media only in
-    user turns and only where the base takes it."""
+def _reasoning_block(value: Any, where: str) -> str:
+    """``{"reasoningText": {"text": ..., "signature": ...}}``: Converse's ReasoningContentBlock, text form only.
+    The Bedrock user guide ("Supervised fine-tuning on Amazon Nova 2.0", nova-2-sft-data-prep): reasoning content
+    in assistant turns; "Nova 2.0 SFT supports only text-based reasoning content in the reasoningText field"
+    (so not redactedContent). AWS's Nova validator (amazon-nova-samples, customization/bedrock-finetuning/
+    understanding/dataset_validation: ReasoningText) requires a non-empty text."""
+    if not isinstance(value, dict):
+        raise RecordError(where, 'must be an object {"reasoningText": {"text": ...}}', "wrong_type")
+    if "reasoningText" not in value:
+        raise RecordError(
+            f"{where}.reasoningText", "required key is missing (only text reasoning is trained on)", "missing_key"
+        )
+    _unknown_keys(value, {"reasoningText"}, where)
+    text_block = value["reasoningText"]
+    if not isinstance(text_block, dict):
+        raise RecordError(f"{where}.reasoningText", 'must be an object {"text": ...}', "wrong_type")
+    _unknown_keys(text_block, {"text", "signature"}, f"{where}.reasoningText")
+    if "signature" in text_block and not isinstance(text_block["signature"], str):
+        raise RecordError(f"{where}.reasoningText.signature", "must be a string", "wrong_type")
+    return _text(text_block, "text", f"{where}.reasoningText.text")
+
+
+@dataclass(frozen=True)
+class _Block:
+    text: str = ""
+    media: MediaRef | None = None
+    reasoning: str = ""
+
+
+def _content_block(
+    block: Any, where: str, role: str, media: MediaSupport, model: str, *, reasoning: bool = False
+) -> _Block:
+    """One content block: exactly one of text, image, video, reasoningContent (Converse's ContentBlock is a
+    union); media only in user turns and only where the base takes it; reasoning only in assistant turns and
+    only where the base trains on it."""
     if not isinstance(block, dict):
         raise RecordError(where, "must be an object", "wrong_type")
-    allowed = {"text", *media.kinds}
+    allowed = {"text", *media.kinds, *(("reasoningContent",) if reasoning else ())}
     if len(block) != 1:
         names = ", ".join(sorted(block)) or "nothing"
         raise RecordError(where, f"holds one of {', '.join(sorted(allowed))}, not {names}", "wrong_type")
     (key,) = block
     if key == "text":
-        return _text(block, "text", f"{where}.text"), None
+        return _Block(text=_text(block, "text", f"{where}.text"))
+    if key == "reasoningContent":
+        if not reasoning:
+            raise RecordError(
+                f"{where}.reasoningContent", f"reasoning content, which {model} is not trained on", "unknown_key"
+            )
+        if role != "assistant":
+            raise RecordError(
+                f"{where}.reasoningContent", "reasoning content goes in assistant turns only", "role_order"
+            )
+        return _Block(reasoning=_reasoning_block(block[key], f"{where}.reasoningContent"))
     if key in ("image", "video") and key not in media.kinds:
         takes = f"takes {' and '.join(media.kinds)}" if media.kinds else "takes text only"
         raise RecordError(
@@ -133,7 +178,7 @@ def _content_block(block: Any, where: str, role: str, media: MediaSupport, model
             "media",
         )
     formats = media.image_formats if key == "image" else media.video_formats
-    return "", _media_block(block[key], key, formats, f"{where}.{key}")
+    return _Block(media=_media_block(block[key], key, formats, f"{where}.{key}"))
 
 
 def _check_media_counts(found: list[MediaRef], media: MediaSupport) -> None:
@@ -157,7 +202,7 @@ def _system_blocks(blocks: Any) -> str:
     return "\n".join(_text(b, "text", f"system[{i}].text") for i, b in enumerate(blocks))
 
 
-def _conversation(record: dict[str, Any], media: MediaSupport, model: str) -> Example:
+def _conversation(record: dict[str, Any], media: MediaSupport, model: str, reasoning: bool) -> Example:
     _unknown_keys(record, {"schemaVersion", "system", "messages"})
     if "schemaVersion" in record and not isinstance(record["schemaVersion"], str):
         raise RecordError("schemaVersion", "must be a string (any value)", "schema_version")
@@ -165,6 +210,7 @@ def _conversation(record: dict[str, Any], media: MediaSupport, model: str) -> Ex
     messages = _messages_list(record)
     texts: list[str] = []
     found: list[MediaRef] = []
+    thoughts: list[str] = []
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
             raise RecordError(f"messages[{i}]", "must be an object", "wrong_type")
@@ -175,19 +221,35 @@ def _conversation(record: dict[str, Any], media: MediaSupport, model: str) -> Ex
                 f"messages[{i}].content", 'must be a non-empty list of {"text": ...} blocks', "wrong_type"
             )
         parts = []
-        for j, block in enumerate(content):
-            text, ref = _content_block(block, f"messages[{i}].content[{j}]", str(message["role"]), media, model)
-            if ref is None:
-                parts.append(text)
+        for j, item in enumerate(content):
+            block = _content_block(
+                item, f"messages[{i}].content[{j}]", str(message["role"]), media, model, reasoning=reasoning
+            )
+            if block.media is not None:
+                found.append(block.media)
+            elif block.reasoning:
+                thoughts.append(block.reasoning)
             else:
-                found.append(ref)
+                parts.append(block.text)
+        if not parts and message["role"] == "assistant":
+            raise RecordError(
+                f"messages[{i}].content",
+                "an assistant turn needs a text block (its answer), not reasoning alone",
+                "empty_text",
+            )
         texts.append("\n".join(parts))
     if len(messages) % 2:
         raise RecordError(
             f"messages[{len(messages) - 1}].role", "the last message must be from the assistant", "role_order"
         )
     _check_media_counts(found, media)
-    return Example(prompt="\n".join(texts[:-1]), completion=texts[-1], system=system, media=tuple(found))
+    return Example(
+        prompt="\n".join(texts[:-1]),
+        completion=texts[-1],
+        system=system,
+        media=tuple(found),
+        reasoning="\n".join(thoughts),
+    )
 
 
 def _claude(record: dict[str, Any]) -> Example:
@@ -208,10 +270,16 @@ def _claude(record: dict[str, Any]) -> Example:
 
 
 def check_record(
-    record: object, data_format: DataFormat, media: MediaSupport = TEXT_ONLY, model: str = "this model"
+    record: object,
+    data_format: DataFormat,
+    media: MediaSupport = TEXT_ONLY,
+    model: str = "this model",
+    *,
+    reasoning: bool = False,
 ) -> Example:
     """Check one parsed JSONL record against ``data_format`` (and, in the conversation schema, the images and
-    videos ``model`` takes); return its Example or raise RecordError."""
+    videos ``model`` takes, and reasoning content where ``reasoning``); return its Example or raise
+    RecordError."""
     if not isinstance(record, dict):
         raise RecordError("(record)", f"must be a JSON object, not {type(record).__name__}", "not_an_object")
     if data_format is DataFormat.PROMPT_COMPLETION:
@@ -221,24 +289,31 @@ def check_record(
         _unknown_keys(record, {"input"})
         return Example(prompt="", completion=_text(record, "input"))
     if data_format is DataFormat.CONVERSATION:
-        return _conversation(record, media, model)
+        return _conversation(record, media, model, reasoning)
     return _claude(record)
 
 
 def evaluation_example(
-    record: object, data_format: DataFormat, media: MediaSupport = TEXT_ONLY, model: str = "this model"
+    record: object,
+    data_format: DataFormat,
+    media: MediaSupport = TEXT_ONLY,
+    model: str = "this model",
+    *,
+    reasoning: bool = False,
 ) -> Example:
     """A test-set record as an Example. Test sets of continued pre-training runs use prompt/completion
-    records (the model continues the prompt), so that format is accepted for every family."""
+    records (the model continues the prompt), so that format is accepted for every family. Images and videos
+    are kept: the evaluation sends them with the prompt through Converse."""
     if isinstance(record, dict) and "prompt" in record and "completion" in record:
         return check_record(record, DataFormat.PROMPT_COMPLETION)
     if data_format is DataFormat.CONTINUED_PRE_TRAINING:
         raise RecordError(
             "prompt", "test records of a continued pre-training run are prompt/completion pairs", "missing_key"
         )
-    example = check_record(record, data_format, media, model)
-    if example.media:
-        # This project's limit, not Bedrock's: the evaluator asks the models with text only, so an example with
-        # media would be judged without what it shows.
-        raise RecordError(example.media[0].field, "a test example with media is not evaluated yet (text only)", "media")
-    return example
+    return check_record(record, data_format, media, model, reasoning=reasoning)
+
+
+def example_from_json(value: dict[str, Any]) -> Example:
+    """An Example from its ``dataclasses.asdict`` form (as the evaluation's chunk files hold it)."""
+    media = tuple(MediaRef(**ref) for ref in value.get("media") or ())
+    return Example(**{**value, "media": media})

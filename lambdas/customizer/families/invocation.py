@@ -8,6 +8,7 @@ the pipeline and its emulator cannot disagree about a family's shapes."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,12 +60,21 @@ class BodyShapeError(ValueError):
 
 
 def build_request(
-    style: InvocationStyle, model_id: str, prompt: str, config: InferenceConfig, system: str = ""
+    style: InvocationStyle,
+    model_id: str,
+    prompt: str,
+    config: InferenceConfig,
+    system: str = "",
+    *,
+    media: Sequence[dict[str, Any]] = (),
 ) -> RuntimeRequest:
+    """``media``: Converse image/video content blocks, sent before the prompt's text in the user turn."""
+    if media and style is not InvocationStyle.CONVERSE:
+        raise BodyShapeError(f"images and videos are sent through Converse only, not in a {style.value} body")
     if style is InvocationStyle.CONVERSE:
         kwargs: dict[str, Any] = {
             "modelId": model_id,
-            "messages": [{"role": "user", "content": [{"text": prompt}]}],
+            "messages": [{"role": "user", "content": [*media, {"text": prompt}]}],
             "inferenceConfig": {
                 "maxTokens": config.max_tokens,
                 "temperature": config.temperature,

@@ -61,11 +61,15 @@ _LARGE = Pricing(training_per_1k_tokens=0.00799, storage_per_month=1.95, through
 _PROFILE = {"on_demand_through_profile": True}
 # Llama 3.2 11B and 90B Vision take images in user turns: gif, jpeg, png, webp (the user guide, "Prepare data for
 # fine-tuning image and text processing models"). It gives no count a record: 10, as for Nova, is this project's rule.
+# At most 10 MB an image (AWS's Llama validator README, aws-samples/amazon-bedrock-samples custom-models/
+# bedrock-fine-tuning/meta-llama/dataset_validation, "Limitations Not Validated by the Script"; its 8192 x 8192
+# pixels are not checked: that needs the image read, and the pre-flight check only HEADs it).
 _VISION = {
     "media": MediaSupport(
         image_formats=frozenset({"gif", "jpeg", "png", "webp"}),
         max_images=10,
-        source="Bedrock user guide (formats); at most 10 images a record is this project's rule",
+        max_image_bytes=10 * 1024**2,
+        source="Bedrock user guide (formats); AWS's Llama validator (size); at most 10 images a record is this project's rule",
     )
 }
 

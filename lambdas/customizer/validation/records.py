@@ -50,12 +50,17 @@ class RecordChecker:
 
     def check(self, record: Any) -> tuple[Example, int]:
         """The record's Example and estimated tokens; RecordError (with its kind) when it does not fit."""
+        model = self.model
         if self.test_set:
-            return evaluation_example(record, self.data_format, self.model.media, self.model.name), 0
-        example = check_record(record, self.data_format, self.model.media, self.model.name)
+            return evaluation_example(
+                record, self.data_format, model.media, model.name, reasoning=model.reasoning_content
+            ), 0
+        example = check_record(record, self.data_format, model.media, model.name, reasoning=model.reasoning_content)
         if self._reserved is not None:
             self._check_reserved(record, example)
         prompt, completion, system = example.prompt, example.completion, example.system
+        if example.reasoning:  # trained on: the loss counts reasoning tokens too (Nova 2.0 SFT user guide)
+            completion = f"{example.reasoning}\n{completion}"
         if prompt.isascii() and completion.isascii() and system.isascii():  # the common case, inlined
             prompt_tokens = (len(prompt) + _ROUND_UP) // CHARS_PER_TOKEN + (len(system) + _ROUND_UP) // CHARS_PER_TOKEN
             completion_tokens = (len(completion) + _ROUND_UP) // CHARS_PER_TOKEN
@@ -90,7 +95,9 @@ class RecordChecker:
     def _check_reserved(self, record: Any, example: Example) -> None:
         assert self._reserved is not None
         search = self._reserved.search
-        if not (search(example.prompt) or search(example.completion) or search(example.system)):
+        if not (
+            search(example.prompt) or search(example.completion) or search(example.system) or search(example.reasoning)
+        ):
             return
         # Rare: walk the record to name the field that holds it.
         for path, text in _texts(record, ""):

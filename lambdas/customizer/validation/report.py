@@ -38,6 +38,9 @@ ERROR_KINDS = {
     "too_many_records": "more records than the model takes",
     "not_offered_here": "a customization Bedrock does not offer in that region",
     "media_missing": "an image or video that does not exist or cannot be read",
+    "media_too_large": "an image or video larger than the model takes",
+    "media_mixed": "images and videos in one dataset, which the model does not take",
+    "validation_not_used": "a validation file the model's training does not use",
 }
 MAX_MEDIA_KEPT = 10_000
 WARNING_KINDS = {
@@ -154,10 +157,14 @@ class Report:
     # URIs: the pipeline checks they exist (HEAD) before any job; media_total counts every one named.
     media: list[tuple[str, int, str, str]] = field(default_factory=list)
     media_total: int = 0
+    # The first image and the first video named in training and validation data: (file, line, field), by kind.
+    media_first: dict[str, tuple[str, int, str]] = field(default_factory=dict)
     _media_seen: set[str] = field(default_factory=set, repr=False)
 
-    def add_media(self, file: str, line: int, field_path: str, uri: str) -> None:
+    def add_media(self, file: str, line: int, field_path: str, uri: str, kind: str = "") -> None:
         self.media_total += 1
+        if kind:
+            self.media_first.setdefault(kind, (file, line, field_path))
         if uri not in self._media_seen and len(self.media) < MAX_MEDIA_KEPT:
             self._media_seen.add(uri)
             self.media.append((file, line, field_path, uri))

@@ -250,7 +250,7 @@ class _FileScan:
             if not self.cpt and len(example.completion) < SHORT_COMPLETION_CHARS + 8:
                 self._short_completion(number, example.completion)
         for ref in example.media:
-            self.report.add_media(self.name, number, ref.field, ref.uri)
+            self.report.add_media(self.name, number, ref.field, ref.uri, "" if self.test else ref.kind)
         key = record_key(example)
         seen = self._add(key, number)
         if seen:
@@ -407,6 +407,26 @@ def _check_counts(report: Report, model: BaseModel, sources: Sequence[DataSource
         )
 
 
+def _check_dataset(report: Report, model: BaseModel, sources: Sequence[DataSource]) -> None:
+    """Rules over the whole dataset rather than one record."""
+    if not model.validation_data:
+        for source in sources:
+            if source.role is Role.VALIDATION:
+                report.errors.add("validation_not_used", source.name, None, None, model.validation_data_note)
+    first = report.media_first
+    if model.media.one_kind_per_dataset and "image" in first and "video" in first:
+        image_file, image_line, _ = first["image"]
+        video_file, video_line, video_field = first["video"]
+        report.errors.add(
+            "media_mixed",
+            video_file,
+            video_line,
+            video_field,
+            f"a video, in a dataset that also holds images ({image_file} line {image_line}): {model.name} is trained "
+            "on images or videos, not both in one dataset (Bedrock user guide)",
+        )
+
+
 def validate_data(settings: CheckSettings, sources: Sequence[DataSource]) -> Report:
     """Check the settings and the data of one run; return the report (``report.valid`` is the verdict).
 
@@ -430,6 +450,7 @@ def validate_data(settings: CheckSettings, sources: Sequence[DataSource]) -> Rep
             _FileScan(source, report, model, data_format, tracking=tracking, hyperparameters=hyperparameters).run()
         )
     _check_counts(report, model, sources)
+    _check_dataset(report, model, sources)
     training = report.file(Role.TRAINING.value)
     report.cost = estimate_cost(
         model,

@@ -289,9 +289,10 @@ def test_no_known_profile_for_the_region_asks_for_one():
         base_invoke_id(base_model(LLAMA_32), "sa-east-1")
 
 
-def test_llama_3_2_and_3_3_are_the_bases_served_only_through_profiles():
+def test_llama_3_2_and_3_3_and_nova_2_lite_are_the_bases_served_only_through_profiles():
     through_profile = {m.model_id for m in BASE_MODELS if m.on_demand_through_profile}
     assert through_profile == {
+        "amazon.nova-2-lite-v1:0",
         "meta.llama3-2-1b-instruct-v1:0",
         "meta.llama3-2-3b-instruct-v1:0",
         "meta.llama3-2-11b-instruct-v1:0",

@@ -180,3 +180,12 @@ def test_llama_3_1_is_called_in_the_llama_3_instruct_template_and_llama_2_with_t
     llama2 = base_model("meta.llama2-13b-v1")
     body = json.loads(build_request(llama2.invocation, llama2.model_id, "Q?", InferenceConfig()).kwargs["body"])
     assert body["prompt"] == "Q?"
+
+
+def test_media_blocks_go_before_the_prompt_in_the_user_turn_through_converse_only() -> None:
+    image = {"image": {"format": "png", "source": {"s3Location": {"uri": "s3://data/1.png"}}}}
+    request = build_request(InvocationStyle.CONVERSE, "m", "What is shown?", CONFIG, media=[image])
+    assert request.kwargs["messages"] == [{"role": "user", "content": [image, {"text": "What is shown?"}]}]
+    assert_valid_runtime_call(request.operation, request.kwargs)
+    with pytest.raises(BodyShapeError, match="through Converse only"):
+        build_request(InvocationStyle.TITAN, "m", "Q", CONFIG, media=[image])

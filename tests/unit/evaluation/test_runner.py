@@ -282,3 +282,35 @@ def test_concurrency_defaults_to_what_the_model_units_allow():
     assert concurrency_bounds(None, 0) == {CUSTOM: 32, BASE: 32}  # an on-demand deployment: no model units
     assert concurrency_bounds(None, 100) == {CUSTOM: 256, BASE: 32}
     assert concurrency_bounds(5, 3) == {CUSTOM: 5, BASE: 5}
+
+
+# ---- multimodal test examples: their images and videos go to Converse ----
+
+
+def test_media_blocks_name_the_s3_location_for_nova_and_send_bytes_otherwise() -> None:
+    from dataclasses import asdict
+
+    from customizer.evaluation.runner import media_blocks
+    from customizer.families import base_model
+    from customizer.families.base import MediaRef
+    from customizer.families.formats import Example, example_from_json
+
+    example = Example(
+        "What is shown?",
+        "A cat.",
+        media=(MediaRef("image", "png", "s3://data/1.png", "messages[0].content[1].image"),),
+    )
+    assert example_from_json(asdict(example)) == example  # as the evaluation's chunk files carry it
+    nova = base_model("amazon.nova-lite-v1:0").media
+    assert media_blocks(example, nova) == [
+        {"image": {"format": "png", "source": {"s3Location": {"uri": "s3://data/1.png"}}}}
+    ]
+    llama = base_model("meta.llama3-2-11b-instruct-v1:0").media
+    read: list[str] = []
+
+    def reader(uri: str) -> bytes:
+        read.append(uri)
+        return b"\x89PNG"
+
+    blocks = media_blocks(example, llama, reader)
+    assert blocks == [{"image": {"format": "png", "source": {"bytes": b"\x89PNG"}}}] and read == ["s3://data/1.png"]

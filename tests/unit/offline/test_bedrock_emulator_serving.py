@@ -306,3 +306,43 @@ def test_an_unknown_geography_or_model_behind_a_profile_is_invalid(runtime: Any)
         with pytest.raises(ClientError) as rejected:
             _call(runtime, model_id, "hello", InvocationStyle.CONVERSE)
         assert rejected.value.response["Error"]["Message"] == "The provided model identifier is invalid."
+
+
+# ---- Converse with images and videos (the evaluation of multimodal test examples) ----
+
+
+def _image_turn(uri: str, fmt: str = "png") -> list[dict[str, Any]]:
+    block = {"image": {"format": fmt, "source": {"s3Location": {"uri": uri}}}}
+    return [{"role": "user", "content": [block, {"text": "What is shown?"}]}]
+
+
+def test_converse_reads_an_image_by_its_s3_location_where_the_model_takes_images(runtime: Any, s3: Any) -> None:
+    from tests.unit.offline.conftest import BUCKET
+
+    s3.put_object(Bucket=BUCKET, Key="images/1.png", Body=b"\x89PNG")
+    response = runtime.converse(modelId="amazon.nova-lite-v1:0", messages=_image_turn(f"s3://{BUCKET}/images/1.png"))
+    assert response["output"]["message"]["content"][0]["text"]
+
+    with pytest.raises(ClientError) as missing:
+        runtime.converse(modelId="amazon.nova-lite-v1:0", messages=_image_turn(f"s3://{BUCKET}/images/gone.png"))
+    assert _code(missing) == "ValidationException"
+    assert "images/gone.png couldn't be read" in str(missing.value)
+
+
+@pytest.mark.parametrize(
+    ("model_id", "message"),
+    [
+        ("amazon.nova-micro-v1:0", "doesn't support the image content block"),
+        # Converse takes webp; Nova 2 Lite, served through a cross-region profile, does not.
+        ("us.amazon.nova-2-lite-v1:0", "The image format 'webp' is not supported"),
+    ],
+)
+def test_converse_refuses_an_image_the_model_does_not_take(runtime: Any, s3: Any, model_id: str, message: str) -> None:
+    from tests.unit.offline.conftest import BUCKET
+
+    s3.put_object(Bucket=BUCKET, Key="images/1.webp", Body=b"RIFF")
+    fmt = "webp" if "nova-2" in model_id else "png"
+    with pytest.raises(ClientError) as refused:
+        runtime.converse(modelId=model_id, messages=_image_turn(f"s3://{BUCKET}/images/1.webp", fmt))
+    assert _code(refused) == "ValidationException"
+    assert message in str(refused.value)

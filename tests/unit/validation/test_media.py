@@ -130,11 +130,16 @@ def test_schema_version_is_any_string_or_absent() -> None:
     assert CONV == "bedrock-conversation-2024"
 
 
-def test_a_test_example_with_media_is_refused_as_not_evaluated_yet() -> None:
+def test_a_test_example_with_media_is_accepted_and_its_media_named_for_the_pipeline_to_check() -> None:
     training = [conversation(i) for i in range(8)]
-    report = check(training, NOVA_LITE, test=[with_media(0, image(0))])
-    assert [(f.kind, f.field, f.message) for f in report.errors.first(5)] == [
-        ("media", "messages[0].content[1].image", "a test example with media is not evaluated yet (text only)")
+    report = check(training, NOVA_LITE, test=[with_media(0, image(0)), with_media(1, video(1))])
+    assert report.valid, report.summary()
+    assert [uri for *_, uri in report.media] == ["s3://data/images/0.png", "s3://data/videos/1.mp4"]
+    # Test-set media do not count as the training data's kinds (Nova 2 Lite's one kind per dataset).
+    assert report.media_first == {}
+    refused = check(training, NOVA_MICRO, test=[with_media(0, image(0))])
+    assert errors(refused) == [
+        ("media", 1, "messages[0].content[1].image", "an image, which Nova Micro does not take (takes text only)")
     ]
 
 
@@ -216,3 +221,144 @@ def test_the_command_line_says_it_did_not_check_the_media(tmp_path: Any, capsys:
     report = json.loads(capsys.readouterr().out)
     assert report["media_named"] == 8
     assert [w["kind"] for w in report["warnings"]] == ["media_not_checked"]
+
+
+def test_media_larger_than_the_model_takes_are_errors_at_their_line(s3: Any) -> None:
+    from customizer.families import base_model
+    from customizer.validation.media import check_media
+    from tests.unit.conftest import DATA_BUCKET
+
+    limit = 10 * 1024**2
+    s3.put_object(Bucket=DATA_BUCKET, Key="images/small.png", Body=b"\x89PNG")
+    s3.put_object(Bucket=DATA_BUCKET, Key="images/large.png", Body=b"0" * (limit + 1))
+    records = [with_media(i, image(uri=f"s3://{DATA_BUCKET}/images/small.png")) for i in range(8)]
+    records[4] = with_media(4, image(uri=f"s3://{DATA_BUCKET}/images/large.png"))
+    report = check(records, NOVA_LITE)
+    check_media(report, DATA_BUCKET, media=base_model(NOVA_LITE).media)
+    assert [(f.kind, f.line, f.field) for f in report.errors.first(5)] == [
+        ("media_too_large", 5, "messages[0].content[1].image")
+    ]
+    assert f"is {limit + 1:,} bytes; Nova Lite takes images of at most {limit:,}" in report.errors.first(1)[0].message
+    # Without limits (a family that states none), only existence is checked.
+    unlimited = check(records, NOVA_LITE)
+    check_media(unlimited, DATA_BUCKET)
+    assert unlimited.valid
+
+
+# ---- Nova 2 Lite: the Bedrock user guide's Nova 2.0 SFT page and AWS's Nova validator ----
+
+NOVA_2_LITE = "amazon.nova-2-lite-v1:0"
+
+
+def reasoning(text: str = "First, think.") -> dict[str, Any]:
+    return {"reasoningContent": {"reasoningText": {"text": text}}}
+
+
+def nova2(i: int, *answer: dict[str, Any]) -> dict[str, Any]:
+    record = conversation(i)
+    record["messages"][1]["content"] = [*answer, *record["messages"][1]["content"]]
+    return record
+
+
+def test_nova_2_lite_takes_200_to_20000_records_with_reasoning_in_assistant_turns() -> None:
+    records = [nova2(i, reasoning(f"Item {i} needs a look.")) for i in range(200)]
+    report = check(records, NOVA_2_LITE)
+    assert report.valid, report.summary()
+    assert errors(check(records[:199], NOVA_2_LITE)) == [
+        ("too_few_records", None, None, f"199 records; {NOVA_2_LITE} needs at least 200")
+    ]
+    # The context-length id Bedrock lists for customization is the same model.
+    assert check(records, f"{NOVA_2_LITE}:256k").valid
+
+
+@pytest.mark.parametrize(
+    ("change", "kind", "field", "message"),
+    [
+        (
+            lambda r: r["messages"][0]["content"].append(reasoning()),
+            "role_order",
+            "messages[0].content[1].reasoningContent",
+            "reasoning content goes in assistant turns only",
+        ),
+        (
+            lambda r: r["messages"][1].update(content=[reasoning()]),
+            "empty_text",
+            "messages[1].content",
+            "an assistant turn needs a text block (its answer), not reasoning alone",
+        ),
+        (
+            lambda r: r["messages"][1]["content"].insert(0, {"reasoningContent": {"redactedContent": "eA=="}}),
+            "missing_key",
+            "messages[1].content[0].reasoningContent.reasoningText",
+            "required key is missing (only text reasoning is trained on)",
+        ),
+        (
+            lambda r: r["messages"][1]["content"].insert(0, reasoning(" ")),
+            "empty_text",
+            "messages[1].content[0].reasoningContent.reasoningText.text",
+            "must not be empty",
+        ),
+        (
+            lambda r: r["messages"][1]["content"].insert(0, reasoning("User: hi")),
+            "reserved_string",
+            "messages[1].content[0].reasoningContent.reasoningText.text",
+            "contains 'User:', a string Nova 2 Lite reserves; reword or remove it",
+        ),
+    ],
+)
+def test_nova_2_lite_reasoning_content_out_of_the_rules_is_refused_at_its_field(
+    change: Any, kind: str, field: str, message: str
+) -> None:
+    records = [nova2(i) for i in range(200)]
+    change(records[7])
+    assert errors(check(records, NOVA_2_LITE)) == [(kind, 8, field, message)]
+
+
+def test_reasoning_content_on_a_base_not_trained_on_it_is_refused() -> None:
+    records = [conversation(i) for i in range(8)]
+    records[0] = nova2(0, reasoning())
+    assert errors(check(records, NOVA_MICRO)) == [
+        (
+            "unknown_key",
+            1,
+            "messages[1].content[0].reasoningContent",
+            "reasoning content, which Nova Micro is not trained on",
+        )
+    ]
+
+
+def test_reasoning_counts_in_the_record_tokens() -> None:
+    plain = check([nova2(i) for i in range(200)], NOVA_2_LITE)
+    thinking = check([nova2(i, reasoning("x" * 400)) for i in range(200)], NOVA_2_LITE)
+    training = plain.file("training")
+    training_thinking = thinking.file("training")
+    assert training and training_thinking and training.tokens and training_thinking.tokens
+    assert training_thinking.tokens["total"] - training.tokens["total"] >= 200 * 100
+
+
+def test_nova_2_lite_takes_its_formats_and_images_or_videos_not_both_in_one_dataset() -> None:
+    records = [with_media(i, image(i)) for i in range(200)]
+    assert check(records, NOVA_2_LITE).valid
+    records[3] = with_media(3, image(3, "webp"))
+    assert errors(check(records, NOVA_2_LITE))[0][:3] == ("media", 4, "messages[0].content[1].image.format")
+    records[3] = with_media(3, image(3))
+    records[150] = with_media(150, video(150))
+    assert errors(check(records, NOVA_2_LITE)) == [
+        (
+            "media_mixed",
+            151,
+            "messages[0].content[1].video",
+            "a video, in a dataset that also holds images (train.jsonl line 1): Nova 2 Lite is trained on images "
+            "or videos, not both in one dataset (Bedrock user guide)",
+        )
+    ]
+    # Nova Lite (1.0) takes both in one dataset, one kind a record.
+    lite = [with_media(i, image(i)) for i in range(8)] + [with_media(8, video(8))]
+    assert check(lite, NOVA_LITE).valid
+
+
+def test_nova_2_lite_refuses_a_validation_file_bedrock_would_not_use() -> None:
+    records = [nova2(i) for i in range(200)]
+    report = check(records, NOVA_2_LITE, validation=[nova2(i) for i in range(300, 310)])
+    assert [(f.kind, f.file) for f in report.errors.first(5)] == [("validation_not_used", "validation.jsonl")]
+    assert "remove input.validation_data" in report.errors.first(1)[0].message
