@@ -23,7 +23,7 @@ help:
 	@echo "make test-chaos [CHAOS_SCHEDULES=12 CHAOS_SEED=1]  seeded random fault schedules on the offline pipeline"
 	@echo "make lint     ruff and mypy only"
 	@echo "make bench    the benchmarks (figures as name: value lines)"
-	@echo "make -s validate FILE=train.jsonl MODEL=<base model id> [TYPE= VALIDATION= TEST= HYPERPARAMETERS= FORMAT=json REGION= LIVE=1]"
+	@echo "make -s validate FILE=train.jsonl MODEL=<base model id> [TYPE= VALIDATION= TEST= HYPERPARAMETERS= FORMAT=json REGION= LIVE=1 DATA_BUCKET=]"
 	@echo "              the pre-flight check of a dataset, on this machine, before uploading it"
 	@echo "make runs     recent runs (OFFLINE=1: of a running offline demo); make run RUN=<id> shows one"
 	@echo "make synth    synthesize the CloudFormation templates (no AWS credentials needed)"
@@ -95,7 +95,7 @@ validate: $(VENV)/.installed
 	@PYTHONPATH=lambdas $(PY) -m customizer.validation $(if $(FILE),"$(FILE)") $(if $(MODEL),--model "$(MODEL)") \
 		$(if $(TYPE),--type "$(TYPE)") $(if $(VALIDATION),--validation "$(VALIDATION)") $(if $(TEST),--test "$(TEST)") \
 		$(if $(HYPERPARAMETERS),--hyperparameters '$(HYPERPARAMETERS)') $(if $(FORMAT),--format "$(FORMAT)") \
-		$(if $(REGION),--region "$(REGION)") $(if $(LIVE),--live)
+		$(if $(REGION),--region "$(REGION)") $(if $(LIVE),--live) $(if $(DATA_BUCKET),--data-bucket "$(DATA_BUCKET)")
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .offline .build

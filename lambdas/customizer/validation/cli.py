@@ -61,6 +61,12 @@ def _parser() -> _Parser:
     parser.add_argument(
         "--live", action="store_true", help="also ask Bedrock (GetFoundationModel) with your AWS credentials"
     )
+    parser.add_argument(
+        "--data-bucket",
+        default=None,
+        help="with --live: the stack's data bucket, where the images and videos the records name are checked "
+        "(HEAD) to exist and to be within the model's size limits, as the pipeline does",
+    )
     parser.add_argument("--format", choices=["markdown", "text", "json"], default="markdown", help="report format")
     return parser
 
@@ -103,20 +109,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = validate_data(settings, sources)
     check_availability(report, args.model, args.type, args.region, live=args.live)
     if report.media:
-        # The pipeline HEADs each in the data bucket; here the bucket is not known, so say it was not done.
-        report.warnings.add(
-            "media_not_checked",
-            None,
-            None,
-            None,
-            f"{report.media_total:,} images or videos named; not checked to exist from the command line "
-            "(the pipeline checks each in the data bucket before any job)",
-        )
+        check_named_media(report, args.model, args.data_bucket, args.region, live=args.live)
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2))
     else:
         print(report.to_markdown(), end="")
     return EXIT_VALID if report.valid else EXIT_INVALID
+
+
+def check_named_media(report: Report, model_id: str, bucket: str | None, region: str | None, *, live: bool) -> None:
+    """The pipeline's media check (HEAD in the data bucket) where the bucket and credentials are given; else a
+    warning saying it was not made and why."""
+    import boto3
+
+    why = None
+    if not (live and bucket):
+        why = "give --live and --data-bucket (with AWS credentials) to check them here"
+    elif boto3.session.Session(region_name=region).get_credentials() is None:
+        why = "no AWS credentials found"
+    if why is not None:
+        report.warnings.add(
+            "media_not_checked",
+            None,
+            None,
+            None,
+            f"{report.media_total:,} images or videos named; not checked to exist from the command line ({why}; "
+            "the pipeline checks each in the data bucket before any job)",
+        )
+        return
+    assert bucket is not None
+    from customizer.validation.media import check_media
+
+    client = boto3.session.Session(region_name=region).client("s3")
+    check_media(report, bucket, client, media=base_model(model_id).media)
 
 
 def check_availability(

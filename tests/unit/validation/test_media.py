@@ -221,6 +221,28 @@ def test_the_command_line_says_it_did_not_check_the_media(tmp_path: Any, capsys:
     report = json.loads(capsys.readouterr().out)
     assert report["media_named"] == 8
     assert [w["kind"] for w in report["warnings"]] == ["media_not_checked"]
+    assert "give --live and --data-bucket" in report["warnings"][0]["examples"][0]["message"]
+
+
+def test_the_command_line_checks_the_media_in_the_data_bucket_when_given_it(
+    tmp_path: Any, capsys: Any, s3: Any
+) -> None:
+    import json
+
+    from customizer.validation.cli import main
+    from tests.unit.conftest import DATA_BUCKET
+    from tests.unit.validation.corpus import jsonl
+
+    s3.put_object(Bucket=DATA_BUCKET, Key="images/there.png", Body=b"\x89PNG")
+    records = [with_media(i, image(uri=f"s3://{DATA_BUCKET}/images/there.png")) for i in range(8)]
+    records[6] = with_media(6, image(uri=f"s3://{DATA_BUCKET}/images/gone.png"))
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(jsonl(records))
+    args = [str(path), "--model", NOVA_LITE, "--format", "json", "--live", "--data-bucket", DATA_BUCKET]
+    assert main(args) == 1  # no --region: Bedrock is not asked (a warning), but the media are checked
+    report = json.loads(capsys.readouterr().out)
+    assert [(e["kind"], [x["line"] for x in e["examples"]]) for e in report["errors"]] == [("media_missing", [7])]
+    assert "media_not_checked" not in [w["kind"] for w in report["warnings"]]
 
 
 def test_media_larger_than_the_model_takes_are_errors_at_their_line(s3: Any) -> None:
