@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 CHAOS_SCHEDULES ?= 12
 CHAOS_SEED ?= 1
 
-.PHONY: help install test test-unit test-infra test-e2e test-chaos lint synth deploy destroy demo bench validate runs run clean
+.PHONY: help install browser test test-unit test-infra test-e2e test-chaos lint synth deploy destroy demo bench validate runs run clean
 
 help:
 	@echo "make demo     run the whole pipeline offline on the bundled sample dataset"
@@ -26,19 +26,36 @@ help:
 	@echo "make -s validate FILE=train.jsonl MODEL=<base model id> [TYPE= VALIDATION= TEST= HYPERPARAMETERS= FORMAT=json REGION= LIVE=1 DATA_BUCKET=]"
 	@echo "              the pre-flight check of a dataset, on this machine, before uploading it"
 	@echo "make runs     recent runs (OFFLINE=1: of a running offline demo); make run RUN=<id> shows one"
+	@echo "              (both are bedrock-customize runs / show: .venv/bin/bedrock-customize --help)"
 	@echo "make synth    synthesize the CloudFormation templates (no AWS credentials needed)"
 	@echo "make deploy   deploy to the AWS account of your current credentials"
 	@echo "make destroy  delete the deployed stack"
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt
+# The command line (cli/, `bedrock-customize`) is installed in editable mode after its pinned dependencies.
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt cli/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	if $(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) 2>/dev/null; then \
-		$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.txt; \
+		$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.txt && \
+		$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .; \
 	else \
 		echo "uv $(UV_VERSION) could not be installed: installing with pip (slower)" >&2; \
-		$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt; \
+		$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt && \
+		$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .; \
 	fi
 	touch $@
+
+# The run browser's tests (tests/browser) drive Debian's chromium through chromium-driver: installed here where
+# /usr/bin/chromium or /usr/bin/chromedriver is absent (apt-get, as root), else make says what to install.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing chromium and chromium-driver (Debian's packages) for the run browser's tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		else \
+			echo "the run browser's tests need /usr/bin/chromium and /usr/bin/chromedriver: apt-get install chromium chromium-driver (as root)" >&2; \
+			exit 1; \
+		fi; \
+	fi
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -51,7 +68,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint node_modules/.installed
+test: lint node_modules/.installed browser
 	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 test-unit: $(VENV)/.installed
@@ -79,12 +96,13 @@ destroy: $(VENV)/.installed node_modules/.installed
 demo: $(VENV)/.installed node_modules/.installed
 	$(PY) -m offline demo $(if $(DATA),--data $(DATA)) $(if $(MODEL),--base-model $(MODEL))
 
+# Thin wrappers of the command line (README, "Starting a run"): `bedrock-customize runs` and `show --json`.
 runs: $(VENV)/.installed
-	$(PY) -m tools.runs $(if $(OFFLINE),--offline)
+	@$(VENV)/bin/bedrock-customize $(if $(OFFLINE),--offline) runs
 
 run: $(VENV)/.installed
 	@test -n "$(RUN)" || { echo "usage: make run RUN=<execution name, run id or run name> [OFFLINE=1]" >&2; exit 2; }
-	$(PY) -m tools.runs "$(RUN)" $(if $(OFFLINE),--offline)
+	@$(VENV)/bin/bedrock-customize $(if $(OFFLINE),--offline) show "$(RUN)" --json
 
 bench: $(VENV)/.installed
 	$(PY) -m bench $(BENCH)

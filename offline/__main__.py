@@ -155,7 +155,7 @@ def _keep_running(aws: OfflineRuntime) -> None:
         f"--state-machine-arn {aws.state_machine_arn}\n"
         f"  aws --endpoint-url http://127.0.0.1:{port} s3 ls s3://{aws.artifacts_bucket} --recursive\n"
         f"  aws --endpoint-url {aws.emulator.endpoint_url} bedrock list-custom-models\n"
-        "  make -s runs OFFLINE=1\n"
+        "  .venv/bin/bedrock-customize --offline runs   (or ui: the run browser)\n"
         "Press Ctrl-C to stop."
     )
     try:

@@ -109,6 +109,7 @@ def build_record(description: Mapping[str, Any], history: Sequence[Mapping[str, 
             {"Error": description.get("error"), "Cause": description.get("cause")} if description.get("error") else None
         ),
         "report_uri": evaluation.get("report_markdown_uri") if evaluation else None,
+        "notification": state.get("notification"),  # what "Notify success" / "Notify failure" published
         "steps": steps,
     }
 
@@ -157,25 +158,33 @@ def _plain_number(value: Any) -> Any:
     return str(value)
 
 
-def recent_records(table: str, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest records first."""
-    response = aws.client("dynamodb").query(
-        TableName=table,
-        IndexName=BY_START_INDEX,
-        KeyConditionExpression="kind = :kind",
-        ExpressionAttributeValues={":kind": {"S": RECORD_KIND}},
-        ScanIndexForward=False,
-        Limit=limit,
-    )
-    return [_unmarshal(i) for i in response.get("Items", [])]
+def recent_records(table: str, limit: int = 20, *, client: Any = None) -> list[dict[str, Any]]:
+    """The newest records first (``limit`` at most, over as many pages as that takes)."""
+    dynamodb = client or aws.client("dynamodb")
+    query: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": BY_START_INDEX,
+        "KeyConditionExpression": "kind = :kind",
+        "ExpressionAttributeValues": {":kind": {"S": RECORD_KIND}},
+        "ScanIndexForward": False,
+    }
+    records: list[dict[str, Any]] = []
+    while len(records) < limit:
+        response = dynamodb.query(**query, Limit=limit - len(records))
+        records.extend(_unmarshal(i) for i in response.get("Items", []))
+        if not response.get("LastEvaluatedKey"):
+            break
+        query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return records
 
 
-def find_record(table: str, identifier: str) -> dict[str, Any] | None:
+def find_record(table: str, identifier: str, *, client: Any = None) -> dict[str, Any] | None:
     """A record by execution name, or the newest record of a run id or run name."""
-    item = aws.client("dynamodb").get_item(TableName=table, Key={"execution": {"S": identifier}}).get("Item")
+    dynamodb = client or aws.client("dynamodb")
+    item = dynamodb.get_item(TableName=table, Key={"execution": {"S": identifier}}).get("Item")
     if item:
         return _unmarshal(item)
-    for record in recent_records(table, limit=200):
+    for record in recent_records(table, limit=200, client=dynamodb):
         if identifier in (record.get("run_id"), record.get("run_name")):
             return record
     return None

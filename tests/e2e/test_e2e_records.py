@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from cli.app import app
 from customizer.records import find_record
 from tests.e2e.harness import E2E
-from tools import runs
 
 
 def _record(e2e: E2E, execution: str) -> dict[str, Any]:
@@ -25,7 +27,9 @@ def _record(e2e: E2E, execution: str) -> dict[str, Any]:
 
 
 @pytest.mark.e2e
-def test_a_successful_run_is_recorded_with_what_it_used_made_and_decided(e2e: E2E, capsys) -> None:
+def test_a_successful_run_is_recorded_with_what_it_used_made_and_decided(
+    e2e: E2E, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given a run that succeeds
     run_name = e2e.run_name("recorded")
     arn = e2e.start_upload(run_name, e2e.settings({"throughput_policy": "delete"}))
@@ -63,14 +67,15 @@ def test_a_successful_run_is_recorded_with_what_it_used_made_and_decided(e2e: E2
         )
     )
     assert copy["execution"] == execution
-    # And `make runs` / `make run RUN=` show it
-    table = e2e.runtime.deployed.outputs["RunsTableName"]
-    assert runs.main(["--table", table]) == 0
-    (listed,) = [line for line in capsys.readouterr().out.splitlines() if record["run_id"] in line]
-    hours = f"{record['throughput_hours_estimated']:.2f} h est / {record['throughput_hours_incurred']:.2f} h"
-    assert hours in listed
-    assert runs.main([record["run_id"], "--table", table]) == 0
-    assert json.loads(capsys.readouterr().out)["execution"] == execution
+    # And `bedrock-customize runs` / `show` (`make runs` / `make run RUN=`) show it
+    monkeypatch.setenv("BEDROCK_CUSTOMIZE_ENDPOINTS", str(e2e.runtime.write_endpoints(tmp_path / "endpoints.json")))
+    listed = CliRunner().invoke(app, ["--offline", "runs", "--json", "--limit", "200"], catch_exceptions=False)
+    (row,) = [r for r in json.loads(listed.stdout) if r["run"] == record["run_id"]]
+    assert row["throughput_hours"] == (
+        f"{record['throughput_hours_estimated']:.2f} est / {record['throughput_hours_incurred']:.2f}"
+    )
+    shown = CliRunner().invoke(app, ["--offline", "show", record["run_id"], "--json"], catch_exceptions=False)
+    assert json.loads(shown.stdout)["execution"] == execution
 
 
 @pytest.mark.e2e
