@@ -44,7 +44,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.t
 	fi
 	touch $@
 
-# The run browser's tests (tests/browser) drive Debian's chromium through chromium-driver: installed here where
+# The run browser's tests (tests/e2e/test_e2e_ui.py, bench/ui.py) drive Debian's chromium through chromium-driver: installed here where
 # /usr/bin/chromium or /usr/bin/chromedriver is absent (apt-get, as root), else make says what to install.
 browser:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \

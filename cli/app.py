@@ -515,5 +515,28 @@ def stop(
         out.print(line, markup=False)
 
 
+# ---- ui ----
+
+
+@app.command()
+@handled
+def ui(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option("--port", help="loopback port (0: any free one)")] = 8765,
+    open_it: Annotated[bool, typer.Option("--open/--no-open", help="open it in a browser")] = True,
+) -> None:
+    """The run browser: a read-only page on 127.0.0.1 with the runs, each run, and two runs compared."""
+    from cli.ui.server import serve
+
+    stack = _options(ctx).stack()
+    serve(stack, port=port, on_ready=lambda url: _ready(url, open_it))
+
+
+def _ready(url: str, open_it: bool) -> None:
+    out.print(f"Run browser at {url} (read-only; Ctrl-C stops it)", markup=False)
+    if open_it:
+        webbrowser.open(url)
+
+
 def main() -> None:
     app(prog_name="bedrock-customize")

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cli.stack import CliError
+from cli.stack import ROOT, CliError
 from customizer.errors import SettingsError
-from customizer.settings import RunSettings, check_family, resolve_run_settings
+from customizer.settings import RunSettings, check_family, parse_deployment_settings, resolve_run_settings
 from customizer.trigger import run_name_for
 from customizer.validation.report import Report
 from customizer.validation.validator import CheckSettings, DataSource, Role, validate_data
@@ -77,11 +77,31 @@ def load(folder: Path, *, model: str | None, customization_type: str | None, set
     if customization_type:
         merged["customization_type"] = customization_type
     try:
-        resolved = resolve_run_settings({}, merged)
+        resolved = resolve_run_settings(stack_defaults(), merged)
         check_family(resolved, has_validation_data="validation" in files)
     except SettingsError as exc:
         raise CliError(f"{exc} (from {folder / 'config.json'}, --settings, --model or --type)", 2) from None
+    # The model checked here is the model trained: named in the manifest, whatever the deployed defaults are.
+    merged = {
+        **merged,
+        "base_model_id": resolved.base_model_id,
+        "customization_type": resolved.customization_type.value,
+    }
     return Dataset(folder, files, merged, resolved)
+
+
+def stack_defaults() -> dict[str, Any]:
+    """The run defaults the stack was synthesized with (cdk.json's ``pipeline.defaults``, as "Validate the run"
+    gets them in RUN_DEFAULTS), so the local check merges the settings as the pipeline does; the settings'
+    own defaults where there is no cdk.json beside the command."""
+    path = ROOT / "cdk.json"
+    if not path.is_file():
+        return {}
+    try:
+        context = json.loads(path.read_text()).get("context", {})
+        return parse_deployment_settings(context.get("pipeline")).defaults.model_dump(mode="json")
+    except (ValueError, SettingsError) as exc:
+        raise CliError(f"{path}: the stack's settings are not valid: {exc}", 2) from None
 
 
 def preflight(dataset: Dataset) -> Report:

@@ -23,7 +23,15 @@ from offline.runtime import free_port, sample_dir
 from tests.e2e.harness import E2E
 
 pytestmark = pytest.mark.e2e
-QUICK = json.dumps({"poll": {"job_seconds": 1, "throughput_seconds": 1}, "evaluation": {"max_examples": 30}})
+TITAN = "amazon.titan-text-express-v1"
+# The bundled sample is prompt/completion records: Titan's format (the stack's default base is Nova Micro).
+QUICK = json.dumps(
+    {
+        "base_model_id": "amazon.titan-text-express-v1",
+        "poll": {"job_seconds": 1, "throughput_seconds": 1},
+        "evaluation": {"max_examples": 30},
+    }
+)
 
 
 @pytest.fixture
@@ -148,7 +156,7 @@ def _until(predicate: Any, timeout: float = 60.0) -> None:
 
 
 def test_cost_is_the_estimate_alone() -> None:
-    result = cli("cost", str(sample_dir()), "--json")
+    result = cli("cost", str(sample_dir()), "--json", "--model", TITAN)
     assert result.exit_code == 0, result.stderr
     estimate = json.loads(result.stdout)
     assert estimate["training_tokens"] > 0 and estimate["epochs"] >= 1 and estimate["training_usd"] > 0
@@ -169,7 +177,7 @@ def test_an_invalid_dataset_is_one_line_with_its_first_errors(tmp_path: Path, en
     folder.mkdir()
     good = (sample_dir() / "train.jsonl").read_text().splitlines()
     (folder / "train.jsonl").write_text("\n".join([good[0], "{not json", good[1], '{"prompt": 3}']) + "\n")
-    line = one_line_error(cli("--offline", "start", str(folder)))
+    line = one_line_error(cli("--offline", "start", str(folder), "--model", TITAN))
     assert line.startswith(f"error: {folder} does not pass the pre-flight check for amazon.titan-text-express-v1 (")
     assert "line 2" in line and "make -s validate FILE=" in line
     assert e2e_executions_named(endpoints, "bad") == []  # nothing uploaded, nothing started
@@ -190,7 +198,9 @@ def test_a_missing_folder_and_bad_settings_are_usage_errors(tmp_path: Path) -> N
         f"error: {tmp_path}/train.jsonl not found: the folder holds train.jsonl and optionally validation.jsonl, "
         "test.jsonl and config.json (settings)"
     )
-    line = one_line_error(cli("cost", str(sample_dir()), "--settings", '{"hyperparameters": '), code=2)
+    line = one_line_error(
+        cli("cost", str(sample_dir()), "--settings", '{"hyperparameters": ', "--model", TITAN), code=2
+    )
     assert line.startswith("error: --settings: not valid JSON")
     line = one_line_error(cli("cost", str(sample_dir()), "--model", "no.such-model"), code=2)
     assert "no.such-model" in line

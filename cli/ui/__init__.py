@@ -1,0 +1,1 @@
+"""``bedrock-customize ui``: the run browser, a read-only web page on loopback over the same stack."""
