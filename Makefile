@@ -15,12 +15,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 CHAOS_SCHEDULES ?= 12
 CHAOS_SEED ?= 1
 
-.PHONY: help install browser test test-unit test-infra test-e2e test-chaos lint synth deploy destroy demo bench validate runs run clean
+.PHONY: help install browser test test-unit test-infra test-e2e test-chaos test-iam-mutations lint synth deploy destroy demo bench validate runs run clean
 
 help:
 	@echo "make demo     run the whole pipeline offline on the bundled sample dataset"
 	@echo "make test     lint (ruff, mypy) and run every test suite"
 	@echo "make test-chaos [CHAOS_SCHEDULES=12 CHAOS_SEED=1]  seeded random fault schedules on the offline pipeline"
+	@echo "make test-iam-mutations  a run without each enforced IAM statement, one at a time (all must fail)"
 	@echo "make lint     ruff and mypy only"
 	@echo "make bench    the benchmarks (figures as name: value lines)"
 	@echo "make -s validate FILE=train.jsonl MODEL=<base model id> [TYPE= VALIDATION= TEST= HYPERPARAMETERS= FORMAT=json REGION= LIVE=1 DATA_BUCKET=]"
@@ -83,6 +84,10 @@ test-e2e: $(VENV)/.installed node_modules/.installed
 # Outside make test (pyproject's testpaths): N schedules of random faults, each a run of the whole pipeline.
 test-chaos: $(VENV)/.installed node_modules/.installed
 	CHAOS_SCHEDULES=$(CHAOS_SCHEDULES) CHAOS_SEED=$(CHAOS_SEED) $(VENV)/bin/pytest tests/chaos -p no:cacheprovider
+
+# Outside make test's budget: a run of the pipeline without each IAM statement moto enforces, one at a time.
+test-iam-mutations: $(VENV)/.installed node_modules/.installed
+	IAM_MUTATIONS=all $(VENV)/bin/pytest tests/e2e/test_e2e_iam.py -k removing -p no:cacheprovider
 
 synth: $(VENV)/.installed node_modules/.installed
 	$(CDK) synth --app "$(PY) app.py" --quiet

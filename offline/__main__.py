@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -149,8 +150,10 @@ def _keep_running(aws: OfflineRuntime) -> None:
     assert aws.emulator is not None
     port = aws.moto_port
     endpoints = aws.write_endpoints()
+    keys = f"AWS_ACCESS_KEY_ID={os.environ['AWS_ACCESS_KEY_ID']} AWS_SECRET_ACCESS_KEY={os.environ['AWS_SECRET_ACCESS_KEY']}"
     print(
-        "\nThe offline AWS is still up. In another shell (any credentials, region us-east-1):\n"
+        f"\nThe offline AWS is still up. In another shell (export {keys} AWS_DEFAULT_REGION=us-east-1; moto\n"
+        "enforces IAM and knows these keys, the offline operator's):\n"
         f"  aws --endpoint-url http://127.0.0.1:{port} stepfunctions list-executions "
         f"--state-machine-arn {aws.state_machine_arn}\n"
         f"  aws --endpoint-url http://127.0.0.1:{port} s3 ls s3://{aws.artifacts_bucket} --recursive\n"

@@ -2,9 +2,9 @@
 
 This is a small CloudFormation for the resource types the pipeline's template holds: buckets, the key,
 the idempotency table, the topic, roles, functions (their code runs in-process, see ``router.py``), the
-state machine (its definition as synthesized, references resolved) and the S3 upload trigger. IAM
-policies, log groups and the like are accepted and not enforced (moto does not enforce IAM); the
-infrastructure tests and cdk-nag check those."""
+state machine (its definition as synthesized, references resolved), the roles' policies (put on the roles,
+which moto's IAM access control enforces when the runtime turns it on: offline.iam_enforcement) and the S3
+upload trigger. Log groups and the like are accepted and not simulated."""
 
 from __future__ import annotations
 
@@ -137,6 +137,7 @@ class Deployer:
         "AWS::IAM::Role",
         "AWS::Lambda::Function",
         "AWS::StepFunctions::StateMachine",
+        "AWS::IAM::Policy",
         "AWS::Lambda::EventInvokeConfig",
         "AWS::Events::Rule",
         "Custom::S3BucketNotifications",
@@ -222,6 +223,15 @@ class Deployer:
             RoleName=name, AssumeRolePolicyDocument=json.dumps(self.resolve(props["AssumeRolePolicyDocument"]))
         )["Role"]
         return Resource(logical_id, "AWS::IAM::Role", name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
+
+    def _iam_policy(self, logical_id: str, props: dict[str, Any]) -> Resource:
+        # The roles' policies as synthesized: moto's IAM access control (offline.iam_enforcement) decides by them.
+        name = props.get("PolicyName") or logical_id
+        document = json.dumps(self.resolve(props["PolicyDocument"]))
+        iam = boto3.client("iam")
+        for role in self.resolve(props.get("Roles", [])):
+            iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=document)
+        return Resource(logical_id, "AWS::IAM::Policy", name)
 
     def _lambda_function(self, logical_id: str, props: dict[str, Any]) -> Resource:
         name = props.get("FunctionName") or _physical_name(logical_id)

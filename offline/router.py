@@ -35,6 +35,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
 
 from offline.cloud import ACCOUNT, REGION
+from offline.iam_enforcement import Identity, acting_as
 
 
 @dataclass
@@ -102,6 +103,8 @@ class LambdaRouter:
         self._lost_replies: dict[str, _Counted] = {}
         self._refusals: dict[str, _Counted] = {}
         self._lock = threading.Lock()
+        # Function name -> its role's credentials (with IAM enforcement on): the handler signs with them.
+        self.identities: dict[str, Identity] = {}
 
     # ---- faults ----
     def lose_reply(self, pattern: str, count: int = 1, error_type: str | None = TIMED_OUT) -> None:
@@ -156,7 +159,8 @@ class LambdaRouter:
             module_name, attribute = call.handler.rsplit(".", 1)
             handler = getattr(importlib.import_module(module_name), attribute)
             context = FakeContext(function.function_name, int(function.memory_size), int(function.timeout))
-            call.result = handler(event, context)
+            with acting_as(self.identities.get(function.function_name)):
+                call.result = handler(event, context)
             body = json.dumps(call.result).encode()
             errored = False
         except Exception as exc:
@@ -205,7 +209,9 @@ class LambdaRouter:
                 "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
                 "responsePayload": json.loads(response),
             }
-            boto3.client("sns").publish(TopicArn=destination, Message=json.dumps(record))
+            # Lambda publishes to the destination with the function's role.
+            with acting_as(self.identities.get(function.function_name)):
+                boto3.client("sns").publish(TopicArn=destination, Message=json.dumps(record))
 
     def calls_to(self, handler: str) -> list[Invocation]:
         return [c for c in self.invocations if c.handler == handler]

@@ -27,6 +27,7 @@ from moto.server import ThreadedMotoServer
 from offline.bedrock_emulator import EmulatorServer
 from offline.cloud import REGION, DeployedStack, Deployer
 from offline.events import StatusChangeEvents
+from offline.iam_enforcement import assume, create_operator, enforcing
 from offline.moto_patches import offline_patches
 from offline.router import LambdaRouter
 from offline.synth import synthesize
@@ -66,8 +67,12 @@ class OfflineRuntime:
         moto_port: int | None = None,
         emulator_port: int | None = None,
         quiet: bool = False,
+        enforce_iam: bool | None = None,
     ) -> None:
         self.quiet = quiet
+        # IAM enforcement (offline.iam_enforcement): on unless OFFLINE_ENFORCE_IAM=0 or enforce_iam=False.
+        self.enforce_iam = enforce_iam if enforce_iam is not None else os.environ.get("OFFLINE_ENFORCE_IAM") != "0"
+        self._enforcing_cm: Any = None
         self.pipeline_overrides = pipeline_overrides
         self.moto_port = moto_port or free_port()
         self.emulator_port = emulator_port or 0
@@ -130,6 +135,8 @@ class OfflineRuntime:
         self._patches_cm = offline_patches()
         self._patches_cm.__enter__()
         self.stack = Deployer(template).deploy()
+        if self.enforce_iam:
+            self._enforce_iam()
         self.events = StatusChangeEvents(self.stack)
         self._set_env(self._function_environment())
         if self.quiet:
@@ -141,6 +148,18 @@ class OfflineRuntime:
 
         aws.client.cache_clear()  # handler clients must see this runtime's endpoints
         self.events.start()
+
+    def _enforce_iam(self) -> None:
+        """Each function's role assumed through moto's STS, the operator user made, then access control on."""
+        operator = create_operator(boto3.client("iam"))
+        sts, lam = boto3.client("sts"), boto3.client("lambda")
+        for resource in self.deployed.of_type("AWS::Lambda::Function"):
+            role_arn = lam.get_function_configuration(FunctionName=resource.ref)["Role"]
+            self.router.identities[resource.ref] = assume(sts, role_arn, resource.ref)
+        self._enforcing_cm = enforcing(operator)
+        self._enforcing_cm.__enter__()
+        self._set_env({"AWS_ACCESS_KEY_ID": operator.access_key, "AWS_SECRET_ACCESS_KEY": operator.secret_key})
+        os.environ.pop("AWS_SESSION_TOKEN", None)
 
     def _function_environment(self) -> dict[str, str]:
         """The deployed functions' variables, for the handlers running in this process. Functions that
@@ -168,6 +187,10 @@ class OfflineRuntime:
         if self._patches_cm is not None:
             self._patches_cm.__exit__(None, None, None)
             self._patches_cm = None
+        if self._enforcing_cm is not None:
+            self._enforcing_cm.__exit__(None, None, None)
+            self._enforcing_cm = None
+        self.router.identities.clear()
         if self.emulator is not None:
             self.emulator.stop()
         if self.moto is not None:
