@@ -8,7 +8,7 @@ import platform
 import sys
 import time
 
-BENCHMARKS: tuple[str, ...] = ("validate", "evaluate")
+BENCHMARKS: tuple[str, ...] = ("validate", "evaluate", "ui")
 
 
 def main(argv: list[str]) -> int:

@@ -24,6 +24,8 @@ code,pre{font:12px ui-monospace,monospace}pre{background:#fff;border:1px solid #
 max-height:360px}.bar{background:#0969da;height:10px;display:inline-block;min-width:2px}
 .muted{color:#656d76}iframe{width:100%;height:640px;border:1px solid #dde1e6;background:#fff}
 form.filters{margin-bottom:10px}form.filters *{margin-right:6px}
+#runs{table-layout:fixed;width:100%}#runs td{overflow-wrap:anywhere}
+#runs tbody tr{content-visibility:auto;contain-intrinsic-size:auto 2.6em}
 """
 
 
