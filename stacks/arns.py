@@ -22,6 +22,11 @@ def _bedrock_arn(scope: Construct, resource: str, *, account: str | None = None,
     )
 
 
+def bedrock_resources(scope: Construct, resource_type: str) -> str:
+    """Every resource of one Bedrock type in this account and region."""
+    return _bedrock_arn(scope, resource_type)
+
+
 def customization_jobs(scope: Construct) -> str:
     return _bedrock_arn(scope, "model-customization-job")
 

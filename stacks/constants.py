@@ -78,6 +78,8 @@ EVALUATE_CHUNK = FunctionSpec(
 AGGREGATE_EVALUATION = FunctionSpec(
     "AggregateEvaluation", "aggregate_evaluation", Duration.minutes(15), 2048, "Aggregate the chunks' evaluation"
 )
+# The judge's three steps (start, check, conclude: settings.evaluation.judge); concluding reads every example back.
+JUDGE = FunctionSpec("Judge", "judge", Duration.minutes(15), 1024, "Grade both models' answers with a Bedrock judge")
 APPLY_POLICY = FunctionSpec(
     "ApplyPolicy", "apply_policy", Duration.minutes(1), 256, "Apply the throughput policy after evaluation"
 )
@@ -119,6 +121,7 @@ WORKFLOW_FUNCTIONS = (
     EVALUATE,
     EVALUATE_CHUNK,
     AGGREGATE_EVALUATION,
+    JUDGE,
     APPLY_POLICY,
     CLEANUP,
     NOTIFY,
@@ -162,6 +165,7 @@ LAMBDA_TIMEOUT_ERRORS = ("Sandbox.Timedout", "Lambda.Unknown")
 TIMEOUT_RETRY_MAX_ATTEMPTS = 2
 JOB_POLL_SECONDS_PATH = "$.run.settings.poll.job_seconds"
 THROUGHPUT_POLL_SECONDS_PATH = "$.run.settings.poll.throughput_seconds"
+JUDGE_POLL_SECONDS_PATH = "$.run.settings.evaluation.judge.poll_seconds"
 
 # --- Observability -----------------------------------------------------------------------------------
 # The dashboard's graphs sum by the hour (runs take hours); the execution alarms look at five minutes.

@@ -22,6 +22,7 @@ from customizer.jobs import PIPELINE_TAG_KEY
 from customizer.settings import DeploymentSettings
 from stacks import arns, constants
 from stacks.constants import FunctionSpec
+from stacks.evaluation_role import EvaluationRole, evaluation_jobs
 from stacks.log_groups import log_group
 from stacks.nag import (
     ARTIFACTS_OBJECTS_REASON,
@@ -91,6 +92,8 @@ class Functions(Construct):
         self.evaluate = self._build_evaluate()
         self.evaluate_chunk = self._build_evaluate_chunk()
         self.aggregate_evaluation = self._build_aggregate_evaluation()
+        self.evaluation_role = EvaluationRole(self, "EvaluationRole", storage=storage).role
+        self.judge = self._build_judge()
         self.apply_policy = self._build_apply_policy()
         self.cleanup = self._build_cleanup()
         self.notify = self._build_notify()
@@ -524,6 +527,65 @@ class Functions(Construct):
         self._allow_key_via(function, "s3", ["kms:Decrypt", "kms:GenerateDataKey"])
         return function
 
+    def _build_judge(self) -> lambda_.Function:
+        function = self._build_function(
+            constants.JUDGE,
+            {
+                "EVALUATION_ROLE_ARN": self.evaluation_role.role_arn,
+                "KMS_KEY_ARN": self._storage.key.key_arn,
+                "PIPELINE_TAG": Stack.of(self).stack_name,
+            },
+        )
+        role = self._role(function)
+        # Creates the judge's evaluation jobs and reads them while they run.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:CreateEvaluationJob", "bedrock:GetEvaluationJob"], resources=[evaluation_jobs(self)]
+            )
+        )
+        # Stops them when one fails or time runs out: only the jobs this pipeline created (its jobTags; the
+        # evaluation-job resource type has the aws:ResourceTag/${TagKey} condition key too).
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:StopEvaluationJob"],
+                resources=[evaluation_jobs(self)],
+                conditions=self._tagged_by_this_pipeline(),
+            )
+        )
+        # jobTags (the run and execution, for aftercare) are applied with TagResource.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["bedrock:TagResource"], resources=[evaluation_jobs(self)])
+        )
+        # Hands the evaluation role to Bedrock, and to nothing else.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[self.evaluation_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": constants.BEDROCK_SERVICE}},
+            )
+        )
+        # Reads the examples back, writes the judge's datasets and the reports, reads the judge's output.
+        self._allow_evaluation_files(function, read=True, write=True)
+        self._allow_key_via(function, "s3", ["kms:Decrypt", "kms:GenerateDataKey"])
+        # The jobs' output is encrypted with the pipeline key (customerEncryptionKeyId), through Bedrock.
+        self._allow_key_via(function, "bedrock", ["kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"])
+        acknowledge_bedrock_wildcards(role, "evaluation-job")
+        return function
+
+    def _allow_stopping_evaluation_jobs(self, role: iam.IRole) -> None:
+        # Stops the run's judge evaluation jobs if they still run (they bill the judge model's tokens).
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["bedrock:GetEvaluationJob"], resources=[evaluation_jobs(self)])
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:StopEvaluationJob"],
+                resources=[evaluation_jobs(self)],
+                conditions=self._tagged_by_this_pipeline(),
+            )
+        )
+        acknowledge_bedrock_wildcards(role, "evaluation-job")
+
     def _build_apply_policy(self) -> lambda_.Function:
         function = self._build_function(constants.APPLY_POLICY, {})
         role = self._role(function)
@@ -555,6 +617,10 @@ class Functions(Construct):
             )
         )
         acknowledge_bedrock_wildcards(role, "model-customization-job", "provisioned-model", "custom-model-deployment")
+        # Finds the judge's evaluation jobs by the run's name prefix (also those a failed "Start the judge" created
+        # before it could record them); ListEvaluationJobs has no resource type, so it is granted on "*".
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["bedrock:ListEvaluationJobs"], resources=["*"]))
+        self._allow_stopping_evaluation_jobs(role)
         return function
 
     def _build_notify(self) -> lambda_.Function:
@@ -673,6 +739,7 @@ class Functions(Construct):
                     "bedrock:ListModelCustomizationJobs",
                     "bedrock:ListProvisionedModelThroughputs",
                     "bedrock:ListCustomModelDeployments",
+                    "bedrock:ListEvaluationJobs",
                 ],
                 resources=["*"],
             )
@@ -685,11 +752,13 @@ class Functions(Construct):
                     arns.customization_jobs(self),
                     arns.provisioned_models(self),
                     arns.custom_model_deployments(self),
+                    evaluation_jobs(self),
                 ],
             )
         )
         # Stops the execution's job if it still runs (and this pipeline created it).
         self._allow_stopping_jobs(role)
+        self._allow_stopping_evaluation_jobs(role)
         # Deletes the execution's throughput and deployments, so they stop billing.
         self._allow_deleting_served_models(role)
         # Reports what it did on the outcome topic.
@@ -699,8 +768,8 @@ class Functions(Construct):
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::*]",
-            "ListModelCustomizationJobs, ListProvisionedModelThroughputs and ListCustomModelDeployments have no "
-            "resource types and can only be granted on '*'; X-Ray's two tracing actions likewise. Every write is "
+            "ListModelCustomizationJobs, ListProvisionedModelThroughputs, ListCustomModelDeployments and "
+            "ListEvaluationJobs have no resource types and can only be granted on '*'; X-Ray's two tracing actions likewise. Every write is "
             "scoped to job, throughput or deployment ARNs.",
         )
         self.after_execution = function
@@ -779,6 +848,7 @@ class Functions(Construct):
             constants.EVALUATE.module: self.evaluate,
             constants.EVALUATE_CHUNK.module: self.evaluate_chunk,
             constants.AGGREGATE_EVALUATION.module: self.aggregate_evaluation,
+            constants.JUDGE.module: self.judge,
             constants.APPLY_POLICY.module: self.apply_policy,
             constants.CLEANUP.module: self.cleanup,
             constants.NOTIFY.module: self.notify,

@@ -27,6 +27,8 @@ _BEDROCK_WILDCARD_REASONS = {
     "names the profile type in this account and region only.",
     "application-inference-profile": "settings.evaluation.base_invoke_id may name an application inference profile "
     "the user made (its name is chosen then), so the policy names the profile type in this account and region only.",
+    "evaluation-job": "The judge's evaluation jobs are created per run and model at run time, with names made "
+    "then; the policy can only name the evaluation-job type in this account and region.",
     "foundation-model": "The base model is a per-run setting (settings.base_model_id, overridable by the run "
     "config and the execution input), so no single foundation model can be named; foundation models are "
     "AWS-owned and read-only.",

@@ -14,6 +14,8 @@ Create the customization job -> [Wait for the job -> Check the job -> Job finish
         no  -> Evaluate custom against base                                    -> Apply the throughput policy
         yes -> Evaluate the test set in chunks (Distributed Map: Evaluate one chunk) -> Aggregate the evaluation
                -> Apply the throughput policy
+        either way, with settings.evaluation.judge.enabled: Start the judge -> [Wait for the judge -> Check the
+               judge -> Judge finished?] -> Conclude with the judge -> Apply the throughput policy
         Apply the throughput policy -> Notify success -> Run succeeded
      Failed -> Clean up -> Notify failure -> Run failed
   Failed / Stopped -> Clean up -> Notify failure -> Run failed
@@ -178,9 +180,36 @@ class Workflow(Construct):
         fan_out.when(sfn.Condition.boolean_equals("$.evaluation_plan.fan_out", True), evaluate_chunks)
         fan_out.otherwise(evaluate)
         evaluate_chunks.next(aggregate)
-        aggregate.next(apply_policy)
-        evaluate.next(apply_policy).next(notify_success).next(succeeded)
+        judged = self._judge(apply_policy, cleanup)
+        aggregate.next(judged)
+        evaluate.next(judged)
+        apply_policy.next(notify_success).next(succeeded)
         return validate
+
+    def _judge(self, apply_policy: sfn.IChainable, cleanup: sfn.TaskStateBase) -> sfn.Choice:
+        """settings.evaluation.judge: Bedrock evaluation jobs grade both models' saved answers, polled with a
+        Wait / Check / Choice loop; "Conclude with the judge" adds the judge metrics and decides again. A failed
+        judge job ends the loop too: the conclusion fails the run only if the promotion rule names a judge metric."""
+        f = self._functions
+        judge_on = sfn.Choice(self, "Judge the answers?")
+
+        def step(name: str, which: str, result_path: str) -> tasks.LambdaInvoke:
+            task = self._task(name, f.judge, result_path, {"step": which, "state": sfn.JsonPath.entire_payload})
+            task.add_catch(cleanup, errors=ALL_ERRORS, result_path="$.error")
+            return task
+
+        start = step("Start the judge", "start", "$.judge")
+        wait = sfn.Wait(self, "Wait for the judge", time=sfn.WaitTime.seconds_path(constants.JUDGE_POLL_SECONDS_PATH))
+        check = step("Check the judge", "check", "$.judge")
+        finished = sfn.Choice(self, "Judge finished?")
+        conclude = step("Conclude with the judge", "conclude", "$.evaluation")
+        judge_on.when(sfn.Condition.boolean_equals("$.run.settings.evaluation.judge.enabled", True), start)
+        judge_on.otherwise(apply_policy)
+        start.next(wait).next(check).next(finished)
+        finished.when(sfn.Condition.string_equals("$.judge.status", "InProgress"), wait)
+        finished.otherwise(conclude)
+        conclude.next(apply_policy)
+        return judge_on
 
     def _smoke_test(self, create_job: sfn.IChainable, cleanup: sfn.TaskStateBase) -> sfn.Choice:
         """Start small (settings.smoke_test): when "Validate the run" planned one ($.run.smoke), a short job

@@ -4,7 +4,8 @@ a rule on the execution's status change runs this instead.
 
 It finds what the execution created by the ``execution`` tag every job and throughput carries (see
 ``jobs.pipeline_tags``), not by names in the execution's state, which an aborted execution may never have
-recorded: running jobs are stopped, throughput without a commitment is deleted."""
+recorded: running jobs (customization and the judge's evaluation jobs) are stopped, throughput without a
+commitment is deleted."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 from customizer import aws
 from customizer.cleanup import creator_of
 from customizer.errors import RUN_FAILED_ERROR
+from customizer.evaluation.judge import stop_job as stop_evaluation_job
 from customizer.jobs import find_job, stop_job
 from customizer.throughput import delete_throughput
 
@@ -32,7 +34,7 @@ def _pages(operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
 
 def clean_up_execution(execution_name: str) -> dict[str, list[str]]:
     """Stop the execution's running jobs and delete its throughput and deployments; say what was done."""
-    outcome: dict[str, list[str]] = {"jobs": [], "throughputs": []}
+    outcome: dict[str, list[str]] = {"jobs": [], "throughputs": [], "evaluation_jobs": []}
     for summary in _pages("list_model_customization_jobs", "modelCustomizationJobSummaries", statusEquals="InProgress"):
         if creator_of(summary["jobArn"]) != execution_name:
             continue
@@ -54,6 +56,10 @@ def clean_up_execution(execution_name: str) -> dict[str, list[str]]:
         arn = summary["customModelDeploymentArn"]
         if creator_of(arn) == execution_name:
             outcome["throughputs"].append(delete_throughput(arn))
+    # The judge's evaluation jobs (settings.evaluation.judge) bill the judge model while they run.
+    for summary in _pages("list_evaluation_jobs", "jobSummaries", statusEquals="InProgress"):
+        if creator_of(summary["jobArn"]) == execution_name:
+            outcome["evaluation_jobs"].append(stop_evaluation_job(summary["jobArn"]))
     return outcome
 
 

@@ -1,5 +1,6 @@
 """Cleanup on every failure path: stop the run's job (and its smoke job) if it still runs, delete its
-throughput (or its on-demand deployment, settings.serving on_demand).
+throughput (or its on-demand deployment, settings.serving on_demand), and stop the judge's evaluation jobs
+that still run (settings.evaluation.judge; found by their names, made from the run and the execution).
 
 It finds both by the run's deterministic names, so it works even when the step that created them failed
 before recording their ARNs in the state. It touches only what this execution created (the ``execution``
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from customizer import aws
+from customizer.evaluation.judge import stop_running_jobs
 from customizer.jobs import EXECUTION_TAG, find_job, stop_job
 from customizer.models import AnyState
 from customizer.throughput import delete_throughput, find_served
@@ -60,4 +62,5 @@ def clean_up(state: AnyState) -> dict[str, Any]:
         )
     else:
         outcome = delete_throughput(throughput.arn)
-    return {"job": job_outcome, **smoke_outcome, "throughput": outcome}
+    judged = {"evaluation_jobs": stop_running_jobs(state.run)} if state.run.settings.evaluation.judge.enabled else {}
+    return {"job": job_outcome, **smoke_outcome, "throughput": outcome, **judged}

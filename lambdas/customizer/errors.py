@@ -49,6 +49,11 @@ class EvaluationError(PipelineError):
     """The evaluation could not produce a result (no usable test examples, every call failed)."""
 
 
+class JudgeFailedError(EvaluationError):
+    """The judge's evaluation jobs failed (or timed out) and the promotion rule names a judge metric, so the run
+    cannot decide. Caught: the run cleans up. With a string metric the run goes on without the judge."""
+
+
 class EvaluationPausedError(PipelineError):
     """The evaluation step ran short of time and saved its answers so far. Retried: the next attempt resumes
     from the saved answers instead of starting again."""

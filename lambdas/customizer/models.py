@@ -161,6 +161,17 @@ class TrainingHealth(_State):
     warnings: list[str] = Field(default_factory=list)
 
 
+class JudgeSummary(_State):
+    """What the judge (settings.evaluation.judge) did: its metrics are in ``Evaluation.comparison``."""
+
+    status: Literal["Completed", "Failed"]
+    model_id: str
+    metrics: list[str] = Field(default_factory=list)  # judge.correctness, judge.<custom name>
+    jobs: list[str] = Field(default_factory=list)  # the evaluation jobs' ARNs
+    message: str | None = None  # why it failed
+    scored: dict[str, int] = Field(default_factory=dict)  # per metric: examples both models got a score on
+
+
 class Evaluation(_State):
     custom: ModelScore
     base: ModelScore
@@ -173,6 +184,7 @@ class Evaluation(_State):
     decision: Decision | None = None
     comparison: list[MetricComparison] = Field(default_factory=list)
     training: TrainingHealth | None = None
+    judge: JudgeSummary | None = None
 
 
 class EvaluationChunk(_State):
@@ -242,6 +254,39 @@ class StateAfterEvaluation(StateAfterThroughput):
     evaluation: Evaluation
 
 
+class JudgeJob(_State):
+    """One evaluation job: one model's answers (``model``: custom or base), one chunk of the test set."""
+
+    model: Literal["custom", "base"]
+    chunk: int
+    first: int  # the test-set index of the chunk's first example
+    job_arn: str
+    job_name: str
+    output_uri: str  # the job's outputDataConfig.s3Uri
+    status: str = "InProgress"
+    failure: str | None = None
+
+
+class JudgeState(_State):
+    """The judge's evaluation jobs as "Check the judge" last saw them."""
+
+    status: Literal["InProgress", "Completed", "Failed"]
+    jobs: list[JudgeJob] = Field(default_factory=list)
+    started_at: str
+    message: str | None = None
+
+
+class StateAfterJudge(StateAfterEvaluation):
+    judge: JudgeState
+
+
+class JudgeInput(_State):
+    """What the judge's steps get: the step ("start", "check", "conclude") and the state."""
+
+    step: Literal["start", "check", "conclude"]
+    state: dict[str, Any]
+
+
 class CaughtError(_State):
     Error: str = "Unknown"
     Cause: str = ""
@@ -255,6 +300,7 @@ class AnyState(_State):
     smoke_job: Job | None = None
     throughput: Throughput | None = None
     evaluation: Evaluation | None = None
+    judge: JudgeState | None = None
     policy: Policy | None = None
     error: CaughtError | None = None
     cleanup: dict[str, Any] | None = None

@@ -26,7 +26,12 @@ from customizer.families import base_invoke_id
 from customizer.models import DataObject, DataSet, Names, Run, RunRequest, SmokePlan
 from customizer.settings import RunSettings, SweeperSettings, ThroughputPolicy, check_family, resolve_run_settings
 from customizer.validation import CheckSettings, DataSource, Report, Role, reader, validate_data
-from customizer.validation.cost import ThroughputEstimate, estimate_throughput_hours
+from customizer.validation.cost import (
+    JudgeCostEstimate,
+    ThroughputEstimate,
+    estimate_judge_cost,
+    estimate_throughput_hours,
+)
 from customizer.validation.media import check_media
 from customizer.validation.report import SUMMARY_ERRORS
 
@@ -35,6 +40,23 @@ MAX_ERRORS_SHOWN = SUMMARY_ERRORS
 
 class DataValidationError(RunInputError):
     """The data does not fit the base model's format or limits."""
+
+
+def judge_estimate(settings: RunSettings, report: Report) -> JudgeCostEstimate | None:
+    """The judge's tokens and price (settings.evaluation.judge), from the test set's token estimate."""
+    judge = settings.evaluation.judge
+    test = report.file(Role.TEST.value)
+    if not judge.enabled or test is None or not test.records:
+        return None
+    examples = min(test.records, settings.evaluation.max_examples)
+    return estimate_judge_cost(
+        judge_model_id=judge.model_id,
+        metrics=len(judge.metric_keys),
+        examples=examples,
+        question_tokens=float(test.tokens.get("total", 0)) / test.records if test.tokens else 0.0,
+        max_tokens=settings.evaluation.max_tokens,
+        prices=settings.prices.model_dump(exclude_none=True) if settings.prices else None,
+    )
 
 
 def parse_request(request: Mapping[str, Any]) -> RunRequest:
@@ -294,6 +316,7 @@ def validate_run(
     report.throughput = estimate = estimate_throughput(
         settings, data.test.records if data.test else 0, usd_per_hour, sweeper
     )
+    report.judge = judge_estimate(settings, report)
     lifetime = sweeper.max_throughput_hours if sweeper and not sweeper.dry_run and not settings.commitment else None
     if lifetime is not None and estimate.billed_hourly and lifetime < estimate.hours_until_decision:
         report.warnings.add(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -34,8 +35,97 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
 
-# The metrics the promotion rule can compare (customizer.evaluation.metrics), all in [0, 1].
-EvaluationMetric = Literal["contains_match", "exact_match", "token_f1", "rouge_l"]
+# The metrics the promotion rule can compare (customizer.evaluation.metrics), all in [0, 1]; with the judge on,
+# also ``judge.<metric>`` (JudgeSettings.metric_keys).
+STRING_METRICS = ("contains_match", "exact_match", "token_f1", "rouge_l")
+JUDGE_METRIC_PREFIX = "judge."
+# Bedrock's built-in judge metrics (user guide, "Use metrics to understand model performance", model as a judge).
+BuiltinJudgeMetric = Literal[
+    "Builtin.Correctness",
+    "Builtin.Completeness",
+    "Builtin.Faithfulness",
+    "Builtin.Helpfulness",
+    "Builtin.Coherence",
+    "Builtin.Relevance",
+    "Builtin.FollowingInstructions",
+    "Builtin.ProfessionalStyleAndTone",
+    "Builtin.Harmfulness",
+    "Builtin.Stereotyping",
+    "Builtin.Refusal",
+]
+
+
+DEFAULT_JUDGE_METRICS: tuple[BuiltinJudgeMetric, ...] = ("Builtin.Correctness", "Builtin.Completeness")
+
+
+def builtin_metric_key(name: str) -> str:
+    """``Builtin.FollowingInstructions`` -> ``judge.following_instructions``."""
+    words = re.sub(r"(?<!^)(?=[A-Z])", "_", name.removeprefix("Builtin.")).lower()
+    return JUDGE_METRIC_PREFIX + words
+
+
+class RatingLevel(_Strict):
+    definition: str = Field(min_length=1, max_length=100, description="what the judge reads for this rating")
+    value: float = Field(description="the rating's value; results are scaled to [0, 1] by the lowest and highest")
+
+
+class CustomJudgeMetric(_Strict):
+    """A metric with a rubric (CreateEvaluationJob's CustomMetricDefinition)."""
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[0-9a-zA-Z_.-]+$")
+    instructions: str = Field(
+        min_length=1, max_length=5000, description="the judge's prompt; {{prompt}}, {{prediction}}, {{ground_truth}}"
+    )
+    rating_scale: list[RatingLevel] = Field(min_length=2, max_length=10)
+
+    @model_validator(mode="after")
+    def _distinct_values(self) -> CustomJudgeMetric:
+        if len({level.value for level in self.rating_scale}) < 2:
+            raise ValueError("rating_scale needs at least two different values")
+        return self
+
+
+class JudgeSettings(_Strict):
+    """Bedrock evaluation jobs (model as a judge) grade both models' saved answers; off by default."""
+
+    enabled: bool = Field(False, description="grade both models' answers with a Bedrock judge model")
+    model_id: str = Field(
+        "amazon.nova-pro-v1:0",
+        max_length=2048,
+        pattern=r"^[a-z0-9][a-z0-9:._/-]*$",
+        description="the evaluator model (a model id or inference profile id Bedrock offers as a judge)",
+    )
+    metrics: list[BuiltinJudgeMetric] = Field(
+        default_factory=lambda: list(DEFAULT_JUDGE_METRICS), max_length=11, description="Bedrock's built-in metrics"
+    )
+    custom_metrics: list[CustomJudgeMetric] = Field(default_factory=list, max_length=10)
+    poll_seconds: int = Field(60, ge=1, le=3600, description="wait between evaluation job checks")
+    timeout_minutes: float = Field(
+        240.0, gt=0, le=1440, description="stop the evaluation jobs and fail the judge part after this long"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> JudgeSettings:
+        if self.enabled and not self.metrics and not self.custom_metrics:
+            raise ValueError("a judge needs at least one metric (metrics or custom_metrics)")
+        keys = self.metric_keys
+        if len(set(keys)) != len(keys):
+            raise ValueError("judge metric names must be distinct (custom names are compared in lower case)")
+        return self
+
+    @property
+    def metric_keys(self) -> list[str]:
+        """``judge.correctness``, ``judge.<custom name>``: the names the report and the promotion rule use."""
+        return [builtin_metric_key(m) for m in self.metrics] + [
+            JUDGE_METRIC_PREFIX + c.name.lower() for c in self.custom_metrics
+        ]
+
+    @property
+    def service_names(self) -> dict[str, str]:
+        """Each key's metric name in the evaluation job (``Builtin.Correctness``, the custom name)."""
+        names: dict[str, str] = {builtin_metric_key(m): m for m in self.metrics}
+        names.update({JUDGE_METRIC_PREFIX + c.name.lower(): c.name for c in self.custom_metrics})
+        return names
 
 
 class EvaluationSettings(_Strict):
@@ -58,7 +148,11 @@ class EvaluationSettings(_Strict):
         "or its cross-region inference profile for the bases Bedrock serves on demand only that way",
     )
     # The promotion rule: keep_if_better keeps the throughput only if all of these hold.
-    metric: EvaluationMetric = Field("contains_match", description="the metric the promotion rule compares")
+    metric: str = Field(
+        "contains_match",
+        description="the metric the promotion rule compares: contains_match, exact_match, token_f1, rouge_l, or a "
+        "judge metric (judge.correctness, judge.<custom name>) when the judge is on",
+    )
     min_improvement: float = Field(
         0.0, ge=0.0, le=1.0, description="custom must beat base on the metric by more than this"
     )
@@ -71,6 +165,19 @@ class EvaluationSettings(_Strict):
     )
     chunk_size: int = Field(250, ge=1, le=10_000, description="test examples per chunk when fanned out")
     bootstrap_resamples: int = Field(1000, ge=100, le=10_000, description="resamples of the confidence intervals")
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
+
+    @model_validator(mode="after")
+    def _metric_is_known(self) -> EvaluationSettings:
+        allowed = [*STRING_METRICS, *(self.judge.metric_keys if self.judge.enabled else [])]
+        if self.metric not in allowed:
+            hint = (
+                " (judge metrics need judge.enabled and the metric in judge.metrics or judge.custom_metrics)"
+                if self.metric.startswith(JUDGE_METRIC_PREFIX)
+                else ""
+            )
+            raise ValueError(f"metric must be one of {', '.join(allowed)}{hint}")
+        return self
 
 
 class PollSettings(_Strict):
@@ -100,6 +207,8 @@ class PriceSettings(_Strict):
     training_per_1k_tokens: float | None = Field(None, ge=0)
     storage_per_month: float | None = Field(None, ge=0)
     throughput_per_hour_no_commitment: float | None = Field(None, ge=0, description="per model unit")
+    judge_per_1k_input_tokens: float | None = Field(None, ge=0, description="the judge model's on-demand price")
+    judge_per_1k_output_tokens: float | None = Field(None, ge=0, description="the judge model's on-demand price")
     as_of: str | None = Field(None, max_length=40, description="when these prices were taken")
 
 

@@ -228,9 +228,8 @@ class EvaluationJobs:
                     f"{dataset.name}/{uuid.UUID(int=len(job.output_uris) + 1)}_output.jsonl"
                 )
                 lines = [json.dumps(self._judged(job, dataset, record)) for record in dataset.records]
-                self.store.objects.write(
-                    uri, ("\n".join(lines) + "\n").encode(), kms_key_id=job.request.get("customerEncryptionKeyId")
-                )
+                # As the customization jobs' output: the key is recorded, not used (no KMS check offline).
+                self.store.objects.write(uri, ("\n".join(lines) + "\n").encode())
                 job.output_uris.append(uri)
         except ObjectStoreError as exc:
             self._fail(job, at, str(exc))
@@ -301,6 +300,7 @@ class EvaluationJobs:
             )
             self.next_failure = None
             self.jobs[job.arn] = job
+            self.store.evaluation_job_arns.add(job.arn)
             if p.get("jobTags"):
                 self.store.resources.tags[job.arn] = {t["key"]: t["value"] for t in p["jobTags"]}
             return {"jobArn": job.arn}
@@ -384,7 +384,9 @@ class EvaluationJobs:
             except ValueError as exc:
                 raise invalid("The nextToken is not valid.") from exc
             end = start + int(p.get("maxResults") or DEFAULT_PAGE)
-            out: Output = {"jobSummaries": [j.summary() for j in chosen[start:end]]}
+            # botocore's EvaluationSummaries has at least one item: no jobs, no jobSummaries.
+            page = [j.summary() for j in chosen[start:end]]
+            out: Output = {"jobSummaries": page} if page else {}
             if end < len(chosen):
                 out["nextToken"] = str(end)
             return out

@@ -61,6 +61,7 @@ class Store:
         self.catalog = Catalog(settings.region)
         self.calls: dict[str, int] = {}  # per operation
         self.invocations: dict[str, int] = {}  # runtime calls per modelId, answered or refused by the model
+        self.evaluation_job_arns: set[str] = set()  # taggable too (evaluation.EvaluationJobs holds the jobs)
         self._ids = random.Random(settings.seed)
 
     # ---- names ----
@@ -76,6 +77,7 @@ class Store:
 
     def reset(self) -> None:
         self.resources = Resources()
+        self.evaluation_job_arns = set()
         self.calls = {}
         self.invocations = {}
 
@@ -105,6 +107,7 @@ class Store:
     def taggable(self, arn: str) -> None:
         found = arn in self.resources.jobs or arn in self.resources.models
         found = found or arn in self.resources.throughputs or arn in self.resources.deployments
+        found = found or arn in self.evaluation_job_arns
         if not found:
             raise not_found(f"The resource {arn} couldn't be found.")
 

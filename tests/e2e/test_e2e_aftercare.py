@@ -62,7 +62,7 @@ def test_a_run_stopped_by_hand_while_training_leaves_no_job_running(e2e: E2E) ->
     (job,) = e2e.jobs_for(run_name)
     assert job["status"] in ("Stopping", "Stopped")
     assert notice["status"] == "ABORTED"
-    assert notice["cleanup"] == {"jobs": [f"stopped job {job['jobName']}"], "throughputs": []}
+    assert notice["cleanup"] == {"jobs": [f"stopped job {job['jobName']}"], "throughputs": [], "evaluation_jobs": []}
 
 
 def _stopped_while_evaluating(e2e: E2E, run_name: str, max_examples: int) -> tuple[str, dict[str, Any]]:
@@ -148,6 +148,7 @@ def test_a_timed_out_run_leaves_no_throughput(e2e: E2E) -> None:
     assert notice["cleanup"] == {
         "jobs": [],
         "throughputs": [f"deleted throughput {throughput['provisionedModelName']}"],
+        "evaluation_jobs": [],
     }
     assert e2e.throughputs_for(run_name) == []
 

@@ -17,11 +17,12 @@ HAPPY_PATH = (
     "Serve on demand\\?;Create the throughput;"
     "(Wait for the throughput;Check the throughput;Throughput ready\\?;)+"
     "Plan the evaluation;Fan the evaluation out\\?;"
-    "Evaluate custom against base;Apply the throughput policy;Notify success;Run succeeded;"
+    "Evaluate custom against base;Judge the answers\\?;Apply the throughput policy;Notify success;Run succeeded;"
 )
 FANNED_OUT = (
     ".*;Throughput ready\\?;Plan the evaluation;Fan the evaluation out\\?;"
-    "Evaluate the test set in chunks;Aggregate the evaluation;Apply the throughput policy;Notify success;Run succeeded;"
+    "Evaluate the test set in chunks;Aggregate the evaluation;Judge the answers\\?;Apply the throughput policy;"
+    "Notify success;Run succeeded;"
 )
 
 

@@ -34,6 +34,7 @@ ENVIRONMENT = {
     "evaluate": {"DATA_BUCKET", "ARTIFACTS_BUCKET"},
     "evaluate_chunk": set(),
     "aggregate_evaluation": set(),
+    "judge": {"EVALUATION_ROLE_ARN", "KMS_KEY_ARN", "PIPELINE_TAG"},
     "apply_policy": set(),
     "cleanup": set(),
     "notify": {"TOPIC_ARN"},

@@ -126,6 +126,21 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("kms:Decrypt", "key", "via s3"),
         ("kms:GenerateDataKey", "key", "via s3"),
     },
+    "judge": {
+        ("bedrock:CreateEvaluationJob", "evaluation-job/*", ""),
+        ("bedrock:GetEvaluationJob", "evaluation-job/*", ""),
+        ("bedrock:StopEvaluationJob", "evaluation-job/*", "tagged by this pipeline"),
+        ("bedrock:TagResource", "evaluation-job/*", ""),
+        ("iam:PassRole", "evaluation role", "PassedToService bedrock.amazonaws.com"),
+        ("s3:GetObject", "artifacts objects", ""),
+        ("s3:ListBucket", "artifacts bucket", ""),
+        ("s3:PutObject", "artifacts objects", ""),
+        ("kms:Decrypt", "key", "via s3"),
+        ("kms:GenerateDataKey", "key", "via s3"),
+        ("kms:DescribeKey", "key", "via bedrock"),
+        ("kms:GenerateDataKey", "key", "via bedrock"),
+        ("kms:Decrypt", "key", "via bedrock"),
+    },
     "apply_policy": {
         ("bedrock:GetProvisionedModelThroughput", "provisioned-model/*", ""),
         ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", "tagged by this pipeline"),
@@ -143,6 +158,9 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("bedrock:GetCustomModelDeployment", "custom-model-deployment/*", ""),
         ("bedrock:DeleteCustomModelDeployment", "custom-model-deployment/*", "tagged by this pipeline"),
         ("bedrock:ListTagsForResource", "custom-model-deployment/*", ""),
+        ("bedrock:ListEvaluationJobs", "*", ""),
+        ("bedrock:GetEvaluationJob", "evaluation-job/*", ""),
+        ("bedrock:StopEvaluationJob", "evaluation-job/*", "tagged by this pipeline"),
     },
     "notify": {
         ("sns:Publish", "topic", ""),
@@ -163,6 +181,10 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("bedrock:DeleteProvisionedModelThroughput", "provisioned-model/*", "tagged by this pipeline"),
         ("bedrock:GetCustomModelDeployment", "custom-model-deployment/*", ""),
         ("bedrock:DeleteCustomModelDeployment", "custom-model-deployment/*", "tagged by this pipeline"),
+        ("bedrock:ListEvaluationJobs", "*", ""),
+        ("bedrock:ListTagsForResource", "evaluation-job/*", ""),
+        ("bedrock:GetEvaluationJob", "evaluation-job/*", ""),
+        ("bedrock:StopEvaluationJob", "evaluation-job/*", "tagged by this pipeline"),
         ("sns:Publish", "topic", ""),
         ("kms:GenerateDataKey", "key", "via sns"),
         ("kms:Decrypt", "key", "via sns"),
@@ -226,6 +248,8 @@ class _Names:
             f"${{{synth.logical_id(stack.workflow.state_machine)}.Name}}:*": "executions of the state machine",
             f"${{{synth.logical_id(stack.records.table)}.Arn}}": "runs table",
             f"${{{synth.logical_id(stack.customization_role.role)}.Arn}}": "customization role",
+            f"${{{synth.logical_id(stack.functions.evaluation_role)}.Arn}}": "evaluation role",
+            f"${{{artifacts}.Arn}}/runs/*/evaluation/judge/*": "judge files",
             f"${{{log_group}.Arn}}": "own log group",
             FOUNDATION_MODELS: "foundation-model/*",
             FOUNDATION_MODELS_ANY_REGION: "foundation-model/* in any region",
@@ -318,13 +342,41 @@ def test_no_policy_in_the_stack_allows_a_wildcard_action(synth: Synthesized) -> 
             assert "*" not in action, statement
 
 
-def test_pass_role_only_hands_the_customization_role_to_bedrock(synth: Synthesized) -> None:
-    role_arn = "${" + synth.logical_id(synth.stack.customization_role.role) + ".Arn}"
+def test_pass_role_only_hands_the_service_roles_to_bedrock(synth: Synthesized) -> None:
+    customization = "${" + synth.logical_id(synth.stack.customization_role.role) + ".Arn}"
+    evaluation = "${" + synth.logical_id(synth.stack.functions.evaluation_role) + ".Arn}"
     passes = [s for s in _all_statements(synth) if "iam:PassRole" in as_list(s["Action"])]
-    assert len(passes) == 1
-    assert passes[0]["Action"] == "iam:PassRole"
-    assert passes[0]["Resource"] == role_arn
-    assert passes[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}}
+    assert sorted(p["Resource"] for p in passes) == sorted([customization, evaluation])
+    for statement in passes:
+        assert statement["Action"] == "iam:PassRole"
+        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}}
+
+
+def test_evaluation_role_is_bedrocks_for_this_accounts_evaluation_jobs_and_reads_only_the_judge_files(
+    synth: Synthesized, role_statements: Any, functions_by_module: dict[str, str]
+) -> None:
+    role_id = synth.logical_id(synth.stack.functions.evaluation_role)
+    role = synth.resources[role_id]["Properties"]
+    (trust,) = resolve(role["AssumeRolePolicyDocument"]["Statement"])
+    assert trust["Principal"] == {"Service": "bedrock.amazonaws.com"}
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "${AWS::AccountId}"},
+        "ArnLike": {"aws:SourceArn": BEDROCK + "evaluation-job/*"},
+    }
+    grants = _grants(synth, functions_by_module["validate_run"], role_statements(role_id))
+    assert grants == {
+        ("s3:GetObject", "judge files", ""),
+        ("s3:PutObject", "judge files", ""),
+        ("s3:ListBucket", "artifacts bucket", ""),
+        ("bedrock:InvokeModel", "foundation-model/*", ""),
+        ("bedrock:InvokeModel", "inference-profile/*", ""),
+        ("kms:Decrypt", "key", "via s3"),
+        ("kms:GenerateDataKey", "key", "via s3"),
+        ("kms:DescribeKey", "key", "via s3"),
+        ("kms:Decrypt", "key", "via bedrock"),
+        ("kms:GenerateDataKey", "key", "via bedrock"),
+        ("kms:DescribeKey", "key", "via bedrock"),
+    }
 
 
 def test_every_key_use_by_a_function_is_limited_to_a_service_acting_for_it(

@@ -35,6 +35,12 @@ STATES = {
     "Evaluate custom against base": "Task",
     "Evaluate the test set in chunks": "Map",
     "Aggregate the evaluation": "Task",
+    "Judge the answers?": "Choice",
+    "Start the judge": "Task",
+    "Wait for the judge": "Wait",
+    "Check the judge": "Task",
+    "Judge finished?": "Choice",
+    "Conclude with the judge": "Task",
     "Apply the throughput policy": "Task",
     "Clean up": "Task",
     "Notify success": "Task",
@@ -56,6 +62,9 @@ TASKS = {
     "Plan the evaluation": ("plan_evaluation", "$.evaluation_plan"),
     "Evaluate custom against base": ("evaluate", "$.evaluation"),
     "Aggregate the evaluation": ("aggregate_evaluation", "$.evaluation"),
+    "Start the judge": ("judge", "$.judge"),
+    "Check the judge": ("judge", "$.judge"),
+    "Conclude with the judge": ("judge", "$.evaluation"),
     "Apply the throughput policy": ("apply_policy", "$.policy"),
     "Clean up": ("cleanup", "$.cleanup"),
     "Notify success": ("notify", "$.notification"),
@@ -75,6 +84,9 @@ AFTER_JOB_CREATION = [
     "Evaluate custom against base",
     "Evaluate the test set in chunks",
     "Aggregate the evaluation",
+    "Start the judge",
+    "Check the judge",
+    "Conclude with the judge",
     "Apply the throughput policy",
 ]
 NEXT = {
@@ -92,9 +104,13 @@ NEXT = {
     "Wait for the deployment": "Check the deployment",
     "Check the deployment": "Deployment ready?",
     "Plan the evaluation": "Fan the evaluation out?",
-    "Evaluate custom against base": "Apply the throughput policy",
+    "Evaluate custom against base": "Judge the answers?",
     "Evaluate the test set in chunks": "Aggregate the evaluation",
-    "Aggregate the evaluation": "Apply the throughput policy",
+    "Aggregate the evaluation": "Judge the answers?",
+    "Start the judge": "Wait for the judge",
+    "Wait for the judge": "Check the judge",
+    "Check the judge": "Judge finished?",
+    "Conclude with the judge": "Apply the throughput policy",
     "Apply the throughput policy": "Notify success",
     "Notify success": "Run succeeded",
     "Clean up": "Notify failure",
@@ -147,13 +163,36 @@ def test_validate_gets_the_request_and_the_execution_name(definition: dict[str, 
 SMOKE_TASKS = ("Create the smoke job", "Check the smoke job")
 
 
+JUDGE_TASKS = {"Start the judge": "start", "Check the judge": "check", "Conclude with the judge": "conclude"}
+
+
 @pytest.mark.parametrize(
-    "name", [n for n in TASKS if n not in ("Validate the run", "Notify success", "Notify failure", *SMOKE_TASKS)]
+    "name",
+    [n for n in TASKS if n not in ("Validate the run", "Notify success", "Notify failure", *SMOKE_TASKS, *JUDGE_TASKS)],
 )
 def test_workflow_tasks_receive_the_whole_state(definition: dict[str, Any], name: str) -> None:
     state = _states(definition)[name]
     assert "Parameters" not in state
     assert "InputPath" not in state
+
+
+@pytest.mark.parametrize("name", sorted(JUDGE_TASKS))
+def test_judge_tasks_name_their_step_and_receive_the_whole_state(definition: dict[str, Any], name: str) -> None:
+    assert _states(definition)[name]["Parameters"] == {"step": JUDGE_TASKS[name], "state.$": "$"}
+
+
+def test_the_judge_runs_only_when_enabled_and_loops_until_its_jobs_end(definition: dict[str, Any]) -> None:
+    states = _states(definition)
+    assert states["Judge the answers?"]["Choices"] == [
+        {"Variable": "$.run.settings.evaluation.judge.enabled", "BooleanEquals": True, "Next": "Start the judge"}
+    ]
+    assert states["Judge the answers?"]["Default"] == "Apply the throughput policy"
+    assert states["Wait for the judge"]["SecondsPath"] == "$.run.settings.evaluation.judge.poll_seconds"
+    assert states["Judge finished?"]["Choices"] == [
+        {"Variable": "$.judge.status", "StringEquals": "InProgress", "Next": "Wait for the judge"}
+    ]
+    # Completed and Failed both conclude: a failed judge fails the run only if the rule names a judge metric
+    assert states["Judge finished?"]["Default"] == "Conclude with the judge"
 
 
 def test_smoke_tasks_select_the_smoke_job(definition: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ From 30 on the rate is at or below the nominal one; below it the rule does not c
 
 from __future__ import annotations
 
-from customizer.evaluation.metrics import METRIC_TITLES
+from customizer.evaluation.metrics import metric_title
 from customizer.models import Decision, MetricComparison
 from customizer.settings import EvaluationSettings
 
@@ -31,7 +31,7 @@ MIN_CONFIDENT_EXAMPLES = 30
 
 def decide(comparison: MetricComparison, rule: EvaluationSettings, examples: int) -> Decision:
     """The rule on ``comparison``, the chosen metric over ``examples`` test examples."""
-    title = METRIC_TITLES.get(comparison.metric, comparison.metric)
+    title = metric_title(comparison.metric)
     summary = (
         f"{title}: custom {comparison.custom:.3f} vs base {comparison.base:.3f}, difference "
         f"{_signed(comparison.difference)} (95% CI {_signed(comparison.ci_low)} to {_signed(comparison.ci_high)})"

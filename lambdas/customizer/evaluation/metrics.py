@@ -52,6 +52,15 @@ METRIC_TITLES = {
 }
 
 # SQuAD v1.1's evaluate-v1.1.py: ``exclude = set(string.punctuation)``, ``re.sub(r'\b(a|an|the)\b', ' ', text)``.
+
+
+def metric_title(metric: str) -> str:
+    """How reports name a metric: the string metrics' titles; ``judge.correctness`` as ``judge: correctness``."""
+    if metric in METRIC_TITLES:
+        return METRIC_TITLES[metric]
+    return "judge: " + metric.removeprefix("judge.").replace("_", " ") if metric.startswith("judge.") else metric
+
+
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 # rouge-score's rouge_score/tokenize.py: NON_ALPHANUM_RE, SPACES_RE and VALID_TOKEN_RE.

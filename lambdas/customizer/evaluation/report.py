@@ -16,7 +16,7 @@ from html import escape
 from typing import Any
 
 from customizer.evaluation.decision import MIN_CONFIDENT_EXAMPLES
-from customizer.evaluation.metrics import COMPARED_METRICS, METRIC_TITLES, QUALITY_METRICS, LabelScore
+from customizer.evaluation.metrics import QUALITY_METRICS, LabelScore, metric_title
 from customizer.evaluation.training_health import Curves
 from customizer.models import Evaluation, MetricComparison, ModelScore
 from customizer.settings import EvaluationSettings
@@ -49,7 +49,8 @@ def differing(rows: Sequence[Mapping[str, Any]], metric: str, limit: int = DIFFE
 
     def gap(row: Mapping[str, Any]) -> tuple[float, float, int]:
         custom, base = row["custom"]["scores"], row["base"]["scores"]
-        return (abs(custom[metric] - base[metric]), abs(custom["token_f1"] - base["token_f1"]), -int(row["index"]))
+        on_metric = abs(custom[metric] - base[metric]) if metric in custom and metric in base else 0.0
+        return (on_metric, abs(custom["token_f1"] - base["token_f1"]), -int(row["index"]))
 
     ranked = sorted(rows, key=gap, reverse=True)
     return [dict(r) for r in ranked[:limit] if gap(r)[0] > 0 or gap(r)[1] > 0]
@@ -71,7 +72,7 @@ def to_json(data: ReportData, examples_uri: str) -> dict[str, Any]:
         "custom_model_id": data.custom_model_id,
         "settings": data.settings.model_dump(mode="json"),
         "summary": data.evaluation.model_dump(mode="json"),
-        "metrics": {m: METRIC_TITLES[m] for m in COMPARED_METRICS},
+        "metrics": {c.metric: metric_title(c.metric) for c in data.evaluation.comparison},
         "labels": [asdict(label) for label in data.labels],
         "loss_curves": {"training": data.curves.training, "validation": data.curves.validation},
         "differing_examples": [r["index"] for r in differing(data.rows, data.settings.metric)],
@@ -102,7 +103,7 @@ def _summary_rows(evaluation: Evaluation) -> list[tuple[str, str, str, str, str]
     """(metric, custom, base, difference, 95% CI) for the tables."""
     c, b = evaluation.custom, evaluation.base
     rows = [
-        (METRIC_TITLES[m.metric], _fmt(m.custom), _fmt(m.base), _signed(m.difference), _ci(m))
+        (metric_title(m.metric), _fmt(m.custom), _fmt(m.base), _signed(m.difference), _ci(m))
         for m in evaluation.comparison
     ]
     rows.append(("latency p50", _ms(c.latency_p50_ms), _ms(b.latency_p50_ms), "", ""))
@@ -171,6 +172,7 @@ def to_markdown(data: ReportData, html_name: str = "report.html") -> str:
         "",
         f"Contains-match accuracy: custom {e.custom.accuracy:.1%} "
         f"({e.custom.correct}/{e.custom.examples}), base {e.base.accuracy:.1%} ({e.base.correct}/{e.base.examples}).",
+        *(line for text in _judge_lines(e) for line in ("", text)),
         "",
         "## Training",
         "",
@@ -197,6 +199,8 @@ def to_markdown(data: ReportData, html_name: str = "report.html") -> str:
             f"- expected: {_clip(row['expected'])!r}",
             f"- custom ({_scores_text(row['custom'], data.settings.metric)}): {_answer_text(row['custom'])}",
             f"- base ({_scores_text(row['base'], data.settings.metric)}): {_answer_text(row['base'])}",
+            *(f"  - judge on custom: {note}" for note in judge_notes(row["custom"])),
+            *(f"  - judge on base: {note}" for note in judge_notes(row["base"])),
             "",
         ]
     return "\n".join(lines).rstrip() + "\n"
@@ -204,8 +208,30 @@ def to_markdown(data: ReportData, html_name: str = "report.html") -> str:
 
 def _scores_text(side: Mapping[str, Any], metric: str) -> str:
     scores = side["scores"]
-    first = f"{METRIC_TITLES[metric]} {scores[metric]:.2f}"
+    first = f"{metric_title(metric)} {_fmt(scores.get(metric), 2)}"
     return first if metric == "token_f1" else f"{first}, token F1 {scores['token_f1']:.2f}"
+
+
+def judge_notes(side: Mapping[str, Any]) -> list[str]:
+    """The judge's score and explanation of one answer on each judge metric (none without the judge)."""
+    return [
+        f"{metric_title(metric)} {side['scores'].get(metric, math.nan):.2f}: {why}"
+        for metric, why in (side.get("judge") or {}).items()
+    ]
+
+
+def _judge_lines(evaluation: Evaluation) -> list[str]:
+    """What the judge did, for the reports (nothing when it was off)."""
+    judge = evaluation.judge
+    if judge is None:
+        return []
+    if judge.status == "Failed":
+        return [f"The judge ({judge.model_id}) failed: {judge.message}."]
+    scored = ", ".join(f"{metric_title(m)} on {n}" for m, n in judge.scored.items())
+    return [
+        f"Judge model {judge.model_id}, {len(judge.jobs)} evaluation jobs; examples both models got a score on: "
+        f"{scored}. A failed call scores 0, as on the string metrics."
+    ]
 
 
 def _answer_text(side: Mapping[str, Any]) -> str:
@@ -400,7 +426,7 @@ def interval_chart(comparisons: Sequence[MetricComparison], *, title: str) -> st
     for i, c in enumerate(comparisons):
         y = frame.top + row * (i + 0.5)
         color = CUSTOM_COLOR if c.ci_low > 0 else (BASE_COLOR if c.ci_high < 0 else "#555")
-        title = escape(METRIC_TITLES.get(c.metric, c.metric))
+        title = escape(metric_title(c.metric))
         parts.append(f'<text x="{frame.left - 8}" y="{y + 4:.1f}" text-anchor="end">{title}</text>')
         parts.append(
             f'<line x1="{sx(c.ci_low):.1f}" y1="{y:.1f}" x2="{sx(c.ci_high):.1f}" y2="{y:.1f}" '
@@ -448,7 +474,7 @@ def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric_fr
 def _score_groups(custom: ModelScore, base: ModelScore) -> list[tuple[str, float, float]]:
     return [
         (
-            METRIC_TITLES[m],
+            metric_title(m),
             float(getattr(custom, "accuracy" if m == "contains_match" else m)),
             float(getattr(base, "accuracy" if m == "contains_match" else m)),
         )
@@ -458,7 +484,8 @@ def _score_groups(custom: ModelScore, base: ModelScore) -> list[tuple[str, float
 
 def to_html(data: ReportData) -> str:
     e = data.evaluation
-    quality = [c for c in e.comparison if c.metric in QUALITY_METRICS]  # on one scale; lengths are in the table
+    # On one scale (lengths are in the table): the string metrics and the judge's, all in [0, 1].
+    quality = [c for c in e.comparison if c.metric in QUALITY_METRICS or c.metric.startswith("judge.")]
     promote = e.custom_beats_base
     parts = [
         "<!doctype html>",
@@ -474,6 +501,7 @@ def to_html(data: ReportData) -> str:
         _html_table(("metric", "custom", "base", "custom - base", "95% CI"), _summary_rows(e)),
         "<p>Every metric is a mean over all test examples (a call that failed after its retries scores 0); "
         "the confidence intervals come from a paired bootstrap of the examples.</p>",
+        *(f"<p>{escape(text)}</p>" for text in _judge_lines(e)),
         "<h2>Custom vs base</h2>",
         f"<figure>{bar_chart(_score_groups(e.custom, e.base), title='Answer quality by metric')}</figure>",
         f"<figure>{interval_chart(quality, title='Difference custom - base, with 95% confidence intervals')}</figure>",
@@ -508,7 +536,8 @@ def to_html(data: ReportData) -> str:
 
         def answer(side: Mapping[str, Any]) -> str:
             scores = escape(_scores_text(side, data.settings.metric))
-            return f'<td class="answer">{escape(_answer_plain(side))}<br><small>{scores}</small></td>'
+            notes = "".join(f"<br><small>judge: {escape(note)}</small>" for note in judge_notes(side))
+            return f'<td class="answer">{escape(_answer_plain(side))}<br><small>{scores}</small>{notes}</td>'
 
         rows = "".join(
             f'<tr><td>{r["index"]}</td><td class="answer">{escape(_clip(r["prompt"]))}</td>'
@@ -525,7 +554,7 @@ def to_html(data: ReportData) -> str:
         _html_table(
             ("setting", "value"),
             [
-                ("promotion metric", METRIC_TITLES[s.metric]),
+                ("promotion metric", metric_title(s.metric)),
                 ("min_improvement", f"{s.min_improvement:g}"),
                 ("floor", f"{s.floor:g}"),
                 ("require_confidence", str(s.require_confidence).lower()),

@@ -57,6 +57,7 @@ from customizer.families.formats import Example, RecordError, evaluation_example
 from customizer.families.invocation import InferenceConfig
 from customizer.jobs import read_metric_files
 from customizer.models import (
+    Decision,
     Evaluation,
     EvaluationChunk,
     EvaluationPlan,
@@ -364,15 +365,19 @@ def conclude(
         )
         for m in COMPARED_METRICS
     ]
-    decision = decide(next(c for c in comparison if c.metric == settings.metric), settings, len(examples))
-    health, loss_curves = _training(run, job)
-    expected = [e.completion for e in examples]
-    labels = (
-        per_label_accuracy(expected, [a.text for a in ordered[CUSTOM]], [a.text for a in ordered[BASE]])
-        if is_label_like(expected)
-        else []
+    chosen = next((c for c in comparison if c.metric == settings.metric), None)
+    decision = (
+        decide(chosen, settings, len(examples))
+        if chosen is not None
+        # The rule names a judge metric: "Conclude with the judge" decides, once the judge has graded the answers.
+        else Decision(
+            promote=False,
+            metric=settings.metric,
+            reason=f"do not promote yet: {settings.metric} comes from the judge, which has not graded the answers",
+        )
     )
-    uris = {name: evaluation_uri(run, name) for name in ("report.json", "report.md", "report.html", "examples.jsonl")}
+    health, loss_curves = _training(run, job)
+    uris = {name: evaluation_uri(run, name) for name in REPORT_FILES}
     evaluation = Evaluation(
         custom=per_model[CUSTOM],
         base=per_model[BASE],
@@ -397,13 +402,31 @@ def conclude(
         }
         for i, e in enumerate(examples)
     ]
+    publish(run, throughput, evaluation, rows, loss_curves)
+    return evaluation
+
+
+REPORT_FILES = ("report.json", "report.md", "report.html", "examples.jsonl")
+
+
+def publish(
+    run: Run, throughput: Throughput, evaluation: Evaluation, rows: Sequence[Mapping[str, Any]], loss_curves: Curves
+) -> None:
+    """Write the reports and every example (``examples.jsonl``) under the run's report prefix."""
+    uris = {name: evaluation_uri(run, name) for name in REPORT_FILES}
+    expected = [str(r["expected"]) for r in rows]
+    labels = (
+        per_label_accuracy(expected, [r[CUSTOM]["text"] for r in rows], [r[BASE]["text"] for r in rows])
+        if is_label_like(expected)
+        else []
+    )
     data = report.ReportData(
         run_id=run.run_id,
         base_model_id=run.base_model_invoke_id,
         custom_model_id=throughput.arn,
         evaluation=evaluation,
-        settings=settings,
-        rows=rows,
+        settings=run.settings.evaluation,
+        rows=[dict(r) for r in rows],
         curves=loss_curves,
         labels=labels,
     )
@@ -412,4 +435,3 @@ def conclude(
     _put(uris["report.md"], report.to_markdown(data).encode(), "text/markdown; charset=utf-8", "the report")
     _put(uris["report.html"], report.to_html(data).encode(), "text/html; charset=utf-8", "the report")
     _put(uris["report.json"], machine, "application/json", "the report")
-    return evaluation

@@ -165,3 +165,70 @@ def estimate_throughput_hours(
         usd_if_kept=None if price is None or if_kept is None else round(if_kept * price, 2),
         assumptions=ASSUMPTIONS,
     )
+
+
+# --- the judge's tokens (settings.evaluation.judge) ---------------------------------------------------------
+# An evaluation job with a model as judge bills only the judge model's on-demand inference (the Bedrock pricing
+# page, "Model evaluation": no charge for the job itself with LLM-as-a-judge). Each metric of each answer is
+# one judge call, which reads the metric's prompt (the user guide publishes them, "Built-in metric evaluator
+# prompts": several hundred tokens each), the question, the reference and the answer, and writes a rating
+# with its explanation. Assumed here, and shown beside the figure:
+JUDGE_PROMPT_TOKENS = 700
+JUDGE_OUTPUT_TOKENS = 200
+# On-demand list prices of the default judge, Amazon Nova Pro (us-east-1, the Bedrock pricing page, as of
+# PRICES_AS_OF): USD per 1,000 input and output tokens. Another judge model needs prices.judge_per_1k_*.
+DEFAULT_JUDGE_PRICES = {"amazon.nova-pro-v1:0": (0.0008, 0.0032)}
+JUDGE_ASSUMPTIONS = (
+    f"each metric of each answer is one judge call reading about {JUDGE_PROMPT_TOKENS} tokens of metric prompt "
+    f"plus the question, the reference and the answer (at most max_tokens), and writing about "
+    f"{JUDGE_OUTPUT_TOKENS} tokens"
+)
+
+
+@dataclass(frozen=True)
+class JudgeCostEstimate:
+    """The judge's tokens and their price: two models' answers x metrics judge calls."""
+
+    judge_model_id: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    usd: float | None  # None: no price known for this judge model (set prices.judge_per_1k_*)
+    per_1k_input_tokens: float | None
+    per_1k_output_tokens: float | None
+    assumptions: str = JUDGE_ASSUMPTIONS
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def estimate_judge_cost(
+    *,
+    judge_model_id: str,
+    metrics: int,
+    examples: int,
+    question_tokens: float,
+    max_tokens: int,
+    prices: Mapping[str, Any] | None = None,
+) -> JudgeCostEstimate:
+    """``examples`` test examples (both models answer each), ``question_tokens`` per example (its prompt and
+    reference, the test set's estimate), ``metrics`` judge metrics (built-in and custom)."""
+    calls = 2 * examples * metrics
+    input_tokens = round(calls * (JUDGE_PROMPT_TOKENS + question_tokens + max_tokens))
+    output_tokens = calls * JUDGE_OUTPUT_TOKENS
+    given = prices or {}
+    listed = DEFAULT_JUDGE_PRICES.get(judge_model_id, (None, None))
+    per_input = given.get("judge_per_1k_input_tokens", listed[0])
+    per_output = given.get("judge_per_1k_output_tokens", listed[1])
+    usd = None
+    if per_input is not None and per_output is not None:
+        usd = round(input_tokens / 1000 * float(per_input) + output_tokens / 1000 * float(per_output), 2)
+    return JudgeCostEstimate(
+        judge_model_id=judge_model_id,
+        calls=calls,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        usd=usd,
+        per_1k_input_tokens=None if per_input is None else float(per_input),
+        per_1k_output_tokens=None if per_output is None else float(per_output),
+    )

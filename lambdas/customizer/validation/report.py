@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from customizer.validation.cost import CostEstimate, ThroughputEstimate
+from customizer.validation.cost import CostEstimate, JudgeCostEstimate, ThroughputEstimate
 
 EXAMPLES_PER_KIND = 5  # findings kept per kind; every finding is counted
 SUMMARY_ERRORS = 5  # errors named in a one-line summary (the failure notification)
@@ -153,6 +153,7 @@ class Report:
     warnings: Findings = field(default_factory=Findings)
     cost: CostEstimate | None = None
     throughput: ThroughputEstimate | None = None  # set by the pipeline, which knows the run's serving and policy
+    judge: JudgeCostEstimate | None = None  # set by the pipeline when settings.evaluation.judge is on
     # The images and videos the records name (file, line, field, URI), the first MAX_MEDIA_KEPT distinct
     # URIs: the pipeline checks they exist (HEAD) before any job; media_total counts every one named.
     media: list[tuple[str, int, str, str]] = field(default_factory=list)
@@ -208,6 +209,7 @@ class Report:
             "files": [f.as_dict() for f in self.files],
             "cost": self.cost.as_dict() if self.cost else None,
             "throughput_estimate": self.throughput.as_dict() if self.throughput else None,
+            "judge_estimate": self.judge.as_dict() if self.judge else None,
             "media_named": self.media_total,
             "token_estimator": self.estimator,
             "json_library": self.json_library,
@@ -308,6 +310,17 @@ def _markdown(report: Report) -> Iterator[str]:
             f"{c.training_per_1k_tokens:g} per 1,000 tokens |"
         )
         yield f"| custom model storage | {c.storage_usd_per_month:,.2f} a month |"
+        if report.judge:
+            j = report.judge
+            price = (
+                f"{j.usd:,.2f}"
+                if j.usd is not None
+                else "price unknown for this judge model (set prices.judge_per_1k_input_tokens and _output_tokens)"
+            )
+            yield (
+                f"| judge ({_cell(j.judge_model_id)}) | {price}: {j.calls:,} judge calls, about "
+                f"{j.input_tokens:,} input and {j.output_tokens:,} output tokens ({_cell(j.assumptions)}) |"
+            )
         yield (
             f"| provisioned throughput | {c.throughput_usd_per_hour:,.2f} an hour ({c.model_units} model unit"
             f"{'s' if c.model_units > 1 else ''}, no commitment) |"

@@ -22,6 +22,8 @@ COMMITTED = THROUGHPUT_ARN.replace("pt0123456789", "ptcommitted0")
 FOREIGN = THROUGHPUT_ARN.replace("pt0123456789", "ptforeign000")
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 FOREIGN_DEPLOYMENT = DEPLOYMENT_ARN.replace("od0123456789", "odforeign000")
+JUDGE_ARN = "arn:aws:bedrock:us-east-1:123456789012:evaluation-job/judge0000001"
+FOREIGN_JUDGE = "arn:aws:bedrock:us-east-1:123456789012:evaluation-job/judge0000002"
 
 
 def tags(bedrock: Stubber, arn: str, execution: str) -> None:
@@ -56,6 +58,41 @@ def throughput_summary(arn: str, name: str, commitment: str | None = None) -> di
     if commitment:
         summary["commitmentDuration"] = commitment
     return summary
+
+
+def evaluation_summary(arn: str, name: str) -> dict[str, Any]:
+    return {
+        "jobArn": arn,
+        "jobName": name,
+        "status": "InProgress",
+        "creationTime": NOW,
+        "jobType": "Automated",
+        "evaluationTaskTypes": ["General"],
+    }
+
+
+def evaluation_job(arn: str, name: str) -> dict[str, Any]:
+    return {
+        "jobName": name,
+        "status": "InProgress",
+        "jobArn": arn,
+        "roleArn": "arn:aws:iam::123456789012:role/judge",
+        "jobType": "Automated",
+        "evaluationConfig": {
+            "automated": {
+                "datasetMetricConfigs": [
+                    {
+                        "taskType": "General",
+                        "dataset": {"name": "answers", "datasetLocation": {"s3Uri": "s3://bucket/judge.jsonl"}},
+                        "metricNames": ["Builtin.Correctness"],
+                    }
+                ]
+            }
+        },
+        "inferenceConfig": {"models": [{"precomputedInferenceSource": {"inferenceSourceIdentifier": "custom"}}]},
+        "outputDataConfig": {"s3Uri": "s3://bucket/out/"},
+        "creationTime": NOW,
+    }
 
 
 def test_stops_and_deletes_only_what_the_ended_execution_created(bedrock, make_run):
@@ -115,6 +152,16 @@ def test_stops_and_deletes_only_what_the_ended_execution_created(bedrock, make_r
     )
     bedrock.add_response("delete_custom_model_deployment", {}, {"customModelDeploymentIdentifier": DEPLOYMENT_ARN})
     tags(bedrock, FOREIGN_DEPLOYMENT, "someone-else")
+    # And two running judge evaluation jobs: the execution's and another's
+    bedrock.add_response(
+        "list_evaluation_jobs",
+        {"jobSummaries": [evaluation_summary(JUDGE_ARN, "judge-mine"), evaluation_summary(FOREIGN_JUDGE, "judge-x")]},
+        {"statusEquals": "InProgress"},
+    )
+    tags(bedrock, JUDGE_ARN, "ended")
+    bedrock.add_response("get_evaluation_job", evaluation_job(JUDGE_ARN, "judge-mine"), {"jobIdentifier": JUDGE_ARN})
+    bedrock.add_response("stop_evaluation_job", {}, {"jobIdentifier": JUDGE_ARN})
+    tags(bedrock, FOREIGN_JUDGE, "someone-else")
 
     # When the ended execution is cleaned up after
     outcome = clean_up_execution("ended")
@@ -127,6 +174,7 @@ def test_stops_and_deletes_only_what_the_ended_execution_created(bedrock, make_r
             "throughput committed has a OneMonth commitment and cannot be deleted before its term ends: it keeps billing",
             "deleted deployment mine-od",
         ],
+        "evaluation_jobs": ["stopped evaluation job judge0000001"],
     }
 
 
@@ -134,4 +182,5 @@ def test_nothing_left_means_nothing_done(bedrock):
     bedrock.add_response("list_model_customization_jobs", {"modelCustomizationJobSummaries": []})
     bedrock.add_response("list_provisioned_model_throughputs", {"provisionedModelSummaries": []})
     bedrock.add_response("list_custom_model_deployments", {"modelDeploymentSummaries": []})
-    assert clean_up_execution("ended") == {"jobs": [], "throughputs": []}
+    bedrock.add_response("list_evaluation_jobs", {})  # botocore: jobSummaries has at least one item when present
+    assert clean_up_execution("ended") == {"jobs": [], "throughputs": [], "evaluation_jobs": []}

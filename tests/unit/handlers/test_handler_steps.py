@@ -365,8 +365,9 @@ def test_an_aborted_execution_is_cleaned_up_and_reported(load_handler, lambda_co
     bedrock.add_response("list_model_customization_jobs", {"modelCustomizationJobSummaries": []})
     bedrock.add_response("list_provisioned_model_throughputs", {"provisionedModelSummaries": []})
     bedrock.add_response("list_custom_model_deployments", {"modelDeploymentSummaries": []})
+    bedrock.add_response("list_evaluation_jobs", {})  # botocore: jobSummaries has at least one item when present
     outcome = handler(_status_change("ABORTED"), lambda_context)
-    assert outcome == {"jobs": [], "throughputs": []}
+    assert outcome == {"jobs": [], "throughputs": [], "evaluation_jobs": []}
     (notice,) = received()
     assert (notice["run_id"], notice["status"]) == ("ended", "ABORTED")
     assert notice["cleanup"] == outcome
@@ -388,6 +389,7 @@ def _nothing_left(bedrock) -> None:
     bedrock.add_response("list_model_customization_jobs", {"modelCustomizationJobSummaries": []})
     bedrock.add_response("list_provisioned_model_throughputs", {"provisionedModelSummaries": []})
     bedrock.add_response("list_custom_model_deployments", {"modelDeploymentSummaries": []})
+    bedrock.add_response("list_evaluation_jobs", {})  # botocore: jobSummaries has at least one item when present
 
 
 def test_a_failed_execution_with_nothing_left_is_not_reported_twice(load_handler, lambda_context, bedrock, handler_env):
