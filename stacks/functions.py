@@ -537,11 +537,16 @@ class Functions(Construct):
             },
         )
         role = self._role(function)
-        # Creates the judge's evaluation jobs and reads them while they run.
+        # Creates the judge's evaluation jobs. Its resource types are the models the job uses (Service Authorization
+        # Reference, Amazon Bedrock, action table: custom-model, foundation-model, prompt routers; no evaluation-job):
+        # over precomputed responses that is the judge model alone, a foundation model chosen per run. The jobTags
+        # are part of the request (aws:RequestTag, aws:TagKeys; no bedrock:TagResource).
         role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["bedrock:CreateEvaluationJob", "bedrock:GetEvaluationJob"], resources=[evaluation_jobs(self)]
-            )
+            iam.PolicyStatement(actions=["bedrock:CreateEvaluationJob"], resources=[arns.foundation_models(self)])
+        )
+        # Reads them while they run.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["bedrock:GetEvaluationJob"], resources=[evaluation_jobs(self)])
         )
         # Stops them when one fails or time runs out: only the jobs this pipeline created (its jobTags; the
         # evaluation-job resource type has the aws:ResourceTag/${TagKey} condition key too).
@@ -551,10 +556,6 @@ class Functions(Construct):
                 resources=[evaluation_jobs(self)],
                 conditions=self._tagged_by_this_pipeline(),
             )
-        )
-        # jobTags (the run and execution, for aftercare) are applied with TagResource.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["bedrock:TagResource"], resources=[evaluation_jobs(self)])
         )
         # Hands the evaluation role to Bedrock, and to nothing else.
         role.add_to_principal_policy(
@@ -567,9 +568,9 @@ class Functions(Construct):
         # Reads the examples back, writes the judge's datasets and the reports, reads the judge's output.
         self._allow_evaluation_files(function, read=True, write=True)
         self._allow_key_via(function, "s3", ["kms:Decrypt", "kms:GenerateDataKey"])
-        # The jobs' output is encrypted with the pipeline key (customerEncryptionKeyId), through Bedrock.
-        self._allow_key_via(function, "bedrock", ["kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"])
-        acknowledge_bedrock_wildcards(role, "evaluation-job")
+        # The jobs' output is encrypted with the pipeline key (customerEncryptionKeyId) by Bedrock acting as the
+        # evaluation role, which holds the key rights (stacks/evaluation_role.py); the caller needs none.
+        acknowledge_bedrock_wildcards(role, "evaluation-job", "foundation-model")
         return function
 
     def _allow_stopping_evaluation_jobs(self, role: iam.IRole) -> None:

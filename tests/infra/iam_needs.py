@@ -30,7 +30,9 @@ ACTION_OF = {
 }
 # Actions whose resource types are alternatives (one per call, by the identifier passed) rather than all
 # required: which of them a function's calls name, by function (the identifier comes from the run's state).
-ALTERNATIVES = frozenset({"bedrock:InvokeModel", "bedrock:TagResource", "bedrock:ListTagsForResource"})
+ALTERNATIVES = frozenset(
+    {"bedrock:InvokeModel", "bedrock:TagResource", "bedrock:ListTagsForResource", "bedrock:CreateEvaluationJob"}
+)
 # The customer managed key each service uses on the caller's behalf, and what the caller needs of it.
 _KEY_USE: dict[tuple[str, str], tuple[str, ...]] = {
     # S3 SSE-KMS (with a bucket key): reading decrypts the data key, writing asks for one (S3 user guide,

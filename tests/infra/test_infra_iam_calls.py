@@ -32,7 +32,10 @@ ALTERNATIVES: dict[str, dict[str, set[str]]] = {
     },
     # creator_of reads the tags of the execution's job, throughput or deployment.
     "cleanup": {"bedrock:ListTagsForResource": _JOBS_AND_SERVED},
-    "after_execution": {"bedrock:ListTagsForResource": _JOBS_AND_SERVED},
+    # ...and of its judge's evaluation jobs.
+    "after_execution": {"bedrock:ListTagsForResource": {*_JOBS_AND_SERVED, "evaluation-job"}},
+    # The judge's jobs grade precomputed responses: the evaluator (a foundation model) is the one model they use.
+    "judge": {"bedrock:CreateEvaluationJob": {"foundation-model"}},
     # The sweeper reads the tags of throughputs and deployments (models only with delete_orphan_models).
     "sweep": {"bedrock:ListTagsForResource": _MODELS_SERVED},
     # mark_lost_evaluation tags the custom model.

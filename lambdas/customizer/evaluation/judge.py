@@ -120,9 +120,10 @@ def _custom_metric(metric: Any) -> dict[str, Any]:
 
 
 def job_request(
-    run: Run, judge: JudgeSettings, *, name: str, model: str, dataset_uri: str, output_uri: str, role_arn: str
+    run: Run, judge: JudgeSettings, *, name: str, model: str, dataset_uri: str, output_uri: str
 ) -> dict[str, Any]:
-    """The CreateEvaluationJob request of one model's answers (botocore's CreateEvaluationJobRequest)."""
+    """The CreateEvaluationJob request of one model's answers (botocore's CreateEvaluationJobRequest), but for
+    ``roleArn``, ``clientRequestToken``, ``customerEncryptionKeyId`` and ``jobTags``, which ``start`` adds."""
     evaluator = {"bedrockEvaluatorModels": [{"modelIdentifier": judge.model_id}]}
     automated: dict[str, Any] = {
         "datasetMetricConfigs": [
@@ -142,7 +143,6 @@ def job_request(
     return {
         "jobName": name,
         "jobDescription": f"Judge of run {run.run_id}: the {model} model's answers",
-        "roleArn": role_arn,
         "applicationType": "ModelEvaluation",
         "evaluationConfig": {"automated": automated},
         "inferenceConfig": {"models": [{"precomputedInferenceSource": {"inferenceSourceIdentifier": model}}]},
@@ -170,12 +170,11 @@ def start(run: Run, *, role_arn: str, kms_key_arn: str, pipeline_tag: str) -> Ju
             dataset_uri = evaluation_uri(run, f"judge/datasets/{model}-{chunk:03d}.jsonl")
             output_uri = evaluation_uri(run, "judge/output/")
             _put_jsonl(dataset_uri, lines[first : first + MAX_PROMPTS])
-            request = job_request(
-                run, judge, name=name, model=model, dataset_uri=dataset_uri, output_uri=output_uri, role_arn=role_arn
-            )
+            request = job_request(run, judge, name=name, model=model, dataset_uri=dataset_uri, output_uri=output_uri)
             with aws.translate_errors("CreateEvaluationJob"):
                 arn = bedrock.create_evaluation_job(
                     **request,
+                    roleArn=role_arn,
                     clientRequestToken=_digest(name, run.names.client_token)[:64],
                     customerEncryptionKeyId=kms_key_arn,
                     jobTags=pipeline_tags(run, pipeline_tag),

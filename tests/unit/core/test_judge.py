@@ -127,7 +127,6 @@ def test_the_job_request_names_every_metric_and_the_rubric(make_run: Any) -> Non
         model="custom",
         dataset_uri="s3://b/d.jsonl",
         output_uri="s3://b/o/",
-        role_arn=ROLE,
     )
     automated = request["evaluationConfig"]["automated"]
     assert automated["datasetMetricConfigs"][0]["metricNames"] == ["Builtin.Correctness", "Tone"]
