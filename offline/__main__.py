@@ -49,8 +49,39 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep the offline AWS up afterwards so you can look at it with the AWS CLI",
     )
+    demo.add_argument(
+        "--judge",
+        action="store_true",
+        help="also grade both models' answers with a Bedrock judge (the emulator's deterministic judge), and let "
+        "its correctness decide the promotion (settings.evaluation.judge)",
+    )
     demo.add_argument("--moto-port", type=int, default=None)
     return parser
+
+
+# What --judge sets: two built-in metrics and a rubric; judge.correctness decides the promotion.
+DEMO_JUDGE = {
+    "evaluation": {
+        "metric": "judge.correctness",
+        "judge": {
+            "enabled": True,
+            "metrics": ["Builtin.Correctness", "Builtin.Completeness"],
+            "custom_metrics": [
+                {
+                    "name": "actionable",
+                    "instructions": "Does the response tell the customer what to do next? Question: {{prompt}} "
+                    "Response: {{prediction}} Reference: {{ground_truth}}",
+                    "rating_scale": [
+                        {"definition": "no", "value": 0},
+                        {"definition": "partly", "value": 1},
+                        {"definition": "yes", "value": 2},
+                    ],
+                }
+            ],
+            "poll_seconds": 1,
+        },
+    }
+}
 
 
 def _print_state(started: float) -> Any:
@@ -98,7 +129,7 @@ def _summary(aws: OfflineRuntime, result: RunResult) -> None:
 
 
 def _print_evaluation(evaluation: dict[str, Any]) -> None:
-    from customizer.evaluation.metrics import METRIC_TITLES
+    from customizer.evaluation.metrics import metric_title
 
     c, b = evaluation["custom"], evaluation["base"]
     how = "fanned out in chunks" if evaluation.get("mode") == "fan_out" else "in one step"
@@ -106,7 +137,7 @@ def _print_evaluation(evaluation: dict[str, Any]) -> None:
     print(f"  {'metric':<24}{'custom':>9}{'base':>9}   custom - base (95% CI)")
     for m in evaluation.get("comparison", []):
         print(
-            f"  {METRIC_TITLES.get(m['metric'], m['metric']):<24}{m['custom']:>9.3f}{m['base']:>9.3f}   "
+            f"  {metric_title(m['metric']):<24}{m['custom']:>9.3f}{m['base']:>9.3f}   "
             f"{m['difference']:+.3f} ({m['ci_low']:+.3f} to {m['ci_high']:+.3f})"
         )
 
@@ -116,6 +147,12 @@ def _print_evaluation(evaluation: dict[str, Any]) -> None:
     for name, key in (("latency p50", "latency_p50_ms"), ("latency p95", "latency_p95_ms")):
         print(f"  {name:<24}{ms(c.get(key)):>9}{ms(b.get(key)):>9}")
     print(f"  {'errors':<24}{c['errors']:>9}{b['errors']:>9}")
+    judge = evaluation.get("judge")
+    if judge:
+        if judge["status"] == "Failed":
+            print(f"  the judge ({judge['model_id']}) failed: {judge['message']}")
+        else:
+            print(f"  (judge {judge['model_id']}: {len(judge['jobs'])} evaluation jobs)")
     decision = evaluation.get("decision")
     print(
         f"\nDecision: {decision['reason'] if decision else 'custom beats base: ' + str(evaluation['custom_beats_base'])}"
@@ -197,6 +234,10 @@ def _demo_settings(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         settings["base_model_id"] = args.base_model
     if args.customization_type:
         settings["customization_type"] = args.customization_type
+    if args.judge:
+        from customizer.settings import deep_merge
+
+        settings = deep_merge(settings, DEMO_JUDGE)
     return settings
 
 

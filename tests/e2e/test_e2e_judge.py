@@ -98,6 +98,14 @@ def test_a_judge_metric_decides_the_promotion(e2e: E2E) -> None:
             assert scores["judge.correctness"] == round(scores["token_f1"] * 4) / 4
             assert row[model]["judge"]["judge.correctness"].startswith("Emulated judge: token F1 with the reference")
 
+    # The pre-flight check priced the judge: 2 models x 60 answers x 3 metrics judge calls, at Nova Pro's prices
+    prefix = output["run"]["report_prefix"] + "validation/"
+    preflight = json.loads(e2e.runtime.read_artifact(prefix + "report.json"))
+    assert preflight["judge_estimate"]["calls"] == 360
+    assert preflight["judge_estimate"]["judge_model_id"] == "amazon.nova-pro-v1:0"
+    assert preflight["judge_estimate"]["usd"] > 0
+    assert "| judge (amazon.nova-pro-v1:0) |" in e2e.runtime.read_artifact(prefix + "report.md").decode()
+
     # The report shows the judge metrics and, for the examples that differ most, the judge's explanations
     markdown = e2e.runtime.read_artifact(evaluation["report_markdown_uri"]).decode()
     assert "| judge: correctness |" in markdown
