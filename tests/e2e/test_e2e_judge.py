@@ -188,3 +188,20 @@ def test_aftercare_stops_the_judge_of_a_run_stopped_by_hand(e2e: E2E) -> None:
     (notice,) = _until(lambda: e2e.aftercare_notices(name), "the aftercare notice")
     assert len(notice["cleanup"]["evaluation_jobs"]) == 2, notice
     assert all(line.startswith("stopped evaluation job ") for line in notice["cleanup"]["evaluation_jobs"])
+
+
+@pytest.mark.e2e
+def test_the_judge_follows_the_fanned_out_evaluation_too(e2e: E2E) -> None:
+    run_name = e2e.run_name("judged-fan-out")
+    settings = _judge_settings("judge.completeness")
+    settings["evaluation"].update({"fan_out_above": 20, "chunk_size": 16})
+    result = e2e.run(lambda: e2e.start_upload(run_name, e2e.settings(settings)))
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    path = path_of(result)
+    assert matches_path(path, ".*;Aggregate the evaluation;Judge the answers\\?;Start the judge;.*"), path
+    evaluation = (result.output or {})["evaluation"]
+    assert evaluation["mode"] == "fan_out"
+    assert evaluation["judge"]["scored"]["judge.completeness"] == 60
+    assert evaluation["decision"]["metric"] == "judge.completeness"
+    assert evaluation["decision"]["promote"] is True

@@ -141,14 +141,32 @@ def test_the_job_request_names_every_metric_and_the_rubric(make_run: Any) -> Non
     ]
 
 
-def test_datasets_are_chunked_at_the_services_limit_of_prompts() -> None:
+def test_datasets_are_chunked_at_the_services_limit_of_prompts(s3: Any, bedrock: Stubber, make_run: Any) -> None:
+    # Given 1,001 saved examples (written as the evaluation writes examples.jsonl)
+    run = make_run({"evaluation": {"judge": JUDGE_ON}})
+    answer: dict[str, Any] = {"text": "a", "error": None, "scores": {}}
     rows = [
-        {"index": i, "prompt": f"q{i}", "system": None, "expected": "a", "custom": {"text": "a", "error": None}}
+        {"index": i, "prompt": f"q{i}", "system": None, "expected": "a", "custom": answer, "base": answer}
         for i in range(MAX_PROMPTS + 1)
     ]
-    lines = dataset_lines(rows, "custom")
-    chunks = [lines[i : i + MAX_PROMPTS] for i in range(0, len(lines), MAX_PROMPTS)]
-    assert [len(c) for c in chunks] == [1000, 1]
+    bucket, key = aws.split_s3_uri(evaluation_uri(run, "examples.jsonl"))
+    s3.put_object(Bucket=bucket, Key=key, Body="".join(json.dumps(r) + "\n" for r in rows).encode())
+    assert len(dataset_lines(rows, "custom")) == MAX_PROMPTS + 1
+    for model in ("custom", "base"):
+        for chunk in (0, 1):
+            bedrock.add_response(
+                "create_evaluation_job", create_response(run, model, chunk), {"jobName": job_name(run, model, chunk)} | {
+                    k: ANY for k in ("jobDescription", "roleArn", "applicationType", "evaluationConfig",
+                                     "inferenceConfig", "outputDataConfig", "clientRequestToken",
+                                     "customerEncryptionKeyId", "jobTags")})  # fmt: skip
+
+    # When the judge starts, Then each model gets two jobs: 1,000 prompts and 1
+    state = start(run, role_arn=ROLE, kms_key_arn=KEY, pipeline_tag="stack")
+    assert [(j.model, j.chunk, j.first) for j in state.jobs] == [
+        ("custom", 0, 0), ("custom", 1, 1000), ("base", 0, 0), ("base", 1, 1000)
+    ]  # fmt: skip
+    sizes = [len(read(s3, evaluation_uri(run, f"judge/datasets/custom-{c:03d}.jsonl")).splitlines()) for c in (0, 1)]
+    assert sizes == [1000, 1]
 
 
 def _state(run: Run, *statuses: str, started: datetime | None = None) -> JudgeState:

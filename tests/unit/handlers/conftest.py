@@ -20,6 +20,9 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/customization"
 KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 
 
+EVALUATION_ROLE_ARN = "arn:aws:iam::123456789012:role/bedrock-evaluation"
+
+
 @pytest.fixture
 def handler_env(moto_aws, s3, data_bucket, artifacts_bucket, monkeypatch) -> dict[str, str]:
     """Every variable any handler reads, with the resources they name created in moto."""
@@ -48,6 +51,7 @@ def handler_env(moto_aws, s3, data_bucket, artifacts_bucket, monkeypatch) -> dic
         "RUN_DEFAULTS": json.dumps(RUN_DEFAULTS),
         "SWEEPER": json.dumps({"max_throughput_hours": 12, "schedule_minutes": 30}),
         "CUSTOMIZATION_ROLE_ARN": ROLE_ARN,
+        "EVALUATION_ROLE_ARN": EVALUATION_ROLE_ARN,
         "KMS_KEY_ARN": KMS_KEY_ARN,
         "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
         "PIPELINE_TAG": "bedrock-customization",

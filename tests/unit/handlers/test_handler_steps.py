@@ -13,11 +13,11 @@ from botocore.stub import ANY, Stubber
 from pydantic import ValidationError
 
 from customizer import aws
-from customizer.errors import DataNotFoundError, RunInputError, SettingsError, StepInProgressError
+from customizer.errors import DataNotFoundError, JudgeFailedError, RunInputError, SettingsError, StepInProgressError
 from customizer.models import Evaluation, Job, Run, Throughput
 from tests.unit.core.stubs import JOB_ARN, MODEL_ARN, THROUGHPUT_ARN, job_response, throughput_response
 from tests.unit.evaluation.fakes import FakeModels, by_table
-from tests.unit.handlers.conftest import IDEMPOTENCY_TABLE, KMS_KEY_ARN, ROLE_ARN
+from tests.unit.handlers.conftest import EVALUATION_ROLE_ARN, IDEMPOTENCY_TABLE, KMS_KEY_ARN, ROLE_ARN
 
 # Steps that add no metric of their own make Powertools say so; that is expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -191,6 +191,40 @@ def _evaluation_state(run: Run, s3: Any, count: int) -> dict[str, Any]:
     job = Job(job_arn=JOB_ARN, job_name=run.names.job_name, status="Completed", model_arn=MODEL_ARN)
     pt = Throughput(arn=THROUGHPUT_ARN, name=run.names.throughput_name, status="InService", model_units=1)
     return state_of(run, job=job, throughput=pt)
+
+
+def test_the_judge_handler_runs_its_three_steps(load_handler, lambda_context, s3, bedrock, make_run):
+    # Given a run evaluated with the judge on (string metrics concluded, examples saved)
+    judge = {"enabled": True, "metrics": ["Builtin.Correctness"]}
+    run = make_run({"evaluation": {"judge": judge, "metric": "judge.correctness"}})
+    state = _evaluation_state(run, s3, 30)
+    state["evaluation"] = load_handler("evaluate").handler(state, lambda_context)
+    handler = load_handler("judge").handler
+    arns = [f"arn:aws:bedrock:us-east-1:123456789012:evaluation-job/{m}00000000" for m in ("cust", "base")]
+    for arn in arns:
+        expected = {"roleArn": EVALUATION_ROLE_ARN, "customerEncryptionKeyId": KMS_KEY_ARN, **dict.fromkeys(
+            ("jobName", "jobDescription", "applicationType", "evaluationConfig", "inferenceConfig",
+             "outputDataConfig", "clientRequestToken", "jobTags"), ANY)}  # fmt: skip
+        bedrock.add_response("create_evaluation_job", {"jobArn": arn}, expected)
+
+    # When it starts the judge, Then the jobs are created with the evaluation role and the key
+    state["judge"] = handler({"step": "start", "state": state}, lambda_context)
+    assert [j["job_arn"] for j in state["judge"]["jobs"]] == arns
+    # and "check" reads each job; "conclude" of a failed judge, the rule naming a judge metric, fails the run
+    for arn in arns:
+        described = {"jobName": "j", "status": "Failed", "jobArn": arn, "roleArn": EVALUATION_ROLE_ARN,
+                     "jobType": "Automated", "evaluationConfig": {"automated": {"datasetMetricConfigs": [
+                         {"taskType": "General", "dataset": {"name": "answers"}, "metricNames": ["Builtin.Correctness"]}]}},
+                     "inferenceConfig": {"models": [{"precomputedInferenceSource": {"inferenceSourceIdentifier": "custom"}}]},
+                     "outputDataConfig": {"s3Uri": "s3://b/o/"}, "creationTime": datetime.now(UTC),
+                     "failureMessages": ["judge down"]}  # fmt: skip
+        bedrock.add_response("get_evaluation_job", described, {"jobIdentifier": arn})
+    state["judge"] = handler({"step": "check", "state": state}, lambda_context)
+    assert state["judge"]["status"] == "Failed"
+    with pytest.raises(JudgeFailedError, match="judge down"):
+        handler({"step": "conclude", "state": state}, lambda_context)
+    with pytest.raises(ValidationError):
+        handler({"step": "guess", "state": state}, lambda_context)
 
 
 def test_evaluate_returns_the_scores(load_handler, lambda_context, s3, make_run):
