@@ -78,6 +78,9 @@ def _evaluation(evaluation: Evaluation) -> dict[str, Any]:
         found["decision"] = decision
     if evaluation.training:
         found["training_warnings"] = evaluation.training.warnings
+    if evaluation.judge:
+        # settings.evaluation.judge: whether it graded the answers, and why not when it failed.
+        found["judge"] = evaluation.judge.model_dump(mode="json", include={"status", "model_id", "message", "scored"})
     return found
 
 

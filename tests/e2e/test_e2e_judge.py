@@ -128,6 +128,10 @@ def test_a_failed_judge_job_leaves_the_decision_to_the_string_metric(e2e: E2E) -
     assert not any(c["metric"].startswith("judge.") for c in evaluation["comparison"])
     markdown = e2e.runtime.read_artifact(evaluation["report_markdown_uri"]).decode()
     assert "The judge (amazon.nova-pro-v1:0) failed: evaluation job" in markdown
+    (notice,) = e2e.notifications_for(run_name)
+    assert notice["status"] == "SUCCEEDED"
+    assert notice["judge"]["status"] == "Failed"
+    assert notice["judge"]["message"] == evaluation["judge"]["message"]
 
 
 @pytest.mark.e2e

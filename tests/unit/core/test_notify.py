@@ -12,6 +12,7 @@ from customizer.models import (
     Decision,
     Evaluation,
     Job,
+    JudgeSummary,
     MetricComparison,
     ModelScore,
     NotifyInput,
@@ -243,3 +244,18 @@ def test_a_success_carries_the_decision_its_interval_and_the_training_warnings(m
         "token_f1": {"custom": 0.7, "base": 0.3, "difference": 0.4, "ci95": [0.3, 0.5]},
     }
     assert body["training_warnings"] == ["too short to judge: 3 training steps"]
+    assert "judge" not in body  # the judge was off
+
+
+def test_a_failed_judge_is_in_the_notification(make_run):
+    run = make_run()
+    state = succeeded_state(run)
+    failed = JudgeSummary(status="Failed", model_id="amazon.nova-pro-v1:0", message="job x ended Failed")
+    state["evaluation"] = state["evaluation"].model_copy(update={"judge": failed})
+    body = compose(NotifyInput(outcome="SUCCEEDED", state=state))
+    assert body["judge"] == {
+        "status": "Failed",
+        "model_id": "amazon.nova-pro-v1:0",
+        "message": "job x ended Failed",
+        "scored": {},
+    }
