@@ -259,7 +259,7 @@ class JudgeJob(_State):
 
     model: Literal["custom", "base"]
     chunk: int
-    first: int  # the test-set index of the chunk's first example
+    first: int  # where its dataset starts among the model's graded answers (failed calls are not sent)
     job_arn: str
     job_name: str
     output_uri: str  # the job's outputDataConfig.s3Uri
