@@ -212,6 +212,9 @@ def _follow_and_summarize(stack: Stack, arn: str) -> None:
 
 
 def _why(record: dict[str, Any], ended: dict[str, Any]) -> str:
+    reason = (record.get("notification") or {}).get("reason")
+    if reason:
+        return str(reason)[:400]  # what the failure notification says (the state machine's own error only points there)
     error = record.get("error") or {}
     cause = error.get("Cause") or ended.get("cause") or ""
     try:

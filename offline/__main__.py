@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -198,6 +199,11 @@ def _keep_running(aws: OfflineRuntime) -> None:
         "  .venv/bin/bedrock-customize --offline runs   (or ui: the run browser)\n"
         "Press Ctrl-C to stop."
     )
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)  # `kill` stops it as Ctrl-C does, endpoints file removed
     try:
         while True:
             time.sleep(1)
