@@ -251,3 +251,16 @@ def test_the_installed_console_script_says_one_line_and_exits_non_zero(tmp_path:
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and "Traceback" not in done.stderr
     assert shutil.which("bedrock-customize", path=str(script.parent)) == str(script)
+
+
+def test_a_run_that_fails_is_followed_to_one_line_saying_why(e2e: E2E, endpoints: Path) -> None:
+    e2e.emulator.fail_job("Training failed (injected).")
+    name = e2e.run_name("cli-failed")
+    result = cli("--offline", "start", str(sample_dir()), "--name", name, "--settings", QUICK, "--follow")
+    execution = started_execution(result, 1)
+    assert "  Notify failure" in result.stdout and f"Run {name}-" in result.stdout  # the summary, then the line
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]  # after the progress bars
+    assert len(errors) == 1 and result.stderr.strip().endswith(errors[0]) and "Traceback" not in result.stderr
+    line = errors[0]
+    assert line.startswith(f"error: run {execution} ended FAILED: customization job Failed: ")
+    assert "Training failed (injected)." in line
