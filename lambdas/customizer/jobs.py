@@ -9,6 +9,7 @@ from typing import Any
 
 from customizer import aws
 from customizer.errors import AwsRequestRejectedError, ResourceMissingError, WaitTimeoutError
+from customizer.families import CustomizationType
 from customizer.models import Job, Run
 
 TRAINING_METRICS = "training_artifacts/step_wise_training_metrics.csv"
@@ -103,6 +104,19 @@ def create_job(run: Run, *, role_arn: str, kms_key_arn: str, pipeline_tag: str, 
         }
     if run.data.validation:
         request["validationDataConfig"] = {"validators": [{"s3Uri": run.data.validation.uri}]}
+    distilling = run.settings.distillation
+    if run.settings.customization_type is CustomizationType.DISTILLATION and distilling is not None:
+        # The user guide's "Submit a model distillation job": the teacher in customizationConfig, and no
+        # hyperparameters.
+        del request["hyperParameters"]
+        request["customizationConfig"] = {
+            "distillationConfig": {
+                "teacherModelConfig": {
+                    "teacherModelIdentifier": distilling.teacher_model_id,
+                    "maxResponseLengthForInference": distilling.max_response_length,
+                }
+            }
+        }
     return aws.create_or_find(
         lambda: str(bedrock.create_model_customization_job(**request)["jobArn"]),
         find_job,

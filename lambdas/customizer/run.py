@@ -293,6 +293,8 @@ def validate_run(
             hyperparameters=settings.hyperparameters,
             model_units=settings.model_units,
             prices=settings.prices.model_dump() if settings.prices else None,
+            teacher_model_id=settings.distillation.teacher_model_id if settings.distillation else None,
+            max_response_length=settings.distillation.max_response_length if settings.distillation else 1000,
         ),
         [data.source(role) for role, data in objects.items()],
     )

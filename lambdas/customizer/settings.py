@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from customizer.errors import SettingsError
-from customizer.families import BASE_MODELS, CustomizationType, base_model
+from customizer.families import BASE_MODELS, CustomizationType, base_model, distillation
 from customizer.families import BaseModel as FamilyModel
 
 
@@ -212,6 +212,16 @@ class PriceSettings(_Strict):
     as_of: str | None = Field(None, max_length=40, description="when these prices were taken")
 
 
+class DistillationSettings(_Strict):
+    """The teacher of a DISTILLATION run (customizationConfig.distillationConfig.teacherModelConfig)."""
+
+    teacher_model_id: str = Field(
+        ..., min_length=1, max_length=2048, description="a teacher the student may learn from"
+    )
+    # TeacherModelConfig.maxResponseLengthForInference: botocore states no range; 1 to 32,000 is this project's.
+    max_response_length: int = Field(1000, ge=1, le=32_000, description="most tokens a teacher answer may hold")
+
+
 class RunSettings(_Strict):
     base_model_id: str = "amazon.titan-text-express-v1"
     customization_type: CustomizationType = CustomizationType.FINE_TUNING
@@ -229,6 +239,8 @@ class RunSettings(_Strict):
     # How the custom model is served for the evaluation: provisioned throughput (any base), or an on-demand
     # custom model deployment (only the bases whose BaseModel.on_demand_deployment is true).
     serving: Literal["provisioned_throughput", "on_demand"] = "provisioned_throughput"
+    # Only for customization_type DISTILLATION, which needs it.
+    distillation: DistillationSettings | None = None
 
     @model_validator(mode="after")
     def _committed_throughput_cannot_be_deleted(self) -> RunSettings:
@@ -359,16 +371,19 @@ def parse_deployment_settings(context: Mapping[str, Any] | None) -> DeploymentSe
 def resolve_run_settings(defaults: Mapping[str, Any], *overrides: Mapping[str, Any]) -> RunSettings:
     """Merge overrides (run config, then execution input) onto the defaults and check the result.
 
-    Hyperparameters belong to a base model: the defaults' hyperparameters apply only while the run keeps the
-    defaults' base model. A run on another base model starts from that model's own defaults (filled in by
-    ``check_family``) plus the hyperparameters the run itself gives."""
+    Hyperparameters belong to a base model and a customization type: the defaults' hyperparameters apply only
+    while the run keeps the defaults' base model and type. A run on another base model or type starts from that
+    model's own defaults (filled in by ``check_family``) plus the hyperparameters the run itself gives."""
     merged: dict[str, Any] = dict(defaults)
     for override in overrides:
         if not isinstance(override, Mapping):
             raise SettingsError(f"settings: must be a JSON object, not {type(override).__name__}")
         merged = deep_merge(merged, override)
     default_model = defaults.get("base_model_id", RunSettings.model_fields["base_model_id"].default)
-    if merged.get("base_model_id", default_model) != default_model:
+    default_type = str(defaults.get("customization_type", CustomizationType.FINE_TUNING.value))
+    if merged.get("base_model_id", default_model) != default_model or (
+        str(merged.get("customization_type", default_type)) != default_type
+    ):
         given: dict[str, Any] = {}
         for override in overrides:
             hyperparameters = override.get("hyperparameters")
@@ -399,8 +414,42 @@ def check_family(settings: RunSettings, *, has_validation_data: bool, where: str
                 f"settings.serving: 'on_demand' is not available for models customized from {model.model_id}; "
                 f"bases that allow it: {allowed} (or use 'provisioned_throughput')"
             )
+        if settings.customization_type is CustomizationType.DISTILLATION:
+            return check_distillation(settings)
+        if settings.distillation is not None:
+            raise SettingsError(
+                "settings.distillation: only for customization_type DISTILLATION; remove it or change the type"
+            )
         return model.resolve_hyperparameters(settings.hyperparameters, has_validation_data=has_validation_data)
     except SettingsError as exc:
         if where == "settings":
             raise
         raise SettingsError(str(exc).replace("settings.", f"{where}.", 1)) from None
+
+
+def check_distillation(settings: RunSettings) -> dict[str, str]:
+    """A teacher the student may learn from (families/distillation.py), and no hyperparameters (a distillation
+    job takes none); returns the (empty) hyperparameters."""
+    model = settings.model
+    if settings.distillation is None:
+        raise SettingsError(
+            'settings.distillation: required for DISTILLATION: {"teacher_model_id": ..., "max_response_length": ...}'
+        )
+    teacher = distillation.teacher(settings.distillation.teacher_model_id)
+    if teacher.model_id not in model.distillation_teachers:
+        allowed = ", ".join(model.distillation_teachers)
+        raise SettingsError(
+            f"settings.distillation.teacher_model_id: {model.model_id} cannot learn from {teacher.model_id} "
+            f"(the user guide's teacher and student pairs, {distillation.PAIRS_AS_OF}); its teachers: {allowed}"
+        )
+    if settings.smoke_test.enabled:
+        raise SettingsError(
+            "settings.smoke_test.enabled: not for distillation (this project's rule: the short job would pay the "
+            "teacher for its answers as well); set it to false"
+        )
+    if settings.hyperparameters:
+        name = next(iter(settings.hyperparameters))
+        raise SettingsError(
+            f"settings.hyperparameters.{name}: a distillation job takes no hyperparameters (Bedrock sets them); remove it"
+        )
+    return {}

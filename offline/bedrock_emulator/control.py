@@ -63,7 +63,13 @@ class ControlPlane:
             # Offered in this region today, and not past its end of life (the catalog, as GetFoundationModel says).
             self.store.catalog.check_customization(model, ctype, self.store.advance())
         validators = [v["s3Uri"] for v in (p.get("validationDataConfig") or {}).get("validators", [])]
-        hyperparameters = self._hyperparameters(model, p.get("hyperParameters") or {}, bool(validators))
+        if ctype is CustomizationType.DISTILLATION:
+            self._check_distillation(model, p)
+            hyperparameters: dict[str, str] = {}
+        else:
+            if p.get("customizationConfig"):
+                raise invalid(f"customizationConfig is not used for customization type {ctype.value}.")
+            hyperparameters = self._hyperparameters(model, p.get("hyperParameters") or {}, bool(validators))
         training_uri = p["trainingDataConfig"].get("s3Uri")
         if not training_uri:
             raise invalid("trainingDataConfig.s3Uri is required (the emulator does not read invocation logs).")
@@ -108,6 +114,7 @@ class ControlPlane:
                 training_config=dict(p["trainingDataConfig"]),
                 validation_config=p.get("validationDataConfig"),
                 output_config=dict(p["outputDataConfig"]),
+                customization_config=p.get("customizationConfig"),
                 kms_key_arn=self._kms_key_arn(p.get("customModelKmsKeyId")),
                 vpc_config=p.get("vpcConfig"),
                 model_tags=list(p.get("customModelTags") or []),
@@ -169,6 +176,24 @@ class ControlPlane:
         except (ValueError, SettingsError) as exc:
             raise invalid(f"The base model {model.model_id} does not support customization type {value}.") from exc
         return ctype
+
+    @staticmethod
+    def _check_distillation(model: BaseModel, p: Params) -> None:
+        """The teacher must be one the student may learn from (the families' pairs); a distillation job takes no
+        hyperparameters. The messages' wording is this project's guess at the service's (README)."""
+        teacher_config = ((p.get("customizationConfig") or {}).get("distillationConfig") or {}).get(
+            "teacherModelConfig"
+        )
+        if not teacher_config:
+            raise invalid("customizationConfig.distillationConfig is required for customization type DISTILLATION.")
+        teacher = str(teacher_config["teacherModelIdentifier"]).rsplit("foundation-model/", 1)[-1]
+        if teacher not in model.distillation_teachers:
+            raise invalid(
+                f"The teacher model {teacher} is not supported for distillation into {model.model_id}. Supported "
+                f"teacher models: {', '.join(model.distillation_teachers)}."
+            )
+        if p.get("hyperParameters"):
+            raise invalid("hyperParameters are not supported for customization type DISTILLATION.")
 
     @staticmethod
     def _hyperparameters(model: BaseModel, given: Mapping[str, str], has_validation: bool) -> dict[str, str]:

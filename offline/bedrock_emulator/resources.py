@@ -55,6 +55,7 @@ class Job:
     metrics: Metrics | None = None
     planned_failure: str | None = None  # fault injection: fail instead of completing
     planned_stop_at: datetime | None = None  # fault injection: stop itself
+    customization_config: dict[str, Any] | None = None  # distillation: the teacher
 
     @property
     def output_prefix(self) -> str:
@@ -107,6 +108,7 @@ class Job:
             validationDataConfig=self.validation_config or {"validators": []},
             outputDataConfig=self.output_config,
             customizationType=self.customization_type.value,
+            customizationConfig=self.customization_config,
             outputModelKmsKeyArn=self.kms_key_arn,
             trainingMetrics={"trainingLoss": metrics.training_loss} if metrics else None,
             validationMetrics=[{"validationLoss": v} for v in metrics.validation_losses] if metrics else None,

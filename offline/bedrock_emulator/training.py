@@ -11,12 +11,12 @@ import math
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from customizer.families import BaseModel, CustomizationType, DataFormat
+from customizer.families import BaseModel, CustomizationType, DataFormat, distillation
 from customizer.families.formats import Example, RecordError, check_record
-from offline.bedrock_emulator.answering import estimate_tokens
+from offline.bedrock_emulator.answering import BaseAnswerer, estimate_tokens
 
 TRAINING_METRICS = "training_artifacts/step_wise_training_metrics.csv"
 VALIDATION_METRICS = "validation_artifacts/post_fine_tuning_validation/validation/validation_metrics.csv"
@@ -168,11 +168,27 @@ def check_data(
         examples = _records(model, customization_type, training, "training", limit)
         checked = [_records(model, customization_type, data, "validation", limit) for data in validation]
         counts = tuple(len(v) for v in checked)
-        _check_counts(model, len(examples), sum(counts))
+        if customization_type is CustomizationType.DISTILLATION:
+            if len(examples) < distillation.MIN_PROMPTS:
+                raise _DataProblem(
+                    f"The training data has {len(examples)} valid prompts; distillation needs at least "
+                    f"{distillation.MIN_PROMPTS}."
+                )
+            examples = [_answered_by_teacher(e) for e in examples]
+        else:
+            _check_counts(model, len(examples), sum(counts))
     except _DataProblem as exc:
         return DataCheck(problem=str(exc))
     tokens = sum(_tokens(e)[2] for e in examples)
     return DataCheck(examples=tuple(examples), validation_records=counts, training_tokens=tokens)
+
+
+def _answered_by_teacher(example: Example) -> Example:
+    """A distillation prompt trains the student on the teacher's answer: the emulated teacher gives the prompt's
+    own answer where it has one, else the base models' generic answer (answering.BaseAnswerer)."""
+    if example.completion:
+        return example
+    return replace(example, completion=BaseAnswerer().answer(example.prompt))
 
 
 def _records(

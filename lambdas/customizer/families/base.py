@@ -17,6 +17,7 @@ from customizer.errors import SettingsError
 class CustomizationType(enum.StrEnum):
     FINE_TUNING = "FINE_TUNING"
     CONTINUED_PRE_TRAINING = "CONTINUED_PRE_TRAINING"
+    DISTILLATION = "DISTILLATION"
 
 
 class DataFormat(enum.StrEnum):
@@ -26,6 +27,8 @@ class DataFormat(enum.StrEnum):
     CONVERSATION = "bedrock-conversation-2024"  # {"schemaVersion", "system", "messages": [...]}
     CLAUDE_MESSAGES = "claude-messages"  # {"system": str, "messages": [{"role", "content": str}]}
     CONTINUED_PRE_TRAINING = "input"  # {"input": ...}
+    # Distillation prompts: the conversation schema, the assistant's answer optional (the teacher writes it).
+    DISTILLATION_PROMPTS = "distillation-prompts"
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,8 @@ class BaseModel:
     # user does not believe it was used. The reason is shown with the refusal.
     validation_data: bool = True
     validation_data_note: str = ""
+    # The teachers Bedrock lets this model learn from in a distillation job (families/distillation.py).
+    distillation_teachers: tuple[str, ...] = ()
 
     def regions_for(self, customization_type: CustomizationType | str) -> tuple[str, ...]:
         return self.regions.get(CustomizationType(customization_type), ())

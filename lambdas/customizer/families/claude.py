@@ -11,13 +11,18 @@ from customizer.families.base import (
     RecordLimits,
     TokenLimits,
 )
+from customizer.families.distillation import CLAUDE_TEACHERS
 
 MODELS = (
     BaseModel(
         model_id="anthropic.claude-3-haiku-20240307-v1:0",
         name="Claude 3 Haiku",
         family="claude",
-        formats={CustomizationType.FINE_TUNING: DataFormat.CLAUDE_MESSAGES},
+        formats={
+            CustomizationType.FINE_TUNING: DataFormat.CLAUDE_MESSAGES,
+            CustomizationType.DISTILLATION: DataFormat.DISTILLATION_PROMPTS,
+        },
+        distillation_teachers=CLAUDE_TEACHERS,
         hyperparameters=(
             HyperParameter("epochCount", int, 1, 10, 2),
             HyperParameter("batchSize", int, 4, 256, 32),
@@ -35,7 +40,7 @@ MODELS = (
         pricing=Pricing(training_per_1k_tokens=0.004, storage_per_month=1.95, throughput_per_hour_no_commitment=50.0),
         training_file_max_bytes=10 * 1024**3,
         validation_file_max_bytes=1024**3,
-        regions={CustomizationType.FINE_TUNING: (US_WEST_2,)},
+        regions={CustomizationType.FINE_TUNING: (US_WEST_2,), CustomizationType.DISTILLATION: (US_WEST_2,)},
         provider="Anthropic",
         # The same README reserves these in any text of a record.
         reserved_strings=("\nHuman:", "\nAssistant:"),

@@ -58,7 +58,7 @@ def _unknown_keys(record: dict[str, Any], allowed: set[str], where: str = "") ->
         raise RecordError(path, f"unknown key; allowed keys: {', '.join(sorted(allowed))}", "unknown_key")
 
 
-def _messages_list(record: dict[str, Any]) -> list[Any]:
+def _messages_list(record: dict[str, Any], *, prompt_only: bool = False) -> list[Any]:
     messages = record.get("messages")
     if "messages" not in record:
         raise RecordError("messages", "required key is missing: a list of at least two messages", "missing_key")
@@ -66,7 +66,9 @@ def _messages_list(record: dict[str, Any]) -> list[Any]:
         raise RecordError(
             "messages", f"must be a list of at least two messages, not {type(messages).__name__}", "wrong_type"
         )
-    if len(messages) < 2:
+    if prompt_only and not messages:
+        raise RecordError("messages", "must hold at least the user's message", "role_order")
+    if not prompt_only and len(messages) < 2:
         raise RecordError("messages", "must be a list of at least two messages (user, then assistant)", "role_order")
     return messages
 
@@ -202,12 +204,15 @@ def _system_blocks(blocks: Any) -> str:
     return "\n".join(_text(b, "text", f"system[{i}].text") for i, b in enumerate(blocks))
 
 
-def _conversation(record: dict[str, Any], media: MediaSupport, model: str, reasoning: bool) -> Example:
+def _conversation(
+    record: dict[str, Any], media: MediaSupport, model: str, reasoning: bool, *, prompt_only: bool = False
+) -> Example:
+    """``prompt_only``: a distillation prompt, whose assistant answer is optional (the teacher writes it)."""
     _unknown_keys(record, {"schemaVersion", "system", "messages"})
     if "schemaVersion" in record and not isinstance(record["schemaVersion"], str):
         raise RecordError("schemaVersion", "must be a string (any value)", "schema_version")
     system = _system_blocks(record["system"]) if "system" in record else ""
-    messages = _messages_list(record)
+    messages = _messages_list(record, prompt_only=prompt_only)
     texts: list[str] = []
     found: list[MediaRef] = []
     thoughts: list[str] = []
@@ -239,9 +244,11 @@ def _conversation(record: dict[str, Any], media: MediaSupport, model: str, reaso
             )
         texts.append("\n".join(parts))
     if len(messages) % 2:
-        raise RecordError(
-            f"messages[{len(messages) - 1}].role", "the last message must be from the assistant", "role_order"
-        )
+        if not prompt_only:
+            raise RecordError(
+                f"messages[{len(messages) - 1}].role", "the last message must be from the assistant", "role_order"
+            )
+        texts.append("")  # no answer: the teacher writes it
     _check_media_counts(found, media)
     return Example(
         prompt="\n".join(texts[:-1]),
@@ -290,6 +297,10 @@ def check_record(
         return Example(prompt="", completion=_text(record, "input"))
     if data_format is DataFormat.CONVERSATION:
         return _conversation(record, media, model, reasoning)
+    if data_format is DataFormat.DISTILLATION_PROMPTS:
+        # AWS's distillation validator: the conversation schema, "System is optional, and so is the assistant
+        # content within messages".
+        return _conversation(record, media, model, reasoning, prompt_only=True)
     return _claude(record)
 
 
@@ -310,6 +321,8 @@ def evaluation_example(
         raise RecordError(
             "prompt", "test records of a continued pre-training run are prompt/completion pairs", "missing_key"
         )
+    if data_format is DataFormat.DISTILLATION_PROMPTS:
+        data_format = DataFormat.CONVERSATION  # a test example needs the answer it is scored against
     return check_record(record, data_format, media, model, reasoning=reasoning)
 
 

@@ -13,6 +13,7 @@ from customizer.families.base import (
     RecordLimits,
     TokenLimits,
 )
+from customizer.families.distillation import LLAMA_405B, LLAMA_TEACHERS
 
 _HYPERPARAMETERS = (
     HyperParameter("epochCount", int, 1, 10, 5),
@@ -32,12 +33,16 @@ _LLAMA_2 = {"regions": {CustomizationType.FINE_TUNING: (US_EAST_1, US_WEST_2)}, 
 
 
 def _llama(model_id: str, name: str, conversation: bool, max_tokens: int, price: Pricing, **extra: object) -> BaseModel:
-    extra = {"regions": _WEST, **extra}
+    teachers = _TEACHERS.get(model_id, ())
+    regions = {**_WEST, CustomizationType.DISTILLATION: (US_WEST_2,)} if teachers else _WEST
+    extra = {"regions": regions, **extra}
+    formats = _CONVERSATION if conversation else _PROMPT_COMPLETION
     return BaseModel(
         model_id=model_id,
         name=name,
         family="llama",
-        formats=_CONVERSATION if conversation else _PROMPT_COMPLETION,
+        formats=formats | ({CustomizationType.DISTILLATION: DataFormat.DISTILLATION_PROMPTS} if teachers else {}),
+        distillation_teachers=teachers,
         hyperparameters=_HYPERPARAMETERS,
         records=_RECORDS,
         tokens=TokenLimits(max_total=max_tokens),
@@ -53,6 +58,14 @@ def _llama(model_id: str, name: str, conversation: bool, max_tokens: int, price:
         **extra,  # type: ignore[arg-type]
     )
 
+
+# Students and their teachers (families/distillation.py).
+_TEACHERS = {
+    "meta.llama3-1-70b-instruct-v1:0": LLAMA_405B,
+    "meta.llama3-1-8b-instruct-v1:0": LLAMA_TEACHERS,
+    "meta.llama3-2-3b-instruct-v1:0": LLAMA_TEACHERS,
+    "meta.llama3-2-1b-instruct-v1:0": LLAMA_TEACHERS,
+}
 
 _SMALL = Pricing(training_per_1k_tokens=0.00149, storage_per_month=1.95, throughput_per_hour_no_commitment=23.50)
 _LARGE = Pricing(training_per_1k_tokens=0.00799, storage_per_month=1.95, throughput_per_hour_no_commitment=23.50)

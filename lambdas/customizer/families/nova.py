@@ -13,6 +13,7 @@ from customizer.families.base import (
     RecordLimits,
     TokenLimits,
 )
+from customizer.families.distillation import NOVA_TEACHERS
 
 # Nova's validators reject these strings inside any text, in these and their upper-case forms (AWS's Nova
 # validator, aws-samples custom-models/bedrock-fine-tuning/nova: INVALID_TOKENS_TEXT, which adds <unk>).
@@ -55,12 +56,16 @@ _HYPERPARAMETERS = (
 )
 
 
-def _nova(model_id: str, name: str, price: Pricing, media: MediaSupport = TEXT_ONLY) -> BaseModel:
+def _nova(
+    model_id: str, name: str, price: Pricing, media: MediaSupport = TEXT_ONLY, teachers: tuple[str, ...] = ()
+) -> BaseModel:
     return BaseModel(
         model_id=model_id,
         name=name,
         family="nova",
-        formats={CustomizationType.FINE_TUNING: DataFormat.CONVERSATION},
+        formats={CustomizationType.FINE_TUNING: DataFormat.CONVERSATION}
+        | ({CustomizationType.DISTILLATION: DataFormat.DISTILLATION_PROMPTS} if teachers else {}),
+        distillation_teachers=teachers,
         hyperparameters=_HYPERPARAMETERS,
         records=RecordLimits(min_training=8, max_training=20_000),
         tokens=TokenLimits(max_total=32_000),
@@ -68,7 +73,7 @@ def _nova(model_id: str, name: str, price: Pricing, media: MediaSupport = TEXT_O
         pricing=price,
         on_demand_deployment=True,
         media=media,
-        regions={CustomizationType.FINE_TUNING: (US_EAST_1,)},
+        regions={CustomizationType.FINE_TUNING: (US_EAST_1,), CustomizationType.DISTILLATION: (US_EAST_1,)},
         provider="Amazon",
         # Nova user guide, "Complete request schema": inferenceConfig.maxTokens up to 5,000 for Micro, Lite, Pro.
         max_answer_tokens=5000,
@@ -109,8 +114,8 @@ NOVA_2_LITE = BaseModel(
 )
 
 MODELS = (
-    _nova("amazon.nova-micro-v1:0", "Nova Micro", Pricing(0.001, 1.95, 10.0)),
-    _nova("amazon.nova-lite-v1:0", "Nova Lite", Pricing(0.002, 1.95, 15.0), _IMAGES_AND_VIDEO),
-    _nova("amazon.nova-pro-v1:0", "Nova Pro", Pricing(0.008, 1.95, 45.0), _IMAGES_AND_VIDEO),
+    _nova("amazon.nova-micro-v1:0", "Nova Micro", Pricing(0.001, 1.95, 10.0), teachers=NOVA_TEACHERS),
+    _nova("amazon.nova-lite-v1:0", "Nova Lite", Pricing(0.002, 1.95, 15.0), _IMAGES_AND_VIDEO, NOVA_TEACHERS),
+    _nova("amazon.nova-pro-v1:0", "Nova Pro", Pricing(0.008, 1.95, 45.0), _IMAGES_AND_VIDEO, NOVA_TEACHERS[:1]),
     NOVA_2_LITE,
 )

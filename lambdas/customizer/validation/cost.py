@@ -5,10 +5,11 @@ throughput an hour. The token count is the conservative estimate, so the trainin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from customizer.families import PRICES_AS_OF, BaseModel
+from customizer.families.distillation import Teacher
 
 PRICE_FIELDS = ("training_per_1k_tokens", "storage_per_month", "throughput_per_hour_no_commitment")
 
@@ -26,6 +27,10 @@ class CostEstimate:
     throughput_per_hour_no_commitment: float
     prices_as_of: str
     overridden: tuple[str, ...]
+    # Distillation: the teacher's answers to the prompts, billed on demand (an upper bound: every answer at the
+    # longest allowed), and their tokens in the student's training.
+    teacher_model_id: str = ""
+    teacher_usd: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "overridden": list(self.overridden)}
@@ -54,7 +59,9 @@ def estimate_cost(
             given.get("as_of") or (PRICES_AS_OF if not overridden else f"overridden; list {PRICES_AS_OF}")
         ),
         overridden=overridden,
-        **price,
+        training_per_1k_tokens=price["training_per_1k_tokens"],
+        storage_per_month=price["storage_per_month"],
+        throughput_per_hour_no_commitment=price["throughput_per_hour_no_commitment"],
     )
 
 
@@ -231,4 +238,22 @@ def estimate_judge_cost(
         usd=usd,
         per_1k_input_tokens=None if per_input is None else float(per_input),
         per_1k_output_tokens=None if per_output is None else float(per_output),
+    )
+
+
+def with_teacher(
+    estimate: CostEstimate, teacher: Teacher, *, prompts: int, prompt_tokens: int, max_response_length: int
+) -> CostEstimate:
+    """Add a distillation's teacher: it reads every prompt and answers each with at most ``max_response_length``
+    tokens; the student then trains on prompts and answers (one pass: Bedrock sets the epochs, assumed 1)."""
+    answers = prompts * max_response_length
+    teacher_usd = prompt_tokens / 1000 * teacher.input_per_1k + answers / 1000 * teacher.output_per_1k
+    training_tokens = prompt_tokens + answers
+    return replace(
+        estimate,
+        teacher_model_id=teacher.model_id,
+        teacher_usd=round(teacher_usd, 2),
+        training_tokens=training_tokens,
+        epochs=1,
+        training_usd=round(training_tokens / 1000 * estimate.training_per_1k_tokens, 2),
     )

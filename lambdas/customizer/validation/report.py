@@ -309,6 +309,11 @@ def _markdown(report: Report) -> Iterator[str]:
             f"| training | {c.training_usd:,.2f}: about {c.training_tokens:,} tokens x {c.epochs} epochs at "
             f"{c.training_per_1k_tokens:g} per 1,000 tokens |"
         )
+        if c.teacher_model_id:
+            yield (
+                f"| the teacher's answers | at most {c.teacher_usd:,.2f}: {c.teacher_model_id} on demand, every "
+                "prompt answered at the longest allowed |"
+            )
         yield f"| custom model storage | {c.storage_usd_per_month:,.2f} a month |"
         if report.judge:
             j = report.judge

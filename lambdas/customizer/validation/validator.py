@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from customizer.errors import SettingsError
-from customizer.families import BaseModel, CustomizationType, DataFormat, base_model
+from customizer.families import BaseModel, CustomizationType, DataFormat, base_model, distillation
 from customizer.families.formats import Example, RecordError
 from customizer.validation import reader, tokens
-from customizer.validation.cost import estimate_cost
+from customizer.validation.cost import estimate_cost, with_teacher
 from customizer.validation.quality import DEFAULT_CAPACITY, KeyTable, prompt_key, record_key
 from customizer.validation.records import RecordChecker
 from customizer.validation.report import FileSummary, Findings, Report
@@ -58,6 +58,9 @@ class CheckSettings:
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     model_units: int = 1
     prices: Mapping[str, Any] | None = None
+    # Distillation: the teacher and the longest answer it may give (settings.distillation).
+    teacher_model_id: str | None = None
+    max_response_length: int = 1000
 
 
 def _settings_error(errors: Findings, exc: SettingsError) -> None:
@@ -90,6 +93,17 @@ def _check_settings(
                 "settings.customization_type",
                 f"{settings.customization_type!r}; allowed: {allowed}",
             )
+    if settings.customization_type == CustomizationType.DISTILLATION.value:
+        for name in settings.hyperparameters:
+            report.errors.add(
+                "settings",
+                None,
+                None,
+                f"settings.hyperparameters.{name}",
+                "a distillation job takes no hyperparameters (Bedrock sets them); remove it",
+            )
+        report.token_limit = model.token_limit({})
+        return model, data_format, {}
     # Each hyperparameter on its own, so every wrong one is named; then all the right ones together.
     wrong = set()
     for name, value in settings.hyperparameters.items():
@@ -174,6 +188,7 @@ class _FileScan:
         self.stats = tokens.TokenStats(self.checker.limit)
         self.near = int(self.checker.limit * tokens.NEAR_LIMIT)
         self.cpt = data_format is DataFormat.CONTINUED_PRE_TRAINING
+        self.prompts = data_format is DataFormat.DISTILLATION_PROMPTS  # answers optional
         self.tracking = tracking
         self.table = tracking.table_for(source.role)
         # Bound once: the per-record path runs a million times on a large file.
@@ -191,7 +206,7 @@ class _FileScan:
         self.blank = 0
         self.first_blank = 0
         self.max_bytes = {
-            Role.TRAINING: model.training_file_max_bytes,
+            Role.TRAINING: distillation.PROMPTS_MAX_BYTES if self.prompts else model.training_file_max_bytes,
             Role.VALIDATION: model.validation_file_max_bytes,
         }.get(source.role)
 
@@ -247,7 +262,11 @@ class _FileScan:
             self._stats_add(total, number)
             if total > self.near:
                 self._near_limit(number, total)
-            if not self.cpt and len(example.completion) < SHORT_COMPLETION_CHARS + 8:
+            if (
+                not self.cpt
+                and not (self.prompts and not example.completion)
+                and len(example.completion) < SHORT_COMPLETION_CHARS + 8
+            ):
                 self._short_completion(number, example.completion)
         for ref in example.media:
             self.report.add_media(self.name, number, ref.field, ref.uri, "" if self.test else ref.kind)
@@ -364,6 +383,18 @@ def _check_counts(report: Report, model: BaseModel, sources: Sequence[DataSource
     name = model.model_id
     where = by_role[Role.TRAINING].name
     errors = report.errors
+    if report.customization_type == CustomizationType.DISTILLATION.value:
+        # AWS's distillation validator (families/distillation.py): at least 100 prompts; the student's
+        # fine-tuning limits do not apply.
+        if 0 < training < distillation.MIN_PROMPTS:
+            errors.add(
+                "too_few_records",
+                where,
+                None,
+                None,
+                f"{training} prompts; distillation needs at least {distillation.MIN_PROMPTS}",
+            )
+        return
     if 0 < training < limits.min_training:
         errors.add(
             "too_few_records", where, None, None, f"{training} records; {name} needs at least {limits.min_training}"
@@ -459,4 +490,17 @@ def validate_data(settings: CheckSettings, sources: Sequence[DataSource]) -> Rep
         model_units=settings.model_units,
         prices=settings.prices,
     )
+    if settings.teacher_model_id and training and training.tokens:
+        try:
+            teacher = distillation.teacher(settings.teacher_model_id)
+        except SettingsError:
+            pass  # the settings check names it
+        else:
+            report.cost = with_teacher(
+                report.cost,
+                teacher,
+                prompts=training.records,
+                prompt_tokens=int(training.tokens["total"]),
+                max_response_length=settings.max_response_length,
+            )
     return report

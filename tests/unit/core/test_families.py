@@ -72,7 +72,7 @@ def test_unsupported_customization_type_names_the_setting_and_the_allowed_types(
         claude.data_format(CustomizationType.CONTINUED_PRE_TRAINING)
     assert str(caught.value) == (
         "settings.customization_type: CONTINUED_PRE_TRAINING is not supported by "
-        "anthropic.claude-3-haiku-20240307-v1:0; allowed: FINE_TUNING"
+        "anthropic.claude-3-haiku-20240307-v1:0; allowed: FINE_TUNING, DISTILLATION"
     )
 
 

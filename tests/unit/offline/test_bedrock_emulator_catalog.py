@@ -32,7 +32,7 @@ def test_a_model_is_described_as_the_service_shapes_it(bedrock: Any) -> None:
         "inputModalities": ["TEXT"],
         "outputModalities": ["TEXT"],
         "responseStreamingSupported": True,
-        "customizationsSupported": ["FINE_TUNING"],
+        "customizationsSupported": ["FINE_TUNING", "DISTILLATION"],
         "inferenceTypesSupported": ["ON_DEMAND"],
         "modelLifecycle": {"status": "ACTIVE"},
     }

@@ -334,3 +334,57 @@ def test_tags_can_be_added_listed_and_removed(bedrock: Any, completed_model: Cal
     with pytest.raises(ClientError) as too_many:
         bedrock.tag_resource(resourceARN=model_arn, tags=[{"key": f"k{i}", "value": "v"} for i in range(51)])
     assert _error(too_many)[0] == "TooManyTagsException"
+
+
+# ---- distillation ----
+
+
+def _distillation_request(
+    job_request: Callable[..., dict[str, Any]], put_data: Any, teacher: str, **overrides: Any
+) -> dict[str, Any]:
+    prompts = conversation_records(120)
+    for record in prompts[::2]:
+        record["messages"] = record["messages"][:1]  # type: ignore[index]
+    request = job_request(
+        "distill-1",
+        validation=False,
+        baseModelIdentifier="amazon.nova-micro-v1:0",
+        customizationType="DISTILLATION",
+        trainingDataConfig={"s3Uri": put_data("distill-1/prompts.jsonl", prompts)},
+        customizationConfig={"distillationConfig": {"teacherModelConfig": {"teacherModelIdentifier": teacher}}},
+        **overrides,
+    )
+    if "hyperParameters" not in overrides:
+        del request["hyperParameters"]  # a distillation job takes none
+    return request
+
+
+def test_a_distillation_job_learns_from_a_teacher_its_student_may_have(
+    bedrock: Any, emulator: Any, job_request: Any, put_data: Any
+) -> None:
+    arn = bedrock.create_model_customization_job(
+        **_distillation_request(job_request, put_data, "amazon.nova-pro-v1:0")
+    )["jobArn"]
+    described = bedrock.get_model_customization_job(jobIdentifier=arn)
+    assert described["customizationType"] == "DISTILLATION"
+    assert described["customizationConfig"]["distillationConfig"]["teacherModelConfig"] == {
+        "teacherModelIdentifier": "amazon.nova-pro-v1:0"
+    }
+    emulator.advance(emulator.store.durations.job_seconds)
+    assert bedrock.get_model_customization_job(jobIdentifier=arn)["status"] == "Completed"
+
+
+@pytest.mark.parametrize(
+    ("teacher", "overrides", "message"),
+    [
+        ("meta.llama3-1-405b-instruct-v1:0", {}, "is not supported for distillation into amazon.nova-micro-v1:0"),
+        ("amazon.nova-pro-v1:0", {"hyperParameters": {"epochCount": "2"}}, "hyperParameters are not supported"),
+    ],
+)
+def test_a_distillation_job_the_service_would_refuse_is_refused(
+    bedrock: Any, job_request: Any, put_data: Any, teacher: str, overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ClientError) as refused:
+        bedrock.create_model_customization_job(**_distillation_request(job_request, put_data, teacher, **overrides))
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert message in str(refused.value)

@@ -56,6 +56,7 @@ RECORD: dict[DataFormat, Callable[..., dict[str, Any]]] = {
     DataFormat.CONVERSATION: conversation,
     DataFormat.CLAUDE_MESSAGES: claude,
     DataFormat.CONTINUED_PRE_TRAINING: cpt,
+    DataFormat.DISTILLATION_PROMPTS: conversation,
 }
 
 
@@ -68,7 +69,8 @@ def good_records(
 ) -> list[Any]:
     """Enough distinct valid records for ``model_id`` to pass its minimum counts."""
     m = model(model_id)
-    needed = n if n is not None else max(m.records.min_training, m.records.min_combined or 0, 3)
+    least = 100 if ctype is CustomizationType.DISTILLATION else 3  # distillation: 100 prompts (AWS's validator)
+    needed = n if n is not None else max(m.records.min_training, m.records.min_combined or 0, least)
     make = RECORD[m.data_format(ctype)]
     return [make(i) for i in range(needed)]
 

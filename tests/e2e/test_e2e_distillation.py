@@ -1,0 +1,116 @@
+"""Distillation (issue 12, first part): a student learns from a teacher Bedrock pairs it with; a pair it does
+not, or settings a distillation job does not take, are refused before any job."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import E2E, jsonl, path_of, sample_files
+from tests.e2e.test_e2e_runs import as_conversation
+
+STUDENT = "amazon.nova-micro-v1:0"
+TEACHER = "amazon.nova-pro-v1:0"
+
+
+def _distillation(teacher: str = TEACHER, **extra: Any) -> dict[str, Any]:
+    return {
+        "base_model_id": STUDENT,
+        "customization_type": "DISTILLATION",
+        "distillation": {"teacher_model_id": teacher, "max_response_length": 500},
+        **extra,
+    }
+
+
+def _prompts(with_answers_every: int = 2) -> dict[str, bytes]:
+    """The sample as distillation prompts: every other one without its answer (the teacher writes it)."""
+    files = {name: as_conversation(body) for name, body in sample_files().items() if name != "validation.jsonl"}
+    records: list[dict[str, Any]] = [json.loads(line) for line in files["train.jsonl"].decode().splitlines()]
+    for i, record in enumerate(records):
+        if i % with_answers_every:
+            record["messages"] = record["messages"][:1]
+    files["train.jsonl"] = jsonl(records)
+    return files
+
+
+@pytest.mark.e2e
+def test_a_student_learns_from_its_teacher_and_is_evaluated_against_its_base(e2e: E2E) -> None:
+    run_name = e2e.run_name("distill")
+    result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings(_distillation()), _prompts()))
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    (job,) = e2e.jobs_for(run_name)
+    assert job["customizationType"] == "DISTILLATION"
+    assert job["customizationConfig"] == {
+        "distillationConfig": {
+            "teacherModelConfig": {"teacherModelIdentifier": TEACHER, "maxResponseLengthForInference": 500}
+        }
+    }
+    assert job.get("hyperParameters", {}) == {}
+    output = result.output or {}
+    # The estimate counts the teacher's answers: 1,200 prompts, each at most 500 tokens.
+    run_id = output["run"]["run_id"]
+    report = json.loads(
+        e2e.runtime.read_artifact(f"s3://{e2e.runtime.artifacts_bucket}/runs/{run_id}/validation/report.json")
+    )
+    cost = report["cost"]
+    assert cost["teacher_model_id"] == TEACHER and cost["teacher_usd"] > 0
+    assert cost["training_tokens"] > 1200 * 500  # the student trains on the prompts and the teacher's answers
+    assert output["evaluation"]["custom"]["examples"] == output["evaluation"]["base"]["examples"] > 0
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            _distillation("amazon.nova-premier-v1:0", base_model_id="amazon.nova-pro-v1:0"),
+            None,  # allowed: checked below to pass the pre-flight check
+        ),
+        (
+            _distillation("meta.llama3-1-405b-instruct-v1:0"),
+            "settings.distillation.teacher_model_id: amazon.nova-micro-v1:0 cannot learn from "
+            "meta.llama3-1-405b-instruct-v1:0",
+        ),
+        (
+            {**_distillation(), "hyperparameters": {"epochCount": 2}},
+            "settings.hyperparameters.epochCount: a distillation job takes no hyperparameters",
+        ),
+        (
+            {"base_model_id": STUDENT, "customization_type": "DISTILLATION"},
+            "settings.distillation: required for DISTILLATION",
+        ),
+    ],
+)
+def test_a_pair_bedrock_does_not_allow_is_refused_before_any_job(
+    e2e: E2E, settings: dict[str, Any], message: str | None
+) -> None:
+    if message is None:
+        from customizer.settings import check_family, resolve_run_settings
+
+        assert check_family(resolve_run_settings({}, settings), has_validation_data=False) == {}
+        return
+    run_name = e2e.run_name("distill-refused")
+    creates_before = e2e.calls().get("CreateModelCustomizationJob", 0)
+    result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings(settings), _prompts()))
+
+    assert result.status == "FAILED"
+    assert path_of(result) == ["Validate the run", "Notify failure", "Run failed"]
+    assert e2e.calls().get("CreateModelCustomizationJob", 0) == creates_before
+    (note,) = e2e.notifications_for(run_name)
+    assert message in note["reason"], note["reason"]
+
+
+@pytest.mark.e2e
+def test_fewer_than_100_prompts_are_refused_before_any_job(e2e: E2E) -> None:
+    run_name = e2e.run_name("distill-few")
+    files = _prompts()
+    files["train.jsonl"] = b"".join(files["train.jsonl"].splitlines(keepends=True)[:99])
+    result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings(_distillation()), files))
+
+    assert result.status == "FAILED"
+    assert e2e.jobs_for(run_name) == []
+    (note,) = e2e.notifications_for(run_name)
+    assert "99 prompts; distillation needs at least 100" in note["reason"], note["reason"]
