@@ -79,8 +79,18 @@ class S3Objects:
                 from botocore.config import Config
 
                 session = _boto3_session()
+                # The credentials of the environment now, not those the process-wide session resolved when it
+                # was first used (another emulator, other credentials): with the offline IAM enforcement on, a
+                # stale key is refused (InvalidAccessKeyId).
                 credentials: dict[str, str] = {}
-                if session.get_credentials() is None:
+                if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+                    credentials = {
+                        "aws_access_key_id": os.environ["AWS_ACCESS_KEY_ID"],
+                        "aws_secret_access_key": os.environ["AWS_SECRET_ACCESS_KEY"],
+                    }
+                    if os.environ.get("AWS_SESSION_TOKEN"):
+                        credentials["aws_session_token"] = os.environ["AWS_SESSION_TOKEN"]
+                elif session.get_credentials() is None:
                     credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
                 self._client = session.client(
                     "s3",
