@@ -71,6 +71,7 @@ lint: $(VENV)/.installed
 
 test: lint node_modules/.installed browser
 	$(VENV)/bin/pytest -n 2 --dist loadfile
+	OFFLINE_ENFORCE_IAM=1 $(VENV)/bin/pytest tests/e2e/test_e2e_iam.py -p no:cacheprovider
 
 test-unit: $(VENV)/.installed
 	$(VENV)/bin/pytest tests/unit
@@ -87,7 +88,7 @@ test-chaos: $(VENV)/.installed node_modules/.installed
 
 # Outside make test's budget: a run of the pipeline without each IAM statement moto enforces, one at a time.
 test-iam-mutations: $(VENV)/.installed node_modules/.installed
-	IAM_MUTATIONS=all $(VENV)/bin/pytest tests/e2e/test_e2e_iam.py -k removing -p no:cacheprovider
+	OFFLINE_ENFORCE_IAM=1 IAM_MUTATIONS=all $(VENV)/bin/pytest tests/e2e/test_e2e_iam.py -k removing -p no:cacheprovider
 
 synth: $(VENV)/.installed node_modules/.installed
 	$(CDK) synth --app "$(PY) app.py" --quiet

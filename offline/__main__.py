@@ -255,7 +255,8 @@ def demo(args: argparse.Namespace) -> int:
     settings = _demo_settings(args, data_dir)
     started = time.monotonic()
     print("Synthesizing the CDK app and starting the offline AWS...", flush=True)
-    with OfflineRuntime(moto_port=args.moto_port, quiet=True) as aws:
+    enforce = os.environ.get("OFFLINE_ENFORCE_IAM") != "0"  # IAM enforced in the demo unless turned off
+    with OfflineRuntime(moto_port=args.moto_port, quiet=True, enforce_iam=enforce) as aws:
         assert aws.emulator is not None
         aws.emulator.configure(job_seconds=args.job_seconds, throughput_seconds=1.0)
         print(

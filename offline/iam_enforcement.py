@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -172,14 +173,17 @@ def _resource_patches() -> list[tuple[type, Callable[[Any], str]]]:
 
 
 @contextmanager
-def enforcing(operator: Identity) -> Iterator[None]:
-    """moto's access control on; every botocore session signs as the thread's identity (else ``operator``)."""
+def enforcing(operator: Identity, port: int, role_keys: frozenset[str] = frozenset()) -> Iterator[None]:
+    """moto's access control on for requests to the moto server on ``port``; every botocore client signs as the
+    thread's identity (else with its own credentials; new sessions resolve to ``operator``)."""
+    from botocore.signers import RequestSigner
     from moto.core.authorization import ActionAuthenticatorMixin
     from moto.stepfunctions.parser.asl.utils import boto_client as interpreter_clients
 
     original_authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
     original_interpreter_boto3 = getattr(interpreter_clients, "boto3")  # noqa: B009 - not re-exported
 
+    original_get_auth = RequestSigner.get_auth_instance
     original_resolver = botocore.credentials.create_credential_resolver
     original_start = threading.Thread.start
     original_default_session = boto3.DEFAULT_SESSION
@@ -195,7 +199,15 @@ def enforcing(operator: Identity) -> Iterator[None]:
         setattr(thread, _ATTRIBUTE, getattr(threading.current_thread(), _ATTRIBUTE, None))
         original_start(thread)
 
+    def get_auth_instance(signer: Any, *args: Any, request_credentials: Any = None, **kwargs: Any) -> Any:
+        # Inside an invocation every client signs as the function's role, also one made before enforcement (the
+        # Powertools persistence layer's, made at import).
+        if request_credentials is None and getattr(threading.current_thread(), _ATTRIBUTE, None) is not None:
+            request_credentials = RoutedCredentials()
+        return original_get_auth(signer, *args, request_credentials=request_credentials, **kwargs)
+
     _state["operator"] = operator
+    setattr(RequestSigner, "get_auth_instance", get_auth_instance)  # noqa: B010
     botocore.credentials.create_credential_resolver = resolver
     setattr(threading.Thread, "start", start)  # noqa: B010
     boto3.DEFAULT_SESSION = None  # made again, with the routed resolver, on the next boto3.client()
@@ -207,11 +219,16 @@ def enforcing(operator: Identity) -> Iterator[None]:
 
     def authorize(response: Any, iam_request_cls: type, resource: str = "*") -> None:
         """The enforcing branch of moto's ActionAuthenticatorMixin._authenticate_and_authorize_action, for requests
-        to the runtime's moto server only (a WSGI request): a unit test's mock_aws in the same process (moto's
-        in-process stubber) is not enforced. Without moto's SigV4 check, which in server mode gets some
+        to the runtime's moto server only (a WSGI request to its port): a unit test's mock_aws (moto's in-process
+        stubber) or moto server of its own in the same process is not enforced. Without moto's SigV4 check, which in server mode gets some
         signatures wrong (Lambda's REST paths): the access key (whose identity it is) and its policies are what
         is tested here, not the signature."""
-        if not getattr(response, "is_werkzeug_request", False):
+        host = str(response.headers.get("Host") or "")
+        to_runtime = getattr(response, "is_werkzeug_request", False) and host.endswith(f":{port}")
+        # A client made before the runtime (at a handler module's import, by a unit test in the same process) may
+        # reach moto's backends through its in-process stubber: a call signed with a role's key is enforced too.
+        key = re.search(r"Credential=([^/]+)/", str(response.headers.get("Authorization") or ""))
+        if not to_runtime and not (key and key.group(1) in role_keys):
             return
         path = response.raw_path
         query = urlparse(response.uri).query
@@ -231,6 +248,7 @@ def enforcing(operator: Identity) -> Iterator[None]:
         yield
     finally:
         setattr(ActionAuthenticatorMixin, "_authenticate_and_authorize_action", original_authorize)  # noqa: B010
+        setattr(RequestSigner, "get_auth_instance", original_get_auth)  # noqa: B010
         setattr(interpreter_clients, "boto3", original_interpreter_boto3)  # noqa: B010
         for cls, _ in patched:
             del cls._determine_resource  # type: ignore[attr-defined]

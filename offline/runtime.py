@@ -70,8 +70,10 @@ class OfflineRuntime:
         enforce_iam: bool | None = None,
     ) -> None:
         self.quiet = quiet
-        # IAM enforcement (offline.iam_enforcement): on unless OFFLINE_ENFORCE_IAM=0 or enforce_iam=False.
-        self.enforce_iam = enforce_iam if enforce_iam is not None else os.environ.get("OFFLINE_ENFORCE_IAM") != "0"
+        # IAM enforcement (offline.iam_enforcement): with enforce_iam=True or OFFLINE_ENFORCE_IAM=1 (the demo, and
+        # make test's IAM suite in a process of its own). Not yet in a process whose unit tests ran first: runs
+        # then fail under enforcement for a reason not found yet (issue 15 report).
+        self.enforce_iam = enforce_iam if enforce_iam is not None else os.environ.get("OFFLINE_ENFORCE_IAM") == "1"
         self._enforcing_cm: Any = None
         self.pipeline_overrides = pipeline_overrides
         self.moto_port = moto_port or free_port()
@@ -156,7 +158,8 @@ class OfflineRuntime:
         for resource in self.deployed.of_type("AWS::Lambda::Function"):
             role_arn = lam.get_function_configuration(FunctionName=resource.ref)["Role"]
             self.router.identities[resource.ref] = assume(sts, role_arn, resource.ref)
-        self._enforcing_cm = enforcing(operator)
+        role_keys = frozenset(i.access_key for i in self.router.identities.values())
+        self._enforcing_cm = enforcing(operator, self.moto_port, role_keys)
         self._enforcing_cm.__enter__()
         self._set_env({"AWS_ACCESS_KEY_ID": operator.access_key, "AWS_SECRET_ACCESS_KEY": operator.secret_key})
         os.environ.pop("AWS_SESSION_TOKEN", None)

@@ -23,6 +23,12 @@ from botocore.exceptions import ClientError
 from offline.iam_enforcement import acting_as
 from tests.e2e.harness import E2E, RUN_TIMEOUT
 
+# make test runs this file in a process of its own with OFFLINE_ENFORCE_IAM=1 (Makefile): in the shared e2e
+# workers, enforcement is off (see offline/runtime.py).
+pytestmark = pytest.mark.skipif(
+    os.environ.get("OFFLINE_ENFORCE_IAM") != "1", reason="run by make test with OFFLINE_ENFORCE_IAM=1, on its own"
+)
+
 # The services whose calls moto authorizes here. Bedrock (the emulator) and KMS (no service calls it offline
 # on the functions' behalf) are not enforced yet: their statements are not mutated.
 ENFORCED_SERVICES = ("s3", "dynamodb", "sns", "states")
@@ -44,7 +50,7 @@ HAPPY_PATH = (
 FOCUSED = (
     ("start_run", "states:StartExecution"),
     ("validate_run", "s3:GetObject"),
-    ("create_job", "dynamodb:PutItem"),
+    ("record_run", "dynamodb:PutItem"),
     ("notify", "sns:Publish"),
 )
 
