@@ -59,11 +59,40 @@ def started_execution(result: Result, code: int = 0) -> str:
     return line.removeprefix("Started ").strip()
 
 
+def _follow_with_the_evaluation_held(e2e: E2E, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
+    """``start --follow`` with the evaluation's model calls held at the emulator until the follower has polled
+    once while they wait, so its progress line is seen however fast the machine evaluates."""
+    seen = {"held": 0}
+    original = follow_module.pause
+
+    def pause(seconds: float) -> None:
+        if seen["held"] < 2:
+            try:
+                e2e.emulator.wait_held("InvokeModel", timeout=0.2)
+            except TimeoutError:
+                pass
+            else:
+                seen["held"] += 1  # the next poll sees the evaluation under way; the one after, released
+                if seen["held"] == 2:
+                    e2e.emulator.release("InvokeModel")
+                return
+        original(min(seconds, 0.5))
+
+    monkeypatch.setattr(follow_module, "pause", pause)
+    e2e.emulator.hold("InvokeModel")
+    try:
+        return cli(*args)
+    finally:
+        e2e.emulator.release("InvokeModel")
+
+
 def test_start_follows_a_run_to_its_summary_then_show_runs_report_and_compare(
-    e2e: E2E, endpoints: Path, tmp_path: Path
+    e2e: E2E, endpoints: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     name = e2e.run_name("cli")
-    followed = cli("--offline", "start", str(sample_dir()), "--name", name, "--settings", QUICK, "--follow")
+    followed = _follow_with_the_evaluation_held(
+        e2e, monkeypatch, "--offline", "start", str(sample_dir()), "--name", name, "--settings", QUICK, "--follow"
+    )
     assert followed.exit_code == 0, (followed.stdout, followed.stderr)
     out = followed.stdout
     assert "Pre-flight check: valid" in out
