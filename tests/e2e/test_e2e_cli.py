@@ -90,6 +90,9 @@ def test_start_follows_a_run_to_its_summary_then_show_runs_report_and_compare(
     e2e: E2E, endpoints: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     name = e2e.run_name("cli")
+    # The job trains for 8 s, four of the follower's 2 s polls, so one of them sees it (a generous bound on a
+    # stalled follower, not a speed assumption about the pipeline).
+    e2e.emulator.set_durations(job_seconds=8)
     followed = _follow_with_the_evaluation_held(
         e2e, monkeypatch, "--offline", "start", str(sample_dir()), "--name", name, "--settings", QUICK, "--follow"
     )
