@@ -215,9 +215,7 @@ def _records(
             continue
         where = f"{which} data line {number}"
         try:
-            example = check_record(
-                json.loads(line), data_format, model.media, model.name, reasoning=model.reasoning_content
-            )
+            example = check_record(json.loads(line), data_format, model)
         except json.JSONDecodeError as exc:
             raise _DataProblem(
                 f"Malformed input request: {where} is not valid JSON ({exc.msg}), "

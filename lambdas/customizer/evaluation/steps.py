@@ -52,7 +52,6 @@ from customizer.evaluation.runner import (
 )
 from customizer.evaluation.training_health import Curves, assess, curves
 from customizer.families import BaseModel, DataFormat
-from customizer.families.base import TEXT_ONLY
 from customizer.families.formats import Example, RecordError, evaluation_example, example_from_json
 from customizer.families.invocation import InferenceConfig
 from customizer.jobs import read_metric_files
@@ -88,9 +87,6 @@ TimeLeft = Callable[[], float]  # seconds left in the step
 def load_examples(uri: str, data_format: DataFormat, limit: int, model: BaseModel | None = None) -> list[Example]:
     """The first ``limit`` usable examples of a JSONL test set (malformed lines were reported by the
     validation step and are skipped here), with the images and videos ``model`` takes."""
-    media = model.media if model is not None else TEXT_ONLY
-    name = model.name if model is not None else "this model"
-    reasoning = model.reasoning_content if model is not None else False
     bucket, key = aws.split_s3_uri(uri, "input.test_data")
     examples: list[Example] = []
     with aws.translate_errors("reading the test set"):
@@ -101,7 +97,7 @@ def load_examples(uri: str, data_format: DataFormat, limit: int, model: BaseMode
             if not raw.strip():
                 continue
             try:
-                examples.append(evaluation_example(json.loads(raw), data_format, media, name, reasoning=reasoning))
+                examples.append(evaluation_example(json.loads(raw), data_format, model))
             except (ValueError, RecordError):
                 continue
     return examples

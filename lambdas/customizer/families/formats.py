@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from customizer.families.base import TEXT_ONLY, DataFormat, MediaRef, MediaSupport
+from customizer.families.base import TEXT_ONLY, BaseModel, DataFormat, MediaRef, MediaSupport
 
 # What the examples write; the Nova user guide: "schemaVersion can be any string value", and AWS's Nova validator
 # (aws-samples, custom-models/bedrock-fine-tuning/nova: ConverseDatasetSample) takes it as an optional string.
@@ -276,17 +276,13 @@ def _claude(record: dict[str, Any]) -> Example:
     return Example(prompt="\n".join(texts[:-1]), completion=texts[-1], system=system)
 
 
-def check_record(
-    record: object,
-    data_format: DataFormat,
-    media: MediaSupport = TEXT_ONLY,
-    model: str = "this model",
-    *,
-    reasoning: bool = False,
-) -> Example:
-    """Check one parsed JSONL record against ``data_format`` (and, in the conversation schema, the images and
-    videos ``model`` takes, and reasoning content where ``reasoning``); return its Example or raise
+def check_record(record: object, data_format: DataFormat, model: BaseModel | None = None) -> Example:
+    """Check one parsed JSONL record against ``data_format`` (and, in the conversation schema, the images,
+    videos and reasoning content ``model`` takes: none without a model); return its Example or raise
     RecordError."""
+    media = model.media if model is not None else TEXT_ONLY
+    name = model.name if model is not None else "this model"
+    reasoning = model.reasoning_content if model is not None else False
     if not isinstance(record, dict):
         raise RecordError("(record)", f"must be a JSON object, not {type(record).__name__}", "not_an_object")
     if data_format is DataFormat.PROMPT_COMPLETION:
@@ -296,22 +292,15 @@ def check_record(
         _unknown_keys(record, {"input"})
         return Example(prompt="", completion=_text(record, "input"))
     if data_format is DataFormat.CONVERSATION:
-        return _conversation(record, media, model, reasoning)
+        return _conversation(record, media, name, reasoning)
     if data_format is DataFormat.DISTILLATION_PROMPTS:
         # AWS's distillation validator: the conversation schema, "System is optional, and so is the assistant
         # content within messages".
-        return _conversation(record, media, model, reasoning, prompt_only=True)
+        return _conversation(record, media, name, reasoning, prompt_only=True)
     return _claude(record)
 
 
-def evaluation_example(
-    record: object,
-    data_format: DataFormat,
-    media: MediaSupport = TEXT_ONLY,
-    model: str = "this model",
-    *,
-    reasoning: bool = False,
-) -> Example:
+def evaluation_example(record: object, data_format: DataFormat, model: BaseModel | None = None) -> Example:
     """A test-set record as an Example. Test sets of continued pre-training runs use prompt/completion
     records (the model continues the prompt), so that format is accepted for every family. Images and videos
     are kept: the evaluation sends them with the prompt through Converse."""
@@ -323,7 +312,7 @@ def evaluation_example(
         )
     if data_format is DataFormat.DISTILLATION_PROMPTS:
         data_format = DataFormat.CONVERSATION  # a test example needs the answer it is scored against
-    return check_record(record, data_format, media, model, reasoning=reasoning)
+    return check_record(record, data_format, model)
 
 
 def example_from_json(value: dict[str, Any]) -> Example:

@@ -50,12 +50,9 @@ class RecordChecker:
 
     def check(self, record: Any) -> tuple[Example, int]:
         """The record's Example and estimated tokens; RecordError (with its kind) when it does not fit."""
-        model = self.model
         if self.test_set:
-            return evaluation_example(
-                record, self.data_format, model.media, model.name, reasoning=model.reasoning_content
-            ), 0
-        example = check_record(record, self.data_format, model.media, model.name, reasoning=model.reasoning_content)
+            return evaluation_example(record, self.data_format, self.model), 0
+        example = check_record(record, self.data_format, self.model)
         if self._reserved is not None:
             self._check_reserved(record, example)
         prompt, completion, system = example.prompt, example.completion, example.system

@@ -148,7 +148,7 @@ def test_a_record_names_its_media_for_the_pipeline_to_check() -> None:
     from customizer.families.formats import check_record
 
     model = base_model(NOVA_LITE)
-    example = check_record(with_media(0, image(7, "jpeg")), model.data_format("FINE_TUNING"), model.media, model.name)
+    example = check_record(with_media(0, image(7, "jpeg")), model.data_format("FINE_TUNING"), model)
     assert example.media == (MediaRef("image", "jpeg", "s3://data/images/7.jpeg", "messages[0].content[1].image"),)
     assert example.prompt == "What is item 0?"
 
