@@ -12,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cli.stack import CliError, Stack, describe_error
 from customizer.evaluation.metrics import METRIC_TITLES
-from customizer.records import find_record, recent_records
+from customizer.records import final_state, find_record, recent_records
 
 METHODS = {
     "FINE_TUNING": "fine-tuning",
@@ -50,15 +50,7 @@ def live_record(stack: Stack, execution_arn: str, summary: Mapping[str, Any] | N
     except ValueError:
         request = {}
     history = execution_history(stack, execution_arn)
-    state: dict[str, Any] = {}
-    for event in history:
-        output = event.get("stateExitedEventDetails", {}).get("output")
-        if output:
-            try:
-                parsed = json.loads(output)
-            except ValueError:
-                continue
-            state = parsed if isinstance(parsed, dict) else state
+    state = final_state(history)
     run = state.get("run") or {}
     return {
         "execution": description["name"],
