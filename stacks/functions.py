@@ -544,19 +544,8 @@ class Functions(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["bedrock:CreateEvaluationJob"], resources=[arns.foundation_models(self)])
         )
-        # Reads them while they run.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["bedrock:GetEvaluationJob"], resources=[evaluation_jobs(self)])
-        )
-        # Stops them when one fails or time runs out: only the jobs this pipeline created (its jobTags; the
-        # evaluation-job resource type has the aws:ResourceTag/${TagKey} condition key too).
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["bedrock:StopEvaluationJob"],
-                resources=[evaluation_jobs(self)],
-                conditions=self._tagged_by_this_pipeline(),
-            )
-        )
+        # Reads them while they run, and stops them when one fails or time runs out.
+        self._allow_stopping_evaluation_jobs(role)
         # Hands the evaluation role to Bedrock, and to nothing else.
         role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -570,11 +559,13 @@ class Functions(Construct):
         self._allow_key_via(function, "s3", ["kms:Decrypt", "kms:GenerateDataKey"])
         # The jobs' output is encrypted with the pipeline key (customerEncryptionKeyId) by Bedrock acting as the
         # evaluation role, which holds the key rights (stacks/evaluation_role.py); the caller needs none.
-        acknowledge_bedrock_wildcards(role, "evaluation-job", "foundation-model")
+        acknowledge_bedrock_wildcards(role, "foundation-model")
         return function
 
     def _allow_stopping_evaluation_jobs(self, role: iam.IRole) -> None:
-        # Stops the run's judge evaluation jobs if they still run (they bill the judge model's tokens).
+        # Stops the run's judge evaluation jobs if they still run (they bill the judge model's tokens): only the
+        # jobs this pipeline created (its jobTags; the evaluation-job resource type has the
+        # aws:ResourceTag/${TagKey} condition key too).
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["bedrock:GetEvaluationJob"], resources=[evaluation_jobs(self)])
         )
