@@ -108,13 +108,7 @@ def preflight(dataset: Dataset) -> Report:
     """The pipeline's check of the data and settings; a dataset that fails it is one line with its first errors."""
     s = dataset.resolved
     report = validate_data(
-        CheckSettings(
-            base_model_id=s.base_model_id,
-            customization_type=s.customization_type.value,
-            hyperparameters=s.hyperparameters,
-            model_units=s.model_units,
-            prices=s.prices.model_dump() if s.prices else None,
-        ),
+        CheckSettings.of_run(s),
         [DataSource.from_path(ROLES[key], str(path)) for key, path in dataset.files.items()],
     )
     if not report.valid:

@@ -287,15 +287,7 @@ def validate_run(
     if req.test_data:
         objects[Role.TEST] = _S3Data(req.test_data, "input.test_data", data_bucket)
     report = validate_data(
-        CheckSettings(
-            base_model_id=settings.base_model_id,
-            customization_type=settings.customization_type.value,
-            hyperparameters=settings.hyperparameters,
-            model_units=settings.model_units,
-            prices=settings.prices.model_dump() if settings.prices else None,
-            teacher_model_id=settings.distillation.teacher_model_id if settings.distillation else None,
-            max_response_length=settings.distillation.max_response_length if settings.distillation else 1000,
-        ),
+        CheckSettings.of_run(settings),
         [data.source(role) for role, data in objects.items()],
     )
     # The images and videos the records name: in the data bucket, there, and within the model's size limits.

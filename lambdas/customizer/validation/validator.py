@@ -8,7 +8,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from customizer.errors import SettingsError
 from customizer.families import BaseModel, CustomizationType, DataFormat, base_model, distillation
@@ -18,6 +18,9 @@ from customizer.validation.cost import estimate_cost, with_teacher
 from customizer.validation.quality import DEFAULT_CAPACITY, KeyTable, prompt_key, record_key
 from customizer.validation.records import RecordChecker
 from customizer.validation.report import FileSummary, Findings, Report
+
+if TYPE_CHECKING:
+    from customizer.settings import RunSettings
 
 SHORT_COMPLETION_CHARS = 3
 ESTIMATOR = (
@@ -61,6 +64,20 @@ class CheckSettings:
     # Distillation: the teacher and the longest answer it may give (settings.distillation).
     teacher_model_id: str | None = None
     max_response_length: int = 1000
+
+    @classmethod
+    def of_run(cls, settings: RunSettings) -> CheckSettings:
+        """What the check reads of a run's settings (the pipeline's "Validate the run" and the command line)."""
+        distilling = settings.distillation
+        return cls(
+            base_model_id=settings.base_model_id,
+            customization_type=settings.customization_type.value,
+            hyperparameters=settings.hyperparameters,
+            model_units=settings.model_units,
+            prices=settings.prices.model_dump() if settings.prices else None,
+            teacher_model_id=distilling.teacher_model_id if distilling else None,
+            max_response_length=distilling.max_response_length if distilling else cls.max_response_length,
+        )
 
 
 def _settings_error(errors: Findings, exc: SettingsError) -> None:
