@@ -14,7 +14,12 @@ The rules, and where AWS states them:
 - a Legacy base that can still run is a warning with its dates;
 - the evaluation calls the base model on demand, directly (``ON_DEMAND``) or through an inference profile
   (``INFERENCE_PROFILE``, or a configured ``evaluation.base_invoke_id``): a base served neither way cannot be
-  compared against, and a run with a test set is refused."""
+  compared against, and a run with a test set is refused;
+- a distillation's teacher must be offered in the region, Active, and callable on demand or through an
+  inference profile: Bedrock generates the training answers by invoking it ("Choose teacher and student models
+  for distillation", prequisites-model-distillation: the teachers' supported Regions, and "For some teacher
+  models, you can choose a Cross-Region inference profile"), and the evaluation's teacher arm calls it on
+  demand (``check_teacher``)."""
 
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from botocore.exceptions import ClientError
 
 from customizer import aws
 from customizer.errors import SettingsError
-from customizer.families import BASE_MODELS, REGIONS_AS_OF, BaseModel, CustomizationType
+from customizer.families import BASE_MODELS, REGIONS_AS_OF, BaseModel, CustomizationType, distillation
 from customizer.settings import RunSettings
 
 LEGACY = "LEGACY"
@@ -183,3 +188,32 @@ def check_lifecycle(
             "so the evaluation cannot call the base model; give the id or ARN of an inference profile for it"
         )
     return warnings
+
+
+def check_teacher(settings: RunSettings, region: str | None, offering: Offering | None) -> Offering:
+    """Raise SettingsError naming ``settings.distillation.teacher_model_id`` when Bedrock does not offer the
+    teacher in ``region`` (``offering``: GetFoundationModel's answer for it; None: unknown there), when it is not
+    Active, or when it can be called neither on demand nor through an inference profile."""
+    assert settings.distillation is not None
+    teacher = distillation.teacher(settings.distillation.teacher_model_id)
+    where = region or "(no region)"
+    listed = ", ".join(teacher.regions) or "no region"
+    table = f"it is a teacher in {listed} (this project's table of the user guide, {distillation.PAIRS_AS_OF})"
+    setting = "settings.distillation.teacher_model_id"
+    if offering is None:
+        raise SettingsError(
+            f"{setting}: Bedrock does not offer {teacher.model_id} in {where}, so it cannot teach here; {table}; "
+            "run the pipeline in a region that offers it, or choose another teacher"
+        )
+    if offering.status != "ACTIVE":
+        raise SettingsError(
+            f"{setting}: {teacher.model_id} is {offering.status.title()} in {where} ({offering.dates()}); new "
+            'customers cannot use Legacy models (user guide, "Model lifecycle"): choose an Active teacher'
+        )
+    if not {ON_DEMAND, INFERENCE_PROFILE} & set(offering.inference_types):
+        raise SettingsError(
+            f"{setting}: Bedrock serves {teacher.model_id} in {where} neither on demand nor through an inference "
+            f"profile (inference types: {', '.join(offering.inference_types) or 'none'}), so it cannot answer the "
+            "distillation's prompts; choose another teacher"
+        )
+    return offering

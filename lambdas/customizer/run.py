@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from customizer import aws
-from customizer.catalog import check_lifecycle, check_offered
+from customizer.catalog import check_lifecycle, check_offered, check_teacher
 from customizer.catalog import describe as describe_offering
 from customizer.errors import (
     AwsRequestRejectedError,
@@ -275,6 +275,9 @@ def validate_run(
     base_id = base_invoke_id(settings.model, region, settings.evaluation.base_invoke_id)
     # Ask Bedrock first (one call, before any data is read): is this customization of the base offered here today?
     offering = check_offered(settings, region, describe_offering(settings.base_model_id))
+    if settings.distillation is not None:
+        # The teacher too: offered here, Active, callable on demand (catalog.check_teacher).
+        check_teacher(settings, region, describe_offering(settings.distillation.teacher_model_id))
     if settings.throughput_policy is ThroughputPolicy.KEEP_IF_BETTER and not req.test_data:
         raise SettingsError(
             "settings.throughput_policy: keep_if_better needs a test set to compare the models; "

@@ -10,7 +10,11 @@ Where the service's answer is a guess (no account to ask), it says so here and i
 - every family model is listed in every region (inference reaches most models in most regions), with
   ``customizationsSupported`` holding only the types the families say are offered in this region;
 - ``inferenceTypesSupported``: ``ON_DEMAND``, or ``INFERENCE_PROFILE`` for bases Bedrock serves on demand only
-  through a cross-region profile (the user guide's value; botocore 1.44's enum lists ON_DEMAND and PROVISIONED).
+  through a cross-region profile (the user guide's value; botocore 1.44's enum lists ON_DEMAND and PROVISIONED);
+- a distillation teacher that is no family's base model (Nova Premier, Claude 3.5 Sonnet, Llama 3.1 405B:
+  ``customizer.families.distillation.TEACHERS``) is known only in its table regions, served ``ON_DEMAND`` and
+  customizable in no way; elsewhere GetFoundationModel answers ``ResourceNotFoundException`` as for a model
+  past its end of life (a guess: the service's wording for a model not offered in a region is not documented).
 
 Not thread-safe by itself: the emulator holds the store's lock."""
 
@@ -22,7 +26,8 @@ from datetime import datetime
 from typing import Any
 
 from customizer.errors import SettingsError
-from customizer.families import BASE_MODELS, BaseModel, CustomizationType, base_model
+from customizer.families import BASE_MODELS, BaseModel, CustomizationType, base_model, distillation
+from customizer.families.distillation import Teacher
 from offline.bedrock_emulator.errors import INVALID_MODEL_IDENTIFIER, ServiceError, invalid, not_found
 
 ACTIVE, LEGACY = "ACTIVE", "LEGACY"
@@ -74,8 +79,7 @@ class Catalog:
         customizations: list[str] | None = None,
     ) -> None:
         """Make the catalog say this of ``model_id`` in this region (until ``reset``)."""
-        model = self._model(model_id)
-        override = self.overrides.setdefault(model.model_id, Override())
+        override = self.overrides.setdefault(self._known_id(model_id), Override())
         if status is not None:
             if status not in (ACTIVE, LEGACY):
                 raise ValueError(f"status must be {ACTIVE} or {LEGACY}, not {status!r}")
@@ -96,7 +100,7 @@ class Catalog:
 
     # ---- what the service says ----
 
-    def lifecycle(self, model: BaseModel) -> Lifecycle:
+    def lifecycle(self, model: BaseModel | Teacher) -> Lifecycle:
         override = self.overrides.get(model.model_id)
         return override.lifecycle if override and override.lifecycle else Lifecycle()
 
@@ -124,8 +128,35 @@ class Catalog:
             "modelLifecycle": self.lifecycle(model).describe(),
         }
 
+    def teacher_details(self, teacher: Teacher) -> dict[str, Any]:
+        """A teacher that is no base model: served on demand, customizable in no way (the module's guess)."""
+        return {
+            "modelArn": f"arn:aws:bedrock:{self.region}::foundation-model/{teacher.model_id}",
+            "modelId": teacher.model_id,
+            "modelName": teacher.name,
+            "providerName": teacher.provider,
+            "inputModalities": ["TEXT"],
+            "outputModalities": ["TEXT"],
+            "responseStreamingSupported": True,
+            "customizationsSupported": [],
+            "inferenceTypesSupported": ["ON_DEMAND"],
+            "modelLifecycle": self.lifecycle(teacher).describe(),
+        }
+
+    def teacher_here(self, model_id: str, now: datetime) -> Teacher | None:
+        """The teacher-only model ``model_id`` if it is offered in this region today, else None."""
+        teacher = _teacher_only(model_id)
+        if teacher is None or self.region not in teacher.regions or self._ended(teacher, now):
+            return None
+        return teacher
+
     def get(self, model_identifier: str, now: datetime) -> dict[str, Any]:
         model_id = model_identifier.rsplit("/", 1)[-1] if model_identifier.startswith("arn:") else model_identifier
+        if _teacher_only(model_id) is not None:
+            teacher = self.teacher_here(model_id, now)
+            if teacher is None:
+                raise not_found(f"The model {model_id} is not offered in {self.region}.")
+            return {"modelDetails": self.teacher_details(teacher)}
         model = self._model(model_id)
         if self._ended(model, now):
             raise not_found(f"The model {model_id} has reached the end of its life and can't be found.")
@@ -146,6 +177,17 @@ class Catalog:
             if p.get("byOutputModality") and p["byOutputModality"] not in details["outputModalities"]:
                 continue
             summaries.append(details)
+        if not p.get("byCustomizationType"):  # a teacher-only model is customizable in no way
+            for teacher in distillation.TEACHERS:
+                found = self.teacher_here(teacher.model_id, now)
+                if found is None:
+                    continue
+                details = self.teacher_details(found)
+                if p.get("byProvider") and details["providerName"].lower() != str(p["byProvider"]).lower():
+                    continue
+                if p.get("byInferenceType") and p["byInferenceType"] not in details["inferenceTypesSupported"]:
+                    continue
+                summaries.append(details)
         return {"modelSummaries": summaries}
 
     def check_throughput(self, model: BaseModel) -> None:
@@ -162,9 +204,15 @@ class Catalog:
                 f"The base model {model.model_id} does not support {customization_type.value} in {self.region}."
             )
 
-    def _ended(self, model: BaseModel, now: datetime) -> bool:
+    def _ended(self, model: BaseModel | Teacher, now: datetime) -> bool:
         end = self.lifecycle(model).end_of_life_time
         return end is not None and end <= now
+
+    @classmethod
+    def _known_id(cls, model_id: str) -> str:
+        """The catalog's key for ``model_id``: a base model's id, or a teacher-only model's."""
+        teacher = _teacher_only(model_id)
+        return teacher.model_id if teacher is not None else cls._model(model_id).model_id
 
     @staticmethod
     def _model(model_id: str) -> BaseModel:
@@ -172,3 +220,15 @@ class Catalog:
             return base_model(model_id)
         except SettingsError:
             raise ServiceError("ValidationException", INVALID_MODEL_IDENTIFIER) from None
+
+
+def _teacher_only(model_id: str) -> Teacher | None:
+    """A distillation teacher that is no family's base model (Nova Pro and Llama 3.1 70B are both)."""
+    teacher = distillation.find_teacher(model_id)
+    if teacher is None:
+        return None
+    try:
+        base_model(teacher.model_id)
+    except SettingsError:
+        return teacher
+    return None

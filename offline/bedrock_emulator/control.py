@@ -177,8 +177,7 @@ class ControlPlane:
             raise invalid(f"The base model {model.model_id} does not support customization type {value}.") from exc
         return ctype
 
-    @staticmethod
-    def _check_distillation(model: BaseModel, p: Params) -> None:
+    def _check_distillation(self, model: BaseModel, p: Params) -> None:
         """The teacher must be one the student may learn from (the families' pairs); a distillation job takes no
         hyperparameters. The messages' wording is this project's guess at the service's (README)."""
         teacher_config = ((p.get("customizationConfig") or {}).get("distillationConfig") or {}).get(
@@ -192,6 +191,10 @@ class ControlPlane:
                 f"The teacher model {teacher} is not supported for distillation into {model.model_id}. Supported "
                 f"teacher models: {', '.join(model.distillation_teachers)}."
             )
+        try:  # offered in this region today (the catalog, as GetFoundationModel says)
+            self.store.catalog.get(teacher, self.store.clock.now())
+        except ServiceError as exc:
+            raise invalid(f"The teacher model {teacher} is not available in {self.store.catalog.region}.") from exc
         if p.get("hyperParameters"):
             raise invalid("hyperParameters are not supported for customization type DISTILLATION.")
 

@@ -17,7 +17,7 @@ from typing import Any
 from werkzeug.wrappers import Response
 
 from customizer.errors import SettingsError
-from customizer.families import BaseModel, base_model
+from customizer.families import BASE_MODELS, BaseModel, base_model
 from customizer.families.base import PROFILE_GEOGRAPHIES
 from customizer.families.invocation import BodyShapeError, check_request, render_response
 from offline.bedrock_emulator.answering import Answerer, BaseAnswerer, estimate_tokens
@@ -78,18 +78,30 @@ class Runtime:
             return self._base(rest, through_profile=True)
         return self._base(model_id)
 
-    @staticmethod
-    def _base(model_id: str, *, through_profile: bool = False) -> Target:
+    def _base(self, model_id: str, *, through_profile: bool = False) -> Target:
         try:
             model = base_model(model_id)
         except SettingsError as exc:
-            raise invalid(INVALID_MODEL_IDENTIFIER) from exc
+            teacher = self._teacher(model_id)
+            if teacher is None:
+                raise invalid(INVALID_MODEL_IDENTIFIER) from exc
+            return teacher
         if model.on_demand_through_profile and not through_profile:
             raise invalid(
                 f"Invocation of model ID {model_id} with on-demand throughput isn\u2019t supported. Retry your "
                 "request with the ID or ARN of an inference profile that contains this model."
             )
         return Target(model, BaseAnswerer())
+
+    def _teacher(self, model_id: str) -> Target | None:
+        """A distillation teacher that is no base model, offered in this region (the catalog): it takes the body
+        shapes of its students' family (teacher and student share a provider) and answers as a base model does
+        (it has seen no one's data: answering.py)."""
+        teacher = self.store.catalog.teacher_here(model_id, self.store.clock.now())
+        if teacher is None:
+            return None
+        student = next((m for m in BASE_MODELS if teacher.model_id in m.distillation_teachers), None)
+        return Target(student, BaseAnswerer()) if student is not None else None
 
     def _through_throughput(self, arn: str) -> Target:
         throughput = self.store.resources.throughputs.get(arn)

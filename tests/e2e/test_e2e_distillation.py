@@ -114,3 +114,38 @@ def test_fewer_than_100_prompts_are_refused_before_any_job(e2e: E2E) -> None:
     assert e2e.jobs_for(run_name) == []
     (note,) = e2e.notifications_for(run_name)
     assert "99 prompts; distillation needs at least 100" in note["reason"], note["reason"]
+
+
+@pytest.mark.e2e
+def test_a_teacher_not_offered_in_the_region_is_refused_before_any_job(e2e: E2E) -> None:
+    # Given Llama 3.1 8B offered for distillation here, and its teacher Llama 3.1 405B, which Bedrock offers in
+    # us-west-2 only (the emulator answers GetFoundationModel from the teachers' table)
+    student, teacher = "meta.llama3-1-8b-instruct-v1:0", "meta.llama3-1-405b-instruct-v1:0"
+    e2e.emulator.set_foundation_model(student, customizations=["FINE_TUNING", "DISTILLATION"])
+    run_name = e2e.run_name("distill-region")
+    creates_before = e2e.calls().get("CreateModelCustomizationJob", 0)
+    settings = e2e.settings(_distillation(teacher, base_model_id=student))
+    result = e2e.run(lambda: e2e.start_console(run_name, settings, _prompts()))
+
+    assert result.status == "FAILED"
+    assert path_of(result) == ["Validate the run", "Notify failure", "Run failed"]
+    assert e2e.calls().get("CreateModelCustomizationJob", 0) == creates_before
+    (note,) = e2e.notifications_for(run_name)
+    assert (
+        "settings.distillation.teacher_model_id: Bedrock does not offer meta.llama3-1-405b-instruct-v1:0 in "
+        "us-east-1, so it cannot teach here; it is a teacher in us-west-2" in note["reason"]
+    ), note["reason"]
+
+
+@pytest.mark.e2e
+def test_a_legacy_teacher_is_refused_before_any_job(e2e: E2E) -> None:
+    e2e.emulator.set_foundation_model("amazon.nova-premier-v1:0", status="LEGACY")
+    run_name = e2e.run_name("distill-legacy")
+    result = e2e.run(
+        lambda: e2e.start_console(run_name, e2e.settings(_distillation("amazon.nova-premier-v1:0")), _prompts())
+    )
+
+    assert result.status == "FAILED"
+    assert e2e.jobs_for(run_name) == []
+    (note,) = e2e.notifications_for(run_name)
+    assert "settings.distillation.teacher_model_id: amazon.nova-premier-v1:0 is Legacy in us-east-1" in note["reason"]

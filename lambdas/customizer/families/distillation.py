@@ -38,15 +38,20 @@ class Teacher:
     provider: str
     input_per_1k: float
     output_per_1k: float
+    # Where the user guide's distillation table (prequisites-model-distillation, as read on PAIRS_AS_OF) has the
+    # teacher: a cache, like the families' regions. The pipeline asks GetFoundationModel (customizer.catalog
+    # check_teacher); this only names where it would work instead, and tells the offline emulator what to answer.
+    regions: tuple[str, ...] = ()
 
 
+_EAST, _WEST = ("us-east-1",), ("us-west-2",)
 TEACHERS = (
-    Teacher("amazon.nova-premier-v1:0", "Nova Premier", "Amazon", 0.0025, 0.0125),
-    Teacher("amazon.nova-pro-v1:0", "Nova Pro", "Amazon", 0.0008, 0.0032),
-    Teacher("anthropic.claude-3-5-sonnet-20241022-v2:0", "Claude 3.5 Sonnet v2", "Anthropic", 0.003, 0.015),
-    Teacher("anthropic.claude-3-5-sonnet-20240620-v1:0", "Claude 3.5 Sonnet", "Anthropic", 0.003, 0.015),
-    Teacher("meta.llama3-1-405b-instruct-v1:0", "Llama 3.1 405B Instruct", "Meta", 0.0024, 0.0024),
-    Teacher("meta.llama3-1-70b-instruct-v1:0", "Llama 3.1 70B Instruct", "Meta", 0.00072, 0.00072),
+    Teacher("amazon.nova-premier-v1:0", "Nova Premier", "Amazon", 0.0025, 0.0125, _EAST),
+    Teacher("amazon.nova-pro-v1:0", "Nova Pro", "Amazon", 0.0008, 0.0032, _EAST),
+    Teacher("anthropic.claude-3-5-sonnet-20241022-v2:0", "Claude 3.5 Sonnet v2", "Anthropic", 0.003, 0.015, _WEST),
+    Teacher("anthropic.claude-3-5-sonnet-20240620-v1:0", "Claude 3.5 Sonnet", "Anthropic", 0.003, 0.015, _WEST),
+    Teacher("meta.llama3-1-405b-instruct-v1:0", "Llama 3.1 405B Instruct", "Meta", 0.0024, 0.0024, _WEST),
+    Teacher("meta.llama3-1-70b-instruct-v1:0", "Llama 3.1 70B Instruct", "Meta", 0.00072, 0.00072, _WEST),
 )
 
 NOVA_TEACHERS = ("amazon.nova-premier-v1:0", "amazon.nova-pro-v1:0")
@@ -55,14 +60,19 @@ LLAMA_405B = ("meta.llama3-1-405b-instruct-v1:0",)
 LLAMA_TEACHERS = ("meta.llama3-1-405b-instruct-v1:0", "meta.llama3-1-70b-instruct-v1:0")
 
 
+def find_teacher(model_id: str) -> Teacher | None:
+    """The teacher named by its model id or foundation-model ARN, or None."""
+    bare = model_id.rsplit("foundation-model/", 1)[-1]
+    return next((t for t in TEACHERS if t.model_id == bare), None)
+
+
 def teacher(model_id: str) -> Teacher:
     """The teacher named by its model id or foundation-model ARN. A cross-region inference profile is not taken
     yet: the customization role would need to invoke it in every region of the profile (the user guide's
     "Permissions to create a Distillation job with a cross-region inference profile"), which it is not granted."""
-    bare = model_id.rsplit("foundation-model/", 1)[-1]
-    for found in TEACHERS:
-        if bare == found.model_id:
-            return found
+    found = find_teacher(model_id)
+    if found is not None:
+        return found
     known = ", ".join(t.model_id for t in TEACHERS)
     raise SettingsError(
         f"settings.distillation.teacher_model_id: {model_id!r} is not a known teacher (by model id or "

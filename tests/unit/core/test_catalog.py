@@ -166,3 +166,40 @@ def test_a_base_the_evaluation_cannot_call_is_refused_unless_a_profile_is_given(
     assert lifecycle(given, provisioned_only) == []
     assert lifecycle(settings(base_model_id=NOVA), provisioned_only, evaluates_base=False) == []
     assert lifecycle(settings(base_model_id=NOVA), offering(inference_types=("INFERENCE_PROFILE",))) == []
+
+
+# ---- a distillation's teacher ----
+
+PREMIER = "amazon.nova-premier-v1:0"
+
+
+def distilling(teacher: str = PREMIER) -> RunSettings:
+    return settings(base_model_id=NOVA, customization_type="DISTILLATION", distillation={"teacher_model_id": teacher})
+
+
+def test_a_teacher_offered_active_and_on_demand_passes() -> None:
+    found = offering(PREMIER, customizations=())
+    assert catalog.check_teacher(distilling(), "us-east-1", found) is found
+    through_profile = offering(PREMIER, customizations=(), inference_types=("INFERENCE_PROFILE",))
+    assert catalog.check_teacher(distilling(), "us-east-1", through_profile) is through_profile
+
+
+def test_a_teacher_not_offered_in_the_region_is_refused_naming_where_it_teaches() -> None:
+    with pytest.raises(SettingsError) as refused:
+        catalog.check_teacher(distilling(), "eu-west-1", None)
+    assert str(refused.value).startswith(
+        "settings.distillation.teacher_model_id: Bedrock does not offer amazon.nova-premier-v1:0 in eu-west-1, so "
+        "it cannot teach here; it is a teacher in us-east-1 (this project's table of the user guide"
+    ), refused.value
+
+
+def test_a_legacy_teacher_is_refused_with_its_dates() -> None:
+    legacy = offering(PREMIER, status="LEGACY", legacy_time=datetime(2026, 11, 1, tzinfo=UTC))
+    with pytest.raises(SettingsError, match=r"is Legacy in us-east-1 \(legacy since 2026-11-01\)"):
+        catalog.check_teacher(distilling(), "us-east-1", legacy)
+
+
+def test_a_teacher_served_only_provisioned_is_refused() -> None:
+    provisioned = offering(PREMIER, inference_types=("PROVISIONED",))
+    with pytest.raises(SettingsError, match="neither on demand nor through an inference profile"):
+        catalog.check_teacher(distilling(), "us-east-1", provisioned)

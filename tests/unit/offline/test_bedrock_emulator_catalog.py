@@ -127,3 +127,49 @@ def test_the_admin_endpoint_sets_a_lifecycle(server: EmulatorServer, bedrock: An
     EmulatorAdmin(server.endpoint_url).set_foundation_model(TITAN, status="LEGACY", customizations=[])
     details = bedrock.get_foundation_model(modelIdentifier=TITAN)["modelDetails"]
     assert (details["modelLifecycle"]["status"], details["customizationsSupported"]) == ("LEGACY", [])
+
+
+PREMIER = "amazon.nova-premier-v1:0"  # a teacher, no family's base model
+LLAMA_405B = "meta.llama3-1-405b-instruct-v1:0"  # a teacher in us-west-2 only
+
+
+def test_a_teacher_that_is_no_base_is_described_where_it_teaches(bedrock: Any) -> None:
+    details = bedrock.get_foundation_model(modelIdentifier=PREMIER)["modelDetails"]
+    assert details["modelName"] == "Nova Premier" and details["providerName"] == "Amazon"
+    assert details["customizationsSupported"] == [] and details["inferenceTypesSupported"] == ["ON_DEMAND"]
+    assert PREMIER in [m["modelId"] for m in bedrock.list_foundation_models(byProvider="amazon")["modelSummaries"]]
+    assert PREMIER not in [
+        m["modelId"] for m in bedrock.list_foundation_models(byCustomizationType="DISTILLATION")["modelSummaries"]
+    ]
+    with pytest.raises(ClientError) as elsewhere:
+        bedrock.get_foundation_model(modelIdentifier=LLAMA_405B)
+    assert _code(elsewhere) == ("ResourceNotFoundException", f"The model {LLAMA_405B} is not offered in us-east-1.")
+
+
+def test_a_teacher_answers_on_demand_and_takes_a_lifecycle(
+    bedrock: Any, emulator: BedrockEmulator, runtime: Any
+) -> None:
+    answer = runtime.converse(modelId=PREMIER, messages=[{"role": "user", "content": [{"text": "What is a cat?"}]}])
+    assert answer["output"]["message"]["content"][0]["text"]
+    with pytest.raises(ClientError) as refused:
+        runtime.converse(modelId=LLAMA_405B, messages=[{"role": "user", "content": [{"text": "Hi"}]}])
+    assert _code(refused)[0] == "ValidationException"
+    emulator.set_foundation_model(PREMIER, status="LEGACY")
+    assert bedrock.get_foundation_model(modelIdentifier=PREMIER)["modelDetails"]["modelLifecycle"] == {
+        "status": "LEGACY"
+    }
+
+
+def test_no_distillation_job_with_a_teacher_not_offered_here(
+    bedrock: Any, emulator: BedrockEmulator, job_request: Callable[..., dict[str, Any]]
+) -> None:
+    student = "meta.llama3-1-8b-instruct-v1:0"
+    emulator.set_foundation_model(student, customizations=["DISTILLATION"])
+    request = job_request(baseModelIdentifier=student, customizationType="DISTILLATION")
+    del request["hyperParameters"]
+    request["customizationConfig"] = {
+        "distillationConfig": {"teacherModelConfig": {"teacherModelIdentifier": LLAMA_405B}}
+    }
+    with pytest.raises(ClientError) as refused:
+        bedrock.create_model_customization_job(**request)
+    assert _code(refused) == ("ValidationException", f"The teacher model {LLAMA_405B} is not available in us-east-1.")
