@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from customizer.errors import SettingsError
 from customizer.families import BASE_MODELS, CustomizationType, base_model, distillation
 from customizer.families import BaseModel as FamilyModel
+from customizer.grading.spec import GraderSettings
 
 
 class ThroughputPolicy(enum.StrEnum):
@@ -241,6 +242,8 @@ class RunSettings(_Strict):
     serving: Literal["provisioned_throughput", "on_demand"] = "provisioned_throughput"
     # Only for customization_type DISTILLATION, which needs it.
     distillation: DistillationSettings | None = None
+    # The reward of a REINFORCEMENT_FINE_TUNING job and the evaluation's ``grader`` metric (customizer.grading).
+    grader: GraderSettings | None = None
 
     @model_validator(mode="after")
     def _committed_throughput_cannot_be_deleted(self) -> RunSettings:
@@ -334,7 +337,10 @@ class DeploymentSettings(_Strict):
 def _describe(error: ValidationError, prefix: str) -> str:
     lines = []
     for item in error.errors():
-        where = ".".join(str(p) for p in (prefix, *item["loc"]) if p != "")
+        # A list's item by its index: settings.grader.weighted[1].pattern.
+        where = "".join(
+            f"[{p}]" if isinstance(p, int) else f".{p}" for p in (prefix, *item["loc"]) if p != ""
+        ).removeprefix(".")
         message = item["msg"].removeprefix("Value error, ")
         got = item.get("input")
         shown = (
