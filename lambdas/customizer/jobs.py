@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from customizer import aws
-from customizer.errors import AwsRequestRejectedError, ResourceMissingError, WaitTimeoutError
-from customizer.families import CustomizationType
+from customizer.errors import AwsRequestRejectedError, ResourceMissingError, SettingsError, WaitTimeoutError
+from customizer.families import CustomizationType, rft
 from customizer.models import Job, Run
+from customizer.settings import grader_lambda_arn
 
 TRAINING_METRICS = "training_artifacts/step_wise_training_metrics.csv"
 # Where the validation metrics lie: AWS's sample code reads
@@ -70,9 +71,18 @@ def find_job(name_or_arn: str) -> Job | None:
         return None
 
 
-def create_job(run: Run, *, role_arn: str, kms_key_arn: str, pipeline_tag: str, smoke: bool = False) -> Job:
+def create_job(
+    run: Run,
+    *,
+    role_arn: str,
+    kms_key_arn: str,
+    pipeline_tag: str,
+    smoke: bool = False,
+    reward_function_arn: str | None = None,
+) -> Job:
     """Create the job (with ``smoke``, the run's short job), or return the one this run already created
-    (same name, same token)."""
+    (same name, same token). A reinforcement fine-tuning job's grader is the run's own Lambda
+    (``settings.grader.lambda_arn``), else ``reward_function_arn`` (the stack's reward function)."""
     if smoke and run.smoke is None:
         raise ResourceMissingError(f"run {run.run_id} has no smoke test planned")
     job_name = run.smoke.job_name if smoke and run.smoke else run.names.job_name
@@ -117,6 +127,13 @@ def create_job(run: Run, *, role_arn: str, kms_key_arn: str, pipeline_tag: str, 
                 }
             }
         }
+    if run.settings.customization_type is CustomizationType.REINFORCEMENT_FINE_TUNING:
+        grader = grader_lambda_arn(run.settings) or reward_function_arn
+        if not grader:
+            raise SettingsError("settings.grader: a reinforcement fine-tuning job needs a grader; none is set")
+        # botocore's RFTConfig: the grader and the typed hyperparameters in customizationConfig, none at the top.
+        del request["hyperParameters"]
+        request["customizationConfig"] = rft.rft_config(run.hyperparameters, grader)
     return aws.create_or_find(
         lambda: str(bedrock.create_model_customization_job(**request)["jobArn"]),
         find_job,

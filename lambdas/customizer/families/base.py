@@ -18,6 +18,7 @@ class CustomizationType(enum.StrEnum):
     FINE_TUNING = "FINE_TUNING"
     CONTINUED_PRE_TRAINING = "CONTINUED_PRE_TRAINING"
     DISTILLATION = "DISTILLATION"
+    REINFORCEMENT_FINE_TUNING = "REINFORCEMENT_FINE_TUNING"
 
 
 class DataFormat(enum.StrEnum):
@@ -29,6 +30,9 @@ class DataFormat(enum.StrEnum):
     CONTINUED_PRE_TRAINING = "input"  # {"input": ...}
     # Distillation prompts: the conversation schema, the assistant's answer optional (the teacher writes it).
     DISTILLATION_PROMPTS = "distillation-prompts"
+    # Reinforcement fine-tuning prompts: OpenAI chat-completion ``messages`` with a ``reference_answer`` the grader
+    # scores against, any other fields passed through to it (families/rft.py).
+    RFT_CHAT = "rft-openai-chat"
 
 
 @dataclass(frozen=True)
@@ -83,23 +87,31 @@ class InvocationStyle(enum.StrEnum):
 
 @dataclass(frozen=True)
 class HyperParameter:
-    """One hyperparameter: Bedrock takes every value as a string, the range is checked as a number."""
+    """One hyperparameter: Bedrock takes every value as a string, the range is checked as a number. A ``choices``
+    one (RFT's reasoningEffort) takes one of its strings instead."""
 
     name: str
-    kind: type[int] | type[float]
-    minimum: float
-    maximum: float
+    kind: type[int] | type[float] | type[str]
+    minimum: float = 0
+    maximum: float = 0
     default: float | None = None
     # Cohere's evalPercentage only applies when no validation data is given.
     only_without_validation: bool = False
+    choices: tuple[str, ...] = ()
 
     def allowed(self) -> str:
+        if self.choices:
+            return f"one of {', '.join(self.choices)}"
         if self.minimum == self.maximum:
             return f"{self.kind.__name__} equal to {_fmt(self.minimum)}"
         return f"{self.kind.__name__} from {_fmt(self.minimum)} to {_fmt(self.maximum)}"
 
     def normalize(self, value: object, where: str) -> str:
         """Return the value as the string Bedrock expects, or raise SettingsError naming ``where``."""
+        if self.choices:
+            if value not in self.choices:
+                raise SettingsError(f"{where}: {value!r} is not allowed; allowed: {self.allowed()}")
+            return str(value)
         if isinstance(value, bool):
             raise SettingsError(f"{where}: {value!r} is not a number; allowed: {self.allowed()}")
         try:
@@ -211,6 +223,9 @@ class BaseModel:
     validation_data_note: str = ""
     # The teachers Bedrock lets this model learn from in a distillation job (families/distillation.py).
     distillation_teachers: tuple[str, ...] = ()
+    # The hyperparameters of a reinforcement fine-tuning job (customizationConfig.rftConfig.hyperParameters,
+    # families/rft.py), where the base takes that type; ``hyperparameters`` are the other types'.
+    rft_hyperparameters: tuple[HyperParameter, ...] = ()
 
     def regions_for(self, customization_type: CustomizationType | str) -> tuple[str, ...]:
         return self.regions.get(CustomizationType(customization_type), ())
@@ -228,21 +243,33 @@ class BaseModel:
             )
         return self.formats[ctype]
 
+    def hyperparameters_for(self, customization_type: CustomizationType | str | None) -> tuple[HyperParameter, ...]:
+        return self.rft_hyperparameters if _is_rft(customization_type) else self.hyperparameters
+
     def hyperparameter(self, name: str) -> HyperParameter | None:
         return next((h for h in self.hyperparameters if h.name == name), None)
 
-    def resolve_hyperparameters(self, given: Mapping[str, Any], *, has_validation_data: bool) -> dict[str, str]:
-        """Check ``given`` against this model's ranges and fill in defaults.
+    def resolve_hyperparameters(
+        self,
+        given: Mapping[str, Any],
+        *,
+        has_validation_data: bool,
+        customization_type: CustomizationType | str | None = None,
+    ) -> dict[str, str]:
+        """Check ``given`` against this model's ranges for the customization type and fill in defaults.
 
         Returns the strings Bedrock takes. Raises SettingsError naming the first wrong setting."""
-        known = {h.name for h in self.hyperparameters}
+        specs = self.hyperparameters_for(customization_type)
+        known = {h.name for h in specs}
         for name in given:
             if name not in known:
+                kind = " reinforcement fine-tuning" if _is_rft(customization_type) else ""
                 raise SettingsError(
-                    f"settings.hyperparameters.{name}: unknown for {self.model_id}; allowed: {', '.join(sorted(known))}"
+                    f"settings.hyperparameters.{name}: unknown for{kind} {self.model_id}; allowed: "
+                    f"{', '.join(sorted(known))}"
                 )
         resolved: dict[str, str] = {}
-        for spec in self.hyperparameters:
+        for spec in specs:
             where = f"settings.hyperparameters.{spec.name}"
             if spec.only_without_validation and has_validation_data:
                 if spec.name in given:
@@ -265,6 +292,10 @@ class BaseModel:
         """True for this model's id, its aliases, and its context-length variants
         (``amazon.titan-text-express-v1:0:8k`` is the express model)."""
         return any(model_id == i or model_id.startswith(i + ":") for i in (self.model_id, *self.aliases))
+
+
+def _is_rft(customization_type: CustomizationType | str | None) -> bool:
+    return customization_type is not None and str(customization_type) == CustomizationType.REINFORCEMENT_FINE_TUNING
 
 
 # The geography prefix of the system-defined cross-region inference profiles, by the caller's region.

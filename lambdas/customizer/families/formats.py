@@ -4,6 +4,7 @@ file checks) builds on ``check_record``."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -276,6 +277,82 @@ def _claude(record: dict[str, Any]) -> Example:
     return Example(prompt="\n".join(texts[:-1]), completion=texts[-1], system=system)
 
 
+_RFT_ROLES = ("system", "user", "assistant")
+
+
+def _rft_content(message: dict[str, Any], where: str) -> str:
+    """A message's content: a string, or OpenAI's list of ``{"type": "text", "text": ...}`` parts (the Nova 2
+    user guide's RFT evaluation example). Text only: "RFT on Amazon Nova 2 currently supports text-based training
+    data" (nova-data-prep-rft-2)."""
+    if "content" not in message:
+        raise RecordError(f"{where}.content", "required key is missing", "missing_key")
+    content = message["content"]
+    if isinstance(content, str):
+        return _text(message, "content", f"{where}.content")
+    if not isinstance(content, list) or not content:
+        raise RecordError(
+            f"{where}.content", 'must be a string or a non-empty list of {"type": "text", "text": ...}', "wrong_type"
+        )
+    texts = []
+    for j, part in enumerate(content):
+        part_where = f"{where}.content[{j}]"
+        if not isinstance(part, dict) or part.get("type") != "text":
+            raise RecordError(part_where, 'must be {"type": "text", "text": ...} (RFT takes text only)', "wrong_type")
+        texts.append(_text(part, "text", f"{part_where}.text"))
+    return "\n".join(texts)
+
+
+def reference_text(value: Any) -> str:
+    """A reference answer as the text the evaluation compares answers with: a string as it is, anything else as
+    compact JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _rft_chat(record: dict[str, Any]) -> Example:
+    """A reinforcement fine-tuning prompt (families/rft.py): OpenAI chat-completion ``messages`` (system first if
+    any, then user and assistant turns, ending with the user's: the model writes the next turn, which the grader
+    receives appended to the messages, per the user guide's reward-function payload) and a ``reference_answer`` of
+    any JSON type. Every other field is kept for the grader ("[Optional] You can add fields used by grader Lambda
+    for grading")."""
+    if "messages" not in record:
+        raise RecordError("messages", "required key is missing: the prompt's messages", "missing_key")
+    messages = record["messages"]
+    if not isinstance(messages, list) or not messages:
+        raise RecordError("messages", "must be a non-empty list of messages", "wrong_type")
+    system: list[str] = []
+    turns: list[str] = []
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise RecordError(where, "must be an object", "wrong_type")
+        role = message.get("role")
+        if role not in _RFT_ROLES:
+            raise RecordError(f"{where}.role", f"{role!r}; allowed: {', '.join(_RFT_ROLES)}", "role_order")
+        text = _rft_content(message, where)
+        if role == "system":
+            if turns:
+                raise RecordError(f"{where}.role", "a system message comes before the user's", "role_order")
+            system.append(text)
+        else:
+            turns.append(text)
+    if messages[-1].get("role") != "user":
+        raise RecordError(
+            f"messages[{len(messages) - 1}].role",
+            "the last message must be the user's (the model answers it during training)",
+            "role_order",
+        )
+    if "reference_answer" not in record:
+        raise RecordError(
+            "reference_answer",
+            "required key is missing: the expected output or criteria the grader scores the answer against",
+            "missing_key",
+        )
+    reference = record["reference_answer"]
+    if reference is None or reference in ("", {}, []) or (isinstance(reference, str) and not reference.strip()):
+        raise RecordError("reference_answer", "must not be empty", "empty_text")
+    return Example(prompt="\n".join(turns), completion=reference_text(reference), system="\n".join(system))
+
+
 def check_record(record: object, data_format: DataFormat, model: BaseModel | None = None) -> Example:
     """Check one parsed JSONL record against ``data_format`` (and, in the conversation schema, the images,
     videos and reasoning content ``model`` takes: none without a model); return its Example or raise
@@ -297,6 +374,8 @@ def check_record(record: object, data_format: DataFormat, model: BaseModel | Non
         # AWS's distillation validator: the conversation schema, "System is optional, and so is the assistant
         # content within messages".
         return _conversation(record, media, name, reasoning, prompt_only=True)
+    if data_format is DataFormat.RFT_CHAT:
+        return _rft_chat(record)
     return _claude(record)
 
 

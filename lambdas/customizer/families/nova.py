@@ -1,5 +1,6 @@
 """Amazon Nova Micro, Lite and Pro (conversation schema, Converse API, on-demand deployment), and Nova 2 Lite."""
 
+from customizer.families import rft
 from customizer.families.base import (
     TEXT_ONLY,
     US_EAST_1,
@@ -89,12 +90,17 @@ def _nova(
 # A guess, not a documented range: the user guide's hyperparameter page (cm-hp-nova-mm) lists Nova Micro, Lite
 # and Pro only; Nova 2 Lite is given their three hyperparameters and ranges, and Bedrock's own check decides
 # (README, "Models"). Prices: none found for its customization; Nova Lite's, as a placeholder (README).
+# Reinforcement fine-tuning: families/rft.py (its data format, limits and hyperparameters).
 NOVA_2_LITE = BaseModel(
     model_id="amazon.nova-2-lite-v1:0",
     name="Nova 2 Lite",
     family="nova",
-    formats={CustomizationType.FINE_TUNING: DataFormat.CONVERSATION},
+    formats={
+        CustomizationType.FINE_TUNING: DataFormat.CONVERSATION,
+        CustomizationType.REINFORCEMENT_FINE_TUNING: DataFormat.RFT_CHAT,
+    },
     hyperparameters=_HYPERPARAMETERS,
+    rft_hyperparameters=rft.HYPERPARAMETERS,
     records=RecordLimits(min_training=200, max_training=20_000),
     tokens=TokenLimits(max_total=32_000),
     invocation=InvocationStyle.CONVERSE,
@@ -107,7 +113,7 @@ NOVA_2_LITE = BaseModel(
         'Bedrock does not use a validation set in Nova 2.0 fine-tuning (user guide, "Supervised fine-tuning on '
         'Amazon Nova 2.0"); remove input.validation_data'
     ),
-    regions={CustomizationType.FINE_TUNING: (US_EAST_1,)},
+    regions={CustomizationType.FINE_TUNING: (US_EAST_1,), CustomizationType.REINFORCEMENT_FINE_TUNING: (US_EAST_1,)},
     provider="Amazon",
     max_answer_tokens=64_000,
     reserved_strings=RESERVED + tuple(s.upper() for s in RESERVED if s.upper() != s),

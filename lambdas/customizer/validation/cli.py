@@ -45,7 +45,7 @@ def _parser() -> _Parser:
         "--model", required=True, help="base model id; one of: " + ", ".join(m.model_id for m in BASE_MODELS)
     )
     parser.add_argument(
-        "--type", default=CustomizationType.FINE_TUNING.value, help="FINE_TUNING or CONTINUED_PRE_TRAINING"
+        "--type", default=CustomizationType.FINE_TUNING.value, help=", ".join(t.value for t in CustomizationType)
     )
     parser.add_argument("--validation", help="validation data (JSON Lines)")
     parser.add_argument("--test", help="test data for the evaluation (JSON Lines)")

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from customizer.families import PRICES_AS_OF, BaseModel
+from customizer.families import PRICES_AS_OF, BaseModel, rft
 from customizer.families.distillation import Teacher
 
 PRICE_FIELDS = ("training_per_1k_tokens", "storage_per_month", "throughput_per_hour_no_commitment")
@@ -31,6 +31,9 @@ class CostEstimate:
     # longest allowed), and their tokens in the student's training.
     teacher_model_id: str = ""
     teacher_usd: float = 0.0
+    # Reinforcement fine-tuning: the answers sampled per prompt, and where the figures are guesses.
+    samples_per_prompt: int = 0
+    guessed: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "overridden": list(self.overridden)}
@@ -256,4 +259,34 @@ def with_teacher(
         training_tokens=training_tokens,
         epochs=1,
         training_usd=round(training_tokens / 1000 * estimate.training_per_1k_tokens, 2),
+    )
+
+
+def with_rft(
+    estimate: CostEstimate, hyperparameters: Mapping[str, str], *, prompts: int, prompt_tokens: int
+) -> CostEstimate:
+    """Reinforcement fine-tuning: each epoch samples ``trainingSamplePerPrompt`` answers to every prompt, each at
+    most ``inferenceMaxTokens`` long, and trains on them. Neither the price nor the values Bedrock uses for a
+    hyperparameter not given are published (families/rft.py): the figure is a labelled guess. Prices the run
+    gives (``settings.prices``) replace the guessed one."""
+    epochs = int(rft.assumed(hyperparameters, "epochCount"))
+    samples = int(rft.assumed(hyperparameters, "trainingSamplePerPrompt"))
+    answer_tokens = int(rft.assumed(hyperparameters, "inferenceMaxTokens"))
+    tokens = samples * (prompt_tokens + prompts * answer_tokens)
+    price = (
+        estimate.training_per_1k_tokens
+        if "training_per_1k_tokens" in estimate.overridden
+        else rft.TRAINING_PER_1K_TOKENS_GUESS
+    )
+    return replace(
+        estimate,
+        training_tokens=tokens,
+        epochs=epochs,
+        samples_per_prompt=samples,
+        training_per_1k_tokens=price,
+        training_usd=round(tokens * epochs / 1000 * price, 2),
+        guessed=(
+            f"a guess ({rft.AS_OF}): no published RFT price; defaults assumed where not given: "
+            + ", ".join(f"{k} {v}" for k, v in rft.ASSUMED.items() if k not in hyperparameters)
+        ),
     )

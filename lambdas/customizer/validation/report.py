@@ -271,6 +271,20 @@ def _findings_markdown(title: str, findings: Findings, kinds: dict[str, str]) ->
         yield ""
 
 
+def _method_cost_rows(c: CostEstimate) -> Iterator[str]:
+    """What reinforcement fine-tuning and distillation add to the training figure."""
+    if c.samples_per_prompt:
+        yield (
+            f"| reinforcement fine-tuning | {c.samples_per_prompt} answers sampled per prompt and epoch, prompts "
+            f"and answers counted; {_cell(c.guessed)} |"
+        )
+    if c.teacher_model_id:
+        yield (
+            f"| the teacher's answers | at most {c.teacher_usd:,.2f}: {c.teacher_model_id} on demand, every "
+            "prompt answered at the longest allowed |"
+        )
+
+
 def _markdown(report: Report) -> Iterator[str]:
     yield f"# Pre-flight check: {report.verdict}"
     yield ""
@@ -309,11 +323,7 @@ def _markdown(report: Report) -> Iterator[str]:
             f"| training | {c.training_usd:,.2f}: about {c.training_tokens:,} tokens x {c.epochs} epochs at "
             f"{c.training_per_1k_tokens:g} per 1,000 tokens |"
         )
-        if c.teacher_model_id:
-            yield (
-                f"| the teacher's answers | at most {c.teacher_usd:,.2f}: {c.teacher_model_id} on demand, every "
-                "prompt answered at the longest allowed |"
-            )
+        yield from _method_cost_rows(c)
         yield f"| custom model storage | {c.storage_usd_per_month:,.2f} a month |"
         if report.judge:
             j = report.judge

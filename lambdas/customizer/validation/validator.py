@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from customizer.errors import SettingsError
-from customizer.families import BaseModel, CustomizationType, DataFormat, base_model, distillation
+from customizer.families import BaseModel, CustomizationType, DataFormat, base_model, distillation, rft
 from customizer.families.formats import Example, RecordError
 from customizer.validation import reader, tokens
-from customizer.validation.cost import estimate_cost, with_teacher
+from customizer.validation.cost import estimate_cost, with_rft, with_teacher
 from customizer.validation.quality import DEFAULT_CAPACITY, KeyTable, prompt_key, record_key
 from customizer.validation.records import RecordChecker
 from customizer.validation.report import FileSummary, Findings, Report
@@ -121,16 +121,22 @@ def _check_settings(
             )
         report.token_limit = model.token_limit({})
         return model, data_format, {}
-    # Each hyperparameter on its own, so every wrong one is named; then all the right ones together.
+    # Each hyperparameter on its own, so every wrong one is named; then all the right ones together. A
+    # reinforcement fine-tuning job has its own (families/rft.py).
+    ctype = settings.customization_type
     wrong = set()
     for name, value in settings.hyperparameters.items():
         try:
-            model.resolve_hyperparameters({name: value}, has_validation_data=has_validation_data)
+            model.resolve_hyperparameters(
+                {name: value}, has_validation_data=has_validation_data, customization_type=ctype
+            )
         except SettingsError as exc:
             _settings_error(report.errors, exc)
             wrong.add(name)
     given = {k: v for k, v in settings.hyperparameters.items() if k not in wrong}
-    hyperparameters = model.resolve_hyperparameters(given, has_validation_data=has_validation_data)
+    hyperparameters = model.resolve_hyperparameters(
+        given, has_validation_data=has_validation_data, customization_type=ctype
+    )
     report.hyperparameters = hyperparameters
     report.token_limit = model.token_limit(hyperparameters)
     return model, data_format, hyperparameters
@@ -206,6 +212,7 @@ class _FileScan:
         self.near = int(self.checker.limit * tokens.NEAR_LIMIT)
         self.cpt = data_format is DataFormat.CONTINUED_PRE_TRAINING
         self.prompts = data_format is DataFormat.DISTILLATION_PROMPTS  # answers optional
+        self.rft = data_format is DataFormat.RFT_CHAT  # a reference answer, often short ("4"), not a completion
         self.tracking = tracking
         self.table = tracking.table_for(source.role)
         # Bound once: the per-record path runs a million times on a large file.
@@ -281,6 +288,7 @@ class _FileScan:
                 self._near_limit(number, total)
             if (
                 not self.cpt
+                and not self.rft
                 and not (self.prompts and not example.completion)
                 and len(example.completion) < SHORT_COMPLETION_CHARS + 8
             ):
@@ -388,6 +396,43 @@ class _FileScan:
         return summary
 
 
+def _prompt_counts(report: Report, where: str, training: int) -> bool:
+    """The counts of distillation and reinforcement fine-tuning, whose own limits replace the base's
+    fine-tuning limits; False for the other types."""
+    errors = report.errors
+    if report.customization_type == CustomizationType.DISTILLATION.value:
+        # AWS's distillation validator (families/distillation.py): at least 100 prompts.
+        if 0 < training < distillation.MIN_PROMPTS:
+            errors.add(
+                "too_few_records",
+                where,
+                None,
+                None,
+                f"{training} prompts; distillation needs at least {distillation.MIN_PROMPTS}",
+            )
+        return True
+    if report.customization_type == CustomizationType.REINFORCEMENT_FINE_TUNING.value:
+        # The user guide's rft-prepare-data (families/rft.py): at least 100 records, at most 20,000 prompts.
+        if 0 < training < rft.MIN_RECORDS:
+            errors.add(
+                "too_few_records",
+                where,
+                None,
+                None,
+                f"{training} records; reinforcement fine-tuning needs at least {rft.MIN_RECORDS}",
+            )
+        if training > rft.MAX_PROMPTS:
+            errors.add(
+                "too_many_records",
+                where,
+                None,
+                None,
+                f"{training:,} prompts; reinforcement fine-tuning takes at most {rft.MAX_PROMPTS:,}",
+            )
+        return True
+    return False
+
+
 def _check_counts(report: Report, model: BaseModel, sources: Sequence[DataSource]) -> None:
     limits = model.records
     by_role = {s.role: s for s in sources}
@@ -400,17 +445,7 @@ def _check_counts(report: Report, model: BaseModel, sources: Sequence[DataSource
     name = model.model_id
     where = by_role[Role.TRAINING].name
     errors = report.errors
-    if report.customization_type == CustomizationType.DISTILLATION.value:
-        # AWS's distillation validator (families/distillation.py): at least 100 prompts; the student's
-        # fine-tuning limits do not apply.
-        if 0 < training < distillation.MIN_PROMPTS:
-            errors.add(
-                "too_few_records",
-                where,
-                None,
-                None,
-                f"{training} prompts; distillation needs at least {distillation.MIN_PROMPTS}",
-            )
+    if _prompt_counts(report, where, training):
         return
     if 0 < training < limits.min_training:
         errors.add(
@@ -520,4 +555,8 @@ def validate_data(settings: CheckSettings, sources: Sequence[DataSource]) -> Rep
                 prompt_tokens=int(training.tokens["total"]),
                 max_response_length=settings.max_response_length,
             )
+    if data_format is DataFormat.RFT_CHAT and training and training.tokens:
+        report.cost = with_rft(
+            report.cost, hyperparameters, prompts=training.records, prompt_tokens=int(training.tokens["total"])
+        )
     return report

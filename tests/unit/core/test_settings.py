@@ -99,8 +99,9 @@ def test_settings_that_are_not_an_object_are_rejected():
             "settings.commitment: Input should be 'OneMonth' or 'SixMonths'",
         ),
         (
-            {"customization_type": "REINFORCEMENT_FINE_TUNING"},
-            "settings.customization_type: Input should be 'FINE_TUNING', 'CONTINUED_PRE_TRAINING' or 'DISTILLATION'",
+            {"customization_type": "IMPORTED"},
+            "settings.customization_type: Input should be 'FINE_TUNING', 'CONTINUED_PRE_TRAINING', 'DISTILLATION' or "
+            "'REINFORCEMENT_FINE_TUNING'",
         ),
         ({"model_units": 0}, "settings.model_units: Input should be greater than or equal to 1 (got 0)"),
         ({"model_units": 101}, "settings.model_units: Input should be less than or equal to 100 (got 101)"),

@@ -51,12 +51,25 @@ def cpt(i: int, text: str | None = None) -> dict[str, Any]:
     return {"input": text or f"Item {i} is a thing that people write about."}
 
 
+def rft_prompt(i: int, user: str | None = None, reference: Any = None) -> dict[str, Any]:
+    """A reinforcement fine-tuning record: OpenAI chat messages and a reference answer, plus a field for the grader."""
+    return {
+        "messages": [
+            {"role": "system", "content": "You answer questions."},
+            {"role": "user", "content": user or f"What is item {i}?"},
+        ],
+        "reference_answer": reference if reference is not None else f"Item {i} is a thing.",
+        "task_id": f"task-{i}",
+    }
+
+
 RECORD: dict[DataFormat, Callable[..., dict[str, Any]]] = {
     DataFormat.PROMPT_COMPLETION: pair,
     DataFormat.CONVERSATION: conversation,
     DataFormat.CLAUDE_MESSAGES: claude,
     DataFormat.CONTINUED_PRE_TRAINING: cpt,
     DataFormat.DISTILLATION_PROMPTS: conversation,
+    DataFormat.RFT_CHAT: rft_prompt,
 }
 
 
@@ -69,7 +82,8 @@ def good_records(
 ) -> list[Any]:
     """Enough distinct valid records for ``model_id`` to pass its minimum counts."""
     m = model(model_id)
-    least = 100 if ctype is CustomizationType.DISTILLATION else 3  # distillation: 100 prompts (AWS's validator)
+    # distillation: 100 prompts (AWS's validator); reinforcement fine-tuning: 100 records (the user guide)
+    least = 100 if ctype in (CustomizationType.DISTILLATION, CustomizationType.REINFORCEMENT_FINE_TUNING) else 3
     needed = n if n is not None else max(m.records.min_training, m.records.min_combined or 0, least)
     make = RECORD[m.data_format(ctype)]
     return [make(i) for i in range(needed)]

@@ -73,7 +73,7 @@ def test_wrong_settings_are_invalid_not_usage_errors(files, capsys):
             ["{train}", "--model", "amazon.titan-text-ultra-v9"],
             "--model: 'amazon.titan-text-ultra-v9' is not a supported base model",
         ),
-        (["{train}", "--model", TITAN, "--type", "REINFORCEMENT_FINE_TUNING"], "--type: 'REINFORCEMENT_FINE_TUNING'"),
+        (["{train}", "--model", TITAN, "--type", "IMPORTED"], "--type: 'IMPORTED'"),
         (["{train}", "--model", TITAN, "--hyperparameters", "{epochCount: 2}"], "--hyperparameters: not valid JSON"),
         (["{train}", "--model", TITAN, "--hyperparameters", "[2]"], "--hyperparameters: must be a JSON object"),
         (["{train}", "--model", TITAN, "--test", "/nonexistent/test.jsonl"], "/nonexistent/test.jsonl: no such file"),

@@ -46,7 +46,9 @@ def test_a_customization_type_the_model_does_not_support_stops_before_the_data()
 
 def test_an_unknown_customization_type_is_named():
     report = check([pair(1)], TITAN, "IMPORTED")
-    assert only(report, "settings").message == "'IMPORTED'; allowed: FINE_TUNING, CONTINUED_PRE_TRAINING, DISTILLATION"
+    assert only(report, "settings").message == (
+        "'IMPORTED'; allowed: FINE_TUNING, CONTINUED_PRE_TRAINING, DISTILLATION, REINFORCEMENT_FINE_TUNING"
+    )
 
 
 def test_an_unknown_base_model_is_named():
