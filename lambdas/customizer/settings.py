@@ -476,22 +476,15 @@ def check_rft(settings: RunSettings, *, has_validation_data: bool) -> dict[str, 
         has_validation_data=has_validation_data,
         customization_type=CustomizationType.REINFORCEMENT_FINE_TUNING,
     )
-    if grader_lambda_arn(settings) is None and not _has_builtin_grader(settings):
+    if settings.grader is None:
         raise SettingsError(
-            "settings.grader: required for REINFORCEMENT_FINE_TUNING: the reward function Bedrock calls "
-            '(a built-in grader, or {"lambda_arn": "arn:aws:lambda:..."})'
+            "settings.grader: required for REINFORCEMENT_FINE_TUNING: the reward Bedrock trains on, one of the "
+            'project\'s scorers ({"scorer": "token_f1"}) or your own Lambda ({"lambda_arn": "arn:aws:lambda:..."})'
         )
     return hyperparameters
 
 
 def grader_lambda_arn(settings: RunSettings) -> str | None:
-    """The user's own reward Lambda, where the run names one (``settings.grader.lambda_arn``)."""
-    grader = getattr(settings, "grader", None)  # settings.grader: the grader's own settings (issue 12, item 3)
-    arn = getattr(grader, "lambda_arn", None)
-    return str(arn) if arn else None
-
-
-def _has_builtin_grader(settings: RunSettings) -> bool:
-    """A grader built from the project's scorers, which the stack's reward function serves."""
-    grader = getattr(settings, "grader", None)
-    return grader is not None and grader_lambda_arn(settings) is None
+    """The user's own reward Lambda, where the run names one (``settings.grader.lambda_arn``); None for the
+    project's scorers, which the stack's reward function serves."""
+    return settings.grader.lambda_arn if settings.grader is not None else None

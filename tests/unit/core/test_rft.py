@@ -151,8 +151,17 @@ def test_a_hyperparameter_out_of_range_is_named_with_its_range_and_the_estimate_
     ],
 )
 def test_rft_settings_are_checked_before_any_job(settings: dict[str, Any], message: str) -> None:
+    graded = {**settings, "grader": {"scorer": "token_f1"}} if "grader" not in message else settings
     with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        check_family(resolve_run_settings({}, settings), has_validation_data=False)
+        check_family(resolve_run_settings({}, graded), has_validation_data=False)
+
+
+def test_rft_settings_with_a_grader_pass_with_their_hyperparameters() -> None:
+    settings = _settings(
+        hyperparameters={"epochCount": 3, "reasoningEffort": "medium"}, grader={"scorer": "exact_match"}
+    )
+    resolved = check_family(resolve_run_settings({}, settings), has_validation_data=False)
+    assert resolved == {"epochCount": "3", "reasoningEffort": "medium"}
 
 
 def test_the_rft_config_carries_typed_hyperparameters_and_the_grader() -> None:
