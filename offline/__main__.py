@@ -148,6 +148,17 @@ def _print_evaluation(evaluation: dict[str, Any]) -> None:
     for name, key in (("latency p50", "latency_p50_ms"), ("latency p95", "latency_p95_ms")):
         print(f"  {name:<24}{ms(c.get(key)):>9}{ms(b.get(key)):>9}")
     print(f"  {'errors':<24}{c['errors']:>9}{b['errors']:>9}")
+    teacher = evaluation.get("teacher")
+    if teacher:
+        print(f"\nThe teacher {teacher['model_id']} on the same examples (a distillation's third arm):")
+        print(f"  {'metric':<24}{'custom':>9}{'base':>9}{'teacher':>9}   custom - teacher (95% CI)")
+        base = {m["metric"]: m["base"] for m in evaluation.get("comparison", [])}
+        for t in evaluation.get("teacher_comparison", []):
+            print(
+                f"  {metric_title(t['metric']):<24}{t['custom']:>9.3f}{base.get(t['metric'], 0.0):>9.3f}"
+                f"{t['teacher']:>9.3f}   {t['difference']:+.3f} ({t['ci_low']:+.3f} to {t['ci_high']:+.3f})"
+            )
+        print(f"  {'errors':<24}{c['errors']:>9}{b['errors']:>9}{teacher['errors']:>9}")
     judge = evaluation.get("judge")
     if judge:
         if judge["status"] == "Failed":

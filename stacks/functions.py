@@ -403,7 +403,9 @@ class Functions(Construct):
 
     def _allow_model_calls(self, role: iam.IRole) -> None:
         # Asks the custom model (through its throughput or on-demand deployment) and the base model (on demand)
-        # the test questions; Converse is authorized as bedrock:InvokeModel.
+        # the test questions, and a distillation's teacher (the third arm: a foundation model of this region, or
+        # its cross-region profile, covered by the statements below); Converse is authorized as
+        # bedrock:InvokeModel. Only the evaluation functions call models.
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["bedrock:InvokeModel"],

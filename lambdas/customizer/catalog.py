@@ -32,6 +32,7 @@ from botocore.exceptions import ClientError
 from customizer import aws
 from customizer.errors import SettingsError
 from customizer.families import BASE_MODELS, REGIONS_AS_OF, BaseModel, CustomizationType, distillation
+from customizer.families.base import PROFILE_GEOGRAPHIES
 from customizer.settings import RunSettings
 
 LEGACY = "LEGACY"
@@ -217,3 +218,18 @@ def check_teacher(settings: RunSettings, region: str | None, offering: Offering 
             "distillation's prompts; choose another teacher"
         )
     return offering
+
+
+def teacher_invoke_id(teacher_model_id: str, region: str | None, offering: Offering) -> str:
+    """What the evaluation's teacher arm calls the teacher by: its model id where Bedrock serves it on demand,
+    else its system-defined cross-region inference profile (``<geography>.<model id>``) in ``region``."""
+    model_id = distillation.teacher(teacher_model_id).model_id
+    if ON_DEMAND in offering.inference_types:
+        return model_id
+    geography = next((g for prefix, g in PROFILE_GEOGRAPHIES if region and region.startswith(prefix)), None)
+    if geography is None:
+        raise SettingsError(
+            f"settings.distillation.teacher_model_id: {model_id} is called on demand only through a cross-region "
+            f"inference profile, and none is known for region {region or '(none)'}"
+        )
+    return f"{geography}.{model_id}"

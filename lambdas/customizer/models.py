@@ -79,6 +79,8 @@ class Run(_State):
     smoke: SmokePlan | None = None
     throughput_estimate: ThroughputEstimate | None = None  # the hours its throughput will bill, estimated
     base_invoke_id: str | None = None  # what the evaluation calls the base model by (None: settings.base_model_id)
+    # A distillation's teacher, as the evaluation's third arm calls it on demand (None: no teacher arm).
+    teacher_invoke_id: str | None = None
     warnings: list[str] = Field(default_factory=list)  # what the run should know before it is paid for (a Legacy base)
 
     @property
@@ -139,6 +141,19 @@ class MetricComparison(_State):
     ci_high: float
 
 
+class TeacherComparison(_State):
+    """custom - teacher on one metric (a distillation's third arm), with its paired bootstrap 95% interval;
+    ``fraction``: custom / teacher (None when the teacher scored 0)."""
+
+    metric: str
+    custom: float
+    teacher: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    fraction: float | None = None
+
+
 class Decision(_State):
     """The promotion rule's verdict (settings.evaluation: metric, min_improvement, floor, require_confidence)."""
 
@@ -185,6 +200,9 @@ class Evaluation(_State):
     comparison: list[MetricComparison] = Field(default_factory=list)
     training: TrainingHealth | None = None
     judge: JudgeSummary | None = None
+    # A distillation's teacher on the same test set (the third arm), and custom - teacher per metric.
+    teacher: ModelScore | None = None
+    teacher_comparison: list[TeacherComparison] = Field(default_factory=list)
 
 
 class EvaluationChunk(_State):

@@ -76,6 +76,9 @@ def _evaluation(evaluation: Evaluation) -> dict[str, Any]:
                     "ci95": [compared.ci_low, compared.ci_high],
                 }
         found["decision"] = decision
+    if evaluation.teacher:
+        # A distillation's teacher, the evaluation's third arm.
+        found["accuracy"]["teacher"] = evaluation.teacher.accuracy
     if evaluation.training:
         found["training_warnings"] = evaluation.training.warnings
     if evaluation.judge:

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from customizer import aws
-from customizer.catalog import check_lifecycle, check_offered, check_teacher
+from customizer.catalog import check_lifecycle, check_offered, check_teacher, teacher_invoke_id
 from customizer.catalog import describe as describe_offering
 from customizer.errors import (
     AwsRequestRejectedError,
@@ -275,9 +275,12 @@ def validate_run(
     base_id = base_invoke_id(settings.model, region, settings.evaluation.base_invoke_id)
     # Ask Bedrock first (one call, before any data is read): is this customization of the base offered here today?
     offering = check_offered(settings, region, describe_offering(settings.base_model_id))
+    teacher_id = None
     if settings.distillation is not None:
-        # The teacher too: offered here, Active, callable on demand (catalog.check_teacher).
-        check_teacher(settings, region, describe_offering(settings.distillation.teacher_model_id))
+        # The teacher too: offered here, Active, callable on demand (catalog.check_teacher); the evaluation's
+        # third arm calls it.
+        teacher = settings.distillation.teacher_model_id
+        teacher_id = teacher_invoke_id(teacher, region, check_teacher(settings, region, describe_offering(teacher)))
     if settings.throughput_policy is ThroughputPolicy.KEEP_IF_BETTER and not req.test_data:
         raise SettingsError(
             "settings.throughput_policy: keep_if_better needs a test set to compare the models; "
@@ -354,5 +357,6 @@ def validate_run(
         smoke=smoke,
         throughput_estimate=report.throughput,
         base_invoke_id=base_id,
+        teacher_invoke_id=teacher_id if data.test is not None else None,
         warnings=[f"{w.code}: {w.message}" for w in offered],
     )

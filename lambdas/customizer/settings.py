@@ -161,6 +161,14 @@ class EvaluationSettings(_Strict):
     require_confidence: bool = Field(
         True, description="the 95% confidence interval of custom - base must lie above zero"
     )
+    # This project's rule, not Bedrock's: a distilled student must keep this share of its teacher's score.
+    min_fraction_of_teacher: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="DISTILLATION only: custom must reach at least this fraction of the teacher's score on the "
+        "metric (the teacher answers the test set as a third arm); none: no such condition",
+    )
     fan_out_above: int = Field(
         1000, ge=1, le=100_000, description="more test examples than this are evaluated in chunks, in parallel"
     )
@@ -426,6 +434,11 @@ def check_family(settings: RunSettings, *, has_validation_data: bool, where: str
             raise SettingsError(
                 "settings.distillation: only for customization_type DISTILLATION; remove it or change the type"
             )
+        if settings.evaluation.min_fraction_of_teacher is not None:
+            raise SettingsError(
+                "settings.evaluation.min_fraction_of_teacher: only for customization_type DISTILLATION (a run "
+                "without a teacher has nothing to compare with); remove it"
+            )
         if settings.customization_type is CustomizationType.REINFORCEMENT_FINE_TUNING:
             return check_rft(settings, has_validation_data=has_validation_data)
         return model.resolve_hyperparameters(settings.hyperparameters, has_validation_data=has_validation_data)
@@ -449,6 +462,13 @@ def check_distillation(settings: RunSettings) -> dict[str, str]:
         raise SettingsError(
             f"settings.distillation.teacher_model_id: {model.model_id} cannot learn from {teacher.model_id} "
             f"(the user guide's teacher and student pairs, {distillation.PAIRS_AS_OF}); its teachers: {allowed}"
+        )
+    evaluation = settings.evaluation
+    if evaluation.min_fraction_of_teacher is not None and evaluation.metric.startswith(JUDGE_METRIC_PREFIX):
+        raise SettingsError(
+            f"settings.evaluation.min_fraction_of_teacher: the judge grades the custom and base models' answers, "
+            f"not the teacher's, so {evaluation.metric} cannot be compared with the teacher; choose a string metric "
+            f"({', '.join(STRING_METRICS)}) or remove min_fraction_of_teacher"
         )
     if settings.smoke_test.enabled:
         raise SettingsError(

@@ -38,7 +38,8 @@ def _prompts(with_answers_every: int = 2) -> dict[str, bytes]:
 @pytest.mark.e2e
 def test_a_student_learns_from_its_teacher_and_is_evaluated_against_its_base(e2e: E2E) -> None:
     run_name = e2e.run_name("distill")
-    result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings(_distillation()), _prompts()))
+    settings = _distillation(evaluation={"min_fraction_of_teacher": 0.9})
+    result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings(settings), _prompts()))
 
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     (job,) = e2e.jobs_for(run_name)
@@ -58,7 +59,15 @@ def test_a_student_learns_from_its_teacher_and_is_evaluated_against_its_base(e2e
     cost = report["cost"]
     assert cost["teacher_model_id"] == TEACHER and cost["teacher_usd"] > 0
     assert cost["training_tokens"] > 1200 * 500  # the student trains on the prompts and the teacher's answers
-    assert output["evaluation"]["custom"]["examples"] == output["evaluation"]["base"]["examples"] > 0
+    evaluation = output["evaluation"]
+    assert evaluation["custom"]["examples"] == evaluation["base"]["examples"] == evaluation["teacher"]["examples"] > 0
+    # The third arm: the teacher answered every test example on demand, and the rule compared custom with it.
+    assert evaluation["teacher"]["model_id"] == TEACHER and evaluation["teacher"]["errors"] == 0
+    contains = next(t for t in evaluation["teacher_comparison"] if t["metric"] == "contains_match")
+    assert contains["ci_low"] <= contains["difference"] <= contains["ci_high"]
+    assert "of the teacher's" in evaluation["decision"]["reason"], evaluation["decision"]["reason"]
+    markdown = e2e.runtime.read_artifact(evaluation["report_markdown_uri"]).decode()
+    assert "## Student vs teacher" in markdown and "| metric | student (custom) | student base | teacher |" in markdown
 
 
 @pytest.mark.e2e

@@ -39,7 +39,7 @@ from customizer.evaluation.bootstrap import paired_bootstrap
 from customizer.evaluation.decision import decide
 from customizer.evaluation.metrics import mean
 from customizer.evaluation.runner import BASE, CUSTOM, MODELS
-from customizer.evaluation.steps import _training, evaluation_uri, publish
+from customizer.evaluation.steps import _training, evaluation_uri, publish, teacher_on
 from customizer.jobs import pipeline_tags
 from customizer.models import (
     Evaluation,
@@ -394,7 +394,14 @@ def conclude(
     if chosen is None:
         raise JudgeFailedError(f"the judge gave no score on {settings.metric} to any example both models answered")
     examples = scored.get(settings.metric, evaluation.custom.examples)
-    decision = decide(chosen, settings, examples)
+    teacher = evaluation.teacher
+    decision = decide(
+        chosen,
+        settings,
+        examples,
+        teacher=teacher_on(evaluation.teacher_comparison, settings.metric),
+        teacher_answered=teacher is not None and teacher.errors < teacher.examples,
+    )
     summary = JudgeSummary(
         status="Completed",
         model_id=judge.model_id,

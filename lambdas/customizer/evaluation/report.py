@@ -112,6 +112,48 @@ def _summary_rows(evaluation: Evaluation) -> list[tuple[str, str, str, str, str]
     return rows
 
 
+def _teacher_rows(evaluation: Evaluation) -> list[tuple[str, str, str, str, str, str]]:
+    """A distillation's three arms: (metric, custom, base, teacher, custom - teacher, its 95% CI)."""
+    base = {c.metric: c.base for c in evaluation.comparison}
+    rows = [
+        (
+            metric_title(t.metric),
+            _fmt(t.custom),
+            _fmt(base.get(t.metric)),
+            _fmt(t.teacher),
+            _signed(t.difference),
+            f"{_signed(t.ci_low)} to {_signed(t.ci_high)}",
+        )
+        for t in evaluation.teacher_comparison
+    ]
+    if evaluation.teacher is not None:
+        c, b, t = evaluation.custom, evaluation.base, evaluation.teacher
+        rows.append(
+            (
+                "errors",
+                f"{c.errors} of {c.examples}",
+                f"{b.errors} of {b.examples}",
+                f"{t.errors} of {t.examples}",
+                "",
+                "",
+            )
+        )
+    return rows
+
+
+TEACHER_HEADER = ("metric", "student (custom)", "student base", "teacher", "custom - teacher", "95% CI")
+
+
+def _teacher_text(evaluation: Evaluation) -> str:
+    t = evaluation.teacher
+    return (
+        f"The teacher `{t.model_id}` answered the same {t.examples} test examples on demand (a distillation's "
+        "third arm); the intervals come from a paired bootstrap of the examples."
+        if t is not None
+        else ""
+    )
+
+
 def _ci(comparison: MetricComparison) -> str:
     return f"{_signed(comparison.ci_low)} to {_signed(comparison.ci_high)}"
 
@@ -174,6 +216,10 @@ def to_markdown(data: ReportData, html_name: str = "report.html") -> str:
         f"({e.custom.correct}/{e.custom.examples}), base {e.base.accuracy:.1%} ({e.base.correct}/{e.base.examples}).",
         *(line for text in _judge_lines(e) for line in ("", text)),
         "",
+    ]
+    if e.teacher is not None:
+        lines += ["## Student vs teacher", "", _teacher_text(e), "", *_md_table(TEACHER_HEADER, _teacher_rows(e)), ""]
+    lines += [
         "## Training",
         "",
     ]
@@ -199,6 +245,11 @@ def to_markdown(data: ReportData, html_name: str = "report.html") -> str:
             f"- expected: {_clip(row['expected'])!r}",
             f"- custom ({_scores_text(row['custom'], data.settings.metric)}): {_answer_text(row['custom'])}",
             f"- base ({_scores_text(row['base'], data.settings.metric)}): {_answer_text(row['base'])}",
+            *(
+                [f"- teacher ({_scores_text(row['teacher'], data.settings.metric)}): {_answer_text(row['teacher'])}"]
+                if "teacher" in row
+                else []
+            ),
             *(f"  - judge on custom: {note}" for note in judge_notes(row["custom"])),
             *(f"  - judge on base: {note}" for note in judge_notes(row["base"])),
             "",
@@ -502,6 +553,15 @@ def to_html(data: ReportData) -> str:
         "<p>Every metric is a mean over all test examples (a call that failed after its retries scores 0); "
         "the confidence intervals come from a paired bootstrap of the examples.</p>",
         *(f"<p>{escape(text)}</p>" for text in _judge_lines(e)),
+        *(
+            [
+                "<h2>Student vs teacher</h2>",
+                f"<p>{escape(_teacher_text(e))}</p>",
+                _html_table(TEACHER_HEADER, _teacher_rows(e)),
+            ]
+            if e.teacher is not None
+            else []
+        ),
         "<h2>Custom vs base</h2>",
         f"<figure>{bar_chart(_score_groups(e.custom, e.base), title='Answer quality by metric')}</figure>",
         f"<figure>{interval_chart(quality, title='Difference custom - base, with 95% confidence intervals')}</figure>",

@@ -55,6 +55,9 @@ FAIL_FAST_CALLS = 20
 
 CUSTOM, BASE = "custom", "base"
 MODELS = (CUSTOM, BASE)
+# A distillation's teacher answers the test set too (the third arm); ARMS are every model a run may ask.
+TEACHER = "teacher"
+ARMS = (CUSTOM, BASE, TEACHER)
 
 
 @dataclass(frozen=True)
@@ -122,12 +125,14 @@ def bedrock_invoker(
     return invoke
 
 
-def concurrency_bounds(configured: int | None, model_units: int) -> dict[str, int]:
-    """Calls in flight at most, per model. No model units (an on-demand deployment): called like the base."""
+def concurrency_bounds(configured: int | None, model_units: int, *, teacher: bool = False) -> dict[str, int]:
+    """Calls in flight at most, per model. No model units (an on-demand deployment): called like the base. A
+    distillation's teacher (``teacher``) is called on demand, like the base."""
+    arms = ARMS if teacher else MODELS
     if configured is not None:
-        return dict.fromkeys(MODELS, configured)
+        return dict.fromkeys(arms, configured)
     custom = min(MAX_CONCURRENCY, CALLS_PER_MODEL_UNIT * model_units) if model_units > 0 else ON_DEMAND_CALLS
-    return {CUSTOM: custom, BASE: ON_DEMAND_CALLS}
+    return {CUSTOM: custom, BASE: ON_DEMAND_CALLS, **({TEACHER: ON_DEMAND_CALLS} if teacher else {})}
 
 
 class AdaptiveLimit:
@@ -192,9 +197,10 @@ class Progress:
 
     def record(self, model: str, index: int, answer: Answer) -> None:
         with self._lock:
-            if index in self.answers[model]:
+            found = self.answers.setdefault(model, {})  # the teacher's only in a distillation
+            if index in found:
                 raise DoubleCountError(f"{model} answer to example {index} recorded twice")
-            self.answers[model][index] = answer
+            found[index] = answer
             self.version += 1
 
     def snapshot(self) -> tuple[int, dict[str, dict[int, Answer]]]:
@@ -203,7 +209,8 @@ class Progress:
 
     def missing(self, model: str, count: int) -> list[int]:
         with self._lock:
-            return [i for i in range(count) if i not in self.answers[model]]
+            found = self.answers.get(model, {})
+            return [i for i in range(count) if i not in found]
 
 
 @dataclass
@@ -211,8 +218,8 @@ class Refusals:
     """Per model: calls refused and answered so far, and the refusal that stopped it. Thread-safe."""
 
     threshold: int = FAIL_FAST_CALLS
-    refused: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MODELS, 0))
-    answered: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MODELS, 0))
+    refused: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ARMS, 0))
+    answered: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ARMS, 0))
     stopped: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -273,7 +280,9 @@ class Checkpoint:
             return empty, False
         complete = bool(saved.get("complete"))
         answers = {
-            model: {int(i): Answer.from_json(a) for i, a in saved["answers"].get(model, {}).items()} for model in MODELS
+            model: {int(i): Answer.from_json(a) for i, a in saved["answers"].get(model, {}).items()}
+            for model in ARMS
+            if model in MODELS or model in saved["answers"]
         }
         if not complete:
             answers = {m: {i: a for i, a in found.items() if a.error is None} for m, found in answers.items()}
@@ -290,7 +299,7 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class Target:
-    model: str  # CUSTOM or BASE
+    model: str  # CUSTOM, BASE or TEACHER
     model_id: str
     invoke: Invoke
     concurrency: int

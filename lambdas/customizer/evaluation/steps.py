@@ -11,6 +11,9 @@
 (``bootstrap``), applies the promotion rule (``decision``), judges the training run (``training_health``)
 and writes the report (``report``). Both paths give the same result for the same answers.
 
+A DISTILLATION run (``run.teacher_invoke_id``) has a third arm: the teacher answers every example on demand
+too, and the report and the promotion rule (``evaluation.min_fraction_of_teacher``) compare custom with it.
+
 Everything lives under ``<report prefix>evaluation/``: ``partial/answers.json`` (the one-step path's saved
 answers), ``chunks/NNNN.json`` and ``chunks/NNNN.answers.json`` (the fanned-out path's), and the reports."""
 
@@ -41,6 +44,7 @@ from customizer.evaluation.runner import (
     BASE,
     CUSTOM,
     MODELS,
+    TEACHER,
     Answer,
     Checkpoint,
     Progress,
@@ -64,6 +68,7 @@ from customizer.models import (
     MetricComparison,
     ModelScore,
     Run,
+    TeacherComparison,
     Throughput,
     TrainingHealth,
 )
@@ -150,6 +155,7 @@ def _fingerprint(run: Run, throughput: Throughput, scope: str) -> str:
         "max_examples": settings.max_examples,
         "custom": throughput.arn,
         "base": run.base_model_invoke_id,
+        **({"teacher": run.teacher_invoke_id} if run.teacher_invoke_id else {}),
         "inference": [settings.max_tokens, settings.temperature, settings.top_p],
         "scope": scope,
     }
@@ -176,6 +182,11 @@ def _ask(
         Target(CUSTOM, throughput.arn, bedrock_invoker(style, throughput.arn, config, media), bounds[CUSTOM]),
         Target(BASE, base_id, bedrock_invoker(style, base_id, config, media), bounds[BASE]),
     ]
+    teacher_id = run.teacher_invoke_id
+    if teacher_id:
+        # The teacher shares the student's provider, so it takes the same request bodies.
+        teacher_bound = bounds.get(TEACHER, bounds[BASE])
+        targets.append(Target(TEACHER, teacher_id, bedrock_invoker(style, teacher_id, config, media), teacher_bound))
     progress = Progress(answers=saved)
     should_stop: Callable[[], bool] = lambda: False  # noqa: E731
     if time_left is not None:
@@ -188,10 +199,15 @@ def _ask(
         _, answers = progress.snapshot()
         done = sum(len(found) for found in answers.values())
         raise EvaluationPausedError(
-            f"{done} of {len(MODELS) * len(examples)} answers saved to {checkpoint.uri} before the step's time ran "
+            f"{done} of {len(arms(run)) * len(examples)} answers saved to {checkpoint.uri} before the step's time ran "
             "out; the retried step resumes from them"
         )
     return progress.snapshot()[1]
+
+
+def arms(run: Run) -> tuple[str, ...]:
+    """The models the run's evaluation asks: custom and base, and a distillation's teacher."""
+    return (*MODELS, TEACHER) if run.teacher_invoke_id else MODELS
 
 
 # ---- the steps ----
@@ -205,7 +221,9 @@ def evaluate(
     checkpoint = Checkpoint(
         S3Store(), evaluation_uri(run, "partial/answers.json"), _fingerprint(run, throughput, "all")
     )
-    bounds = concurrency_bounds(run.settings.evaluation.concurrency, throughput.model_units)
+    bounds = concurrency_bounds(
+        run.settings.evaluation.concurrency, throughput.model_units, teacher=bool(run.teacher_invoke_id)
+    )
     answers = _ask(run, throughput, examples, checkpoint=checkpoint, bounds=bounds, time_left=time_left)
     return conclude(run, throughput, job, examples, answers, mode="single")
 
@@ -220,7 +238,7 @@ def plan(run: Run, throughput: Throughput) -> EvaluationPlan:
     size = max(settings.chunk_size, math.ceil(count / MAX_CHUNKS))
     starts = list(range(0, count, size))
     at_once = min(len(starts), CHUNKS_AT_ONCE)
-    bounds = concurrency_bounds(settings.concurrency, throughput.model_units)
+    bounds = concurrency_bounds(settings.concurrency, throughput.model_units, teacher=bool(run.teacher_invoke_id))
     per_chunk = {model: max(1, bound // at_once) for model, bound in bounds.items()}
     chunks = [
         EvaluationChunk(
@@ -249,12 +267,14 @@ def evaluate_chunk(
     """Ask both models the examples of one chunk; their answers are saved beside it (``answers_uri``)."""
     examples = chunk_examples(chunk)
     checkpoint = Checkpoint(S3Store(), answers_uri(chunk), _fingerprint(run, throughput, chunk.uri))
-    bounds = chunk.concurrency or concurrency_bounds(run.settings.evaluation.concurrency, throughput.model_units)
+    bounds = chunk.concurrency or concurrency_bounds(
+        run.settings.evaluation.concurrency, throughput.model_units, teacher=bool(run.teacher_invoke_id)
+    )
     answers = _ask(run, throughput, examples, checkpoint=checkpoint, bounds=bounds, time_left=time_left)
     return {
         "chunk": chunk.index,
         "examples": len(examples),
-        "errors": {model: sum(a.error is not None for a in answers[model].values()) for model in MODELS},
+        "errors": {model: sum(a.error is not None for a in answers[model].values()) for model in arms(run)},
         "answers_uri": checkpoint.uri,
     }
 
@@ -272,12 +292,12 @@ def aggregate(run: Run, throughput: Throughput, job: Job | None, plan: Evaluatio
     with ThreadPoolExecutor(max_workers=PARALLEL_S3) as pool:
         parts = list(pool.map(read, sorted(plan.chunks, key=lambda c: c.first)))
     examples: list[Example] = []
-    answers: dict[str, dict[int, Answer]] = {model: {} for model in MODELS}
+    answers: dict[str, dict[int, Answer]] = {model: {} for model in arms(run)}
     for chunk, (part, found) in zip(sorted(plan.chunks, key=lambda c: c.first), parts, strict=True):
         if chunk.first != len(examples):
             raise EvaluationError(f"chunk {chunk.index} starts at example {chunk.first}, not {len(examples)}")
         examples.extend(part)
-        for model in MODELS:
+        for model in arms(run):
             answers[model].update({chunk.first + local: answer for local, answer in found[model].items()})
     if len(examples) != plan.examples:
         raise EvaluationError(f"the chunks hold {len(examples)} examples; the plan has {plan.examples}")
@@ -334,17 +354,17 @@ def conclude(
 ) -> Evaluation:
     """Score, compare, decide, judge the training, and write the reports."""
     settings = run.settings.evaluation
-    model_ids = {CUSTOM: throughput.arn, BASE: run.base_model_invoke_id}
-    ordered = {model: [answers[model][i] for i in range(len(examples))] for model in MODELS}
+    model_ids = {CUSTOM: throughput.arn, BASE: run.base_model_invoke_id, TEACHER: run.teacher_invoke_id or ""}
+    ordered = {model: [answers[model][i] for i in range(len(examples))] for model in arms(run)}
     for model in MODELS:
         if all(a.error is not None for a in ordered[model]):
             first = next(a.error for a in ordered[model] if a.error)
             raise EvaluationError(f"every call to {model_ids[model]} failed; first error: {first}")
     scores = {
         model: [score_answer(e.completion, a.text) for e, a in zip(examples, ordered[model], strict=True)]
-        for model in MODELS
+        for model in arms(run)
     }
-    per_model = {model: _model_score(model_ids[model], ordered[model], scores[model]) for model in MODELS}
+    per_model = {model: _model_score(model_ids[model], ordered[model], scores[model]) for model in arms(run)}
     intervals = paired_bootstrap(
         {m: [s[m] for s in scores[CUSTOM]] for m in COMPARED_METRICS},
         {m: [s[m] for s in scores[BASE]] for m in COMPARED_METRICS},
@@ -361,9 +381,16 @@ def conclude(
         )
         for m in COMPARED_METRICS
     ]
+    teacher_comparison = _against_teacher(scores, settings.bootstrap_resamples) if TEACHER in scores else []
     chosen = next((c for c in comparison if c.metric == settings.metric), None)
     decision = (
-        decide(chosen, settings, len(examples))
+        decide(
+            chosen,
+            settings,
+            len(examples),
+            teacher=teacher_on(teacher_comparison, settings.metric),
+            teacher_answered=TEACHER in per_model and per_model[TEACHER].errors < per_model[TEACHER].examples,
+        )
         if chosen is not None
         # The rule names a judge metric: "Conclude with the judge" decides, once the judge has graded the answers.
         else Decision(
@@ -386,6 +413,8 @@ def conclude(
         decision=decision,
         comparison=comparison,
         training=health,
+        teacher=per_model.get(TEACHER),
+        teacher_comparison=teacher_comparison,
     )
     rows = [
         {
@@ -395,11 +424,40 @@ def conclude(
             "expected": e.completion,
             CUSTOM: _side(ordered[CUSTOM][i], scores[CUSTOM][i]),
             BASE: _side(ordered[BASE][i], scores[BASE][i]),
+            **({TEACHER: _side(ordered[TEACHER][i], scores[TEACHER][i])} if TEACHER in ordered else {}),
         }
         for i, e in enumerate(examples)
     ]
     publish(run, throughput, evaluation, rows, loss_curves)
     return evaluation
+
+
+def _against_teacher(scores: Mapping[str, Sequence[Mapping[str, float]]], resamples: int) -> list[TeacherComparison]:
+    """custom - teacher on every compared metric, with paired bootstrap intervals, and custom / teacher."""
+    intervals = paired_bootstrap(
+        {m: [s[m] for s in scores[CUSTOM]] for m in COMPARED_METRICS},
+        {m: [s[m] for s in scores[TEACHER]] for m in COMPARED_METRICS},
+        resamples=resamples,
+    )
+    found = []
+    for m in COMPARED_METRICS:
+        custom, teacher = mean(s[m] for s in scores[CUSTOM]), mean(s[m] for s in scores[TEACHER])
+        found.append(
+            TeacherComparison(
+                metric=m,
+                custom=custom,
+                teacher=teacher,
+                difference=intervals[m].difference,
+                ci_low=intervals[m].low,
+                ci_high=intervals[m].high,
+                fraction=custom / teacher if teacher > 0 else None,
+            )
+        )
+    return found
+
+
+def teacher_on(comparison: Sequence[TeacherComparison], metric: str) -> TeacherComparison | None:
+    return next((c for c in comparison if c.metric == metric), None)
 
 
 REPORT_FILES = ("report.json", "report.md", "report.html", "examples.jsonl")

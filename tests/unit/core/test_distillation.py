@@ -95,3 +95,22 @@ def test_the_defaults_hyperparameters_do_not_follow_a_run_to_another_customizati
     assert resolve_run_settings(defaults, {}).hyperparameters == {"epochCount": 3}
     assert resolve_run_settings(defaults, _settings()).hyperparameters == {}
     assert base_model(STUDENT).data_format("DISTILLATION") is DataFormat.DISTILLATION_PROMPTS
+
+
+def test_min_fraction_of_teacher_is_only_for_distillation_and_string_metrics() -> None:
+    with pytest.raises(
+        SettingsError, match=r"settings\.evaluation\.min_fraction_of_teacher: only for customization_type"
+    ):
+        check_family(
+            resolve_run_settings({}, {"evaluation": {"min_fraction_of_teacher": 0.8}}), has_validation_data=False
+        )
+    judged = {
+        "base_model_id": "amazon.nova-micro-v1:0",
+        "customization_type": "DISTILLATION",
+        "distillation": {"teacher_model_id": "amazon.nova-pro-v1:0"},
+        "evaluation": {"min_fraction_of_teacher": 0.8, "metric": "judge.correctness", "judge": {"enabled": True}},
+    }
+    with pytest.raises(SettingsError, match="the judge grades the custom and base models' answers, not the teacher"):
+        check_family(resolve_run_settings({}, judged), has_validation_data=False)
+    judged["evaluation"] = {"min_fraction_of_teacher": 0.8}
+    assert check_family(resolve_run_settings({}, judged), has_validation_data=False) == {}

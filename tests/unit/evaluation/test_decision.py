@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from customizer.evaluation.decision import MIN_CONFIDENT_EXAMPLES, decide
-from customizer.models import MetricComparison
+from customizer.models import MetricComparison, TeacherComparison
 from customizer.settings import EvaluationSettings
 
 
@@ -67,3 +67,49 @@ def test_too_few_examples_never_claim_confidence(examples):
 def test_the_minimum_itself_is_enough_and_without_require_confidence_it_does_not_apply():
     assert decide(comparison(1.0, 0.0, 1.0, 1.0), rule(), MIN_CONFIDENT_EXAMPLES).promote is True
     assert decide(comparison(1.0, 0.0, 1.0, 1.0), rule(require_confidence=False), 1).promote is True
+
+
+# ---- a distillation's teacher (min_fraction_of_teacher, this project's rule) ----
+
+
+def teacher(custom: float, score: float) -> TeacherComparison:
+    return TeacherComparison(
+        metric="token_f1", custom=custom, teacher=score, difference=custom - score, ci_low=-0.1, ci_high=0.1
+    )
+
+
+def test_a_student_reaching_the_fraction_of_its_teacher_promotes():
+    decision = decide(
+        comparison(0.72, 0.4, 0.2, 0.4), rule(min_fraction_of_teacher=0.9), 100, teacher=teacher(0.72, 0.8)
+    )
+    assert decision.promote, decision.reason
+    assert "custom reaches 0.9 of the teacher's 0.800 (custom - teacher -0.080" in decision.reason
+
+
+def test_a_student_below_the_fraction_of_its_teacher_does_not_promote_however_it_beats_its_base():
+    decision = decide(
+        comparison(0.70, 0.4, 0.2, 0.4), rule(min_fraction_of_teacher=0.9), 100, teacher=teacher(0.70, 0.8)
+    )
+    assert not decision.promote
+    assert decision.reason.endswith("custom is below 0.9 of the teacher's 0.800 (needs at least 0.720)"), (
+        decision.reason
+    )
+
+
+def test_a_teacher_that_answered_nothing_cannot_be_reached_and_no_fraction_no_condition():
+    refused = decide(
+        comparison(0.7, 0.4, 0.2, 0.4),
+        rule(min_fraction_of_teacher=0.5),
+        100,
+        teacher=teacher(0.7, 0.0),
+        teacher_answered=False,
+    )
+    assert not refused.promote and "the teacher gave no score to compare with" in refused.reason
+    assert not decide(comparison(0.7, 0.4, 0.2, 0.4), rule(min_fraction_of_teacher=0.5), 100).promote
+    assert decide(comparison(0.7, 0.4, 0.2, 0.4), rule(), 100, teacher=teacher(0.7, 1.0)).promote
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.5])
+def test_the_fraction_is_checked_at_parse_time(fraction):
+    with pytest.raises(ValueError, match="min_fraction_of_teacher"):
+        rule(min_fraction_of_teacher=fraction)
