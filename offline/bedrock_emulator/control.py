@@ -24,6 +24,7 @@ from offline.bedrock_emulator.store import Store
 from offline.bedrock_emulator.training import read_and_check
 
 Params = Mapping[str, Any]
+RFT = CustomizationType.REINFORCEMENT_FINE_TUNING
 Output = dict[str, Any]
 R = TypeVar("R", Job, CustomModel, Throughput, Deployment)
 Named = TypeVar("Named", Throughput, Deployment)
@@ -66,6 +67,9 @@ class ControlPlane:
         if ctype is CustomizationType.DISTILLATION:
             self._check_distillation(model, p)
             hyperparameters: dict[str, str] = {}
+        elif ctype is CustomizationType.REINFORCEMENT_FINE_TUNING:
+            self._check_rft(model, p, bool(validators))
+            hyperparameters = {}
         else:
             if p.get("customizationConfig"):
                 raise invalid(f"customizationConfig is not used for customization type {ctype.value}.")
@@ -197,6 +201,29 @@ class ControlPlane:
             raise invalid(f"The teacher model {teacher} is not available in {self.store.catalog.region}.") from exc
         if p.get("hyperParameters"):
             raise invalid("hyperParameters are not supported for customization type DISTILLATION.")
+
+    @staticmethod
+    def _check_rft(model: BaseModel, p: Params, has_validation: bool) -> None:
+        """``customizationConfig.rftConfig`` with its grader (botocore makes graderConfig optional; a job without
+        one is refused here, a guess at the service) and its hyperparameters (botocore's ranges, checked with the
+        request's constraints; the two without a range in the service model by families/rft.py); no top-level
+        hyperParameters. The messages' wording is a guess (README)."""
+        config = (p.get("customizationConfig") or {}).get("rftConfig")
+        if config is None:
+            raise invalid("customizationConfig.rftConfig is required for customization type REINFORCEMENT_FINE_TUNING.")
+        if not ((config.get("graderConfig") or {}).get("lambdaGrader") or {}).get("lambdaArn"):
+            raise invalid("customizationConfig.rftConfig.graderConfig.lambdaGrader.lambdaArn is required.")
+        if p.get("hyperParameters"):
+            raise invalid(
+                "hyperParameters are not supported for customization type REINFORCEMENT_FINE_TUNING; use "
+                "customizationConfig.rftConfig.hyperParameters."
+            )
+        given = dict(config.get("hyperParameters") or {})
+        try:
+            model.resolve_hyperparameters(given, has_validation_data=has_validation, customization_type=RFT)
+        except SettingsError as exc:
+            where = "customizationConfig.rftConfig.hyperParameters."
+            raise invalid(str(exc).replace("settings.hyperparameters.", where)) from exc
 
     @staticmethod
     def _hyperparameters(model: BaseModel, given: Mapping[str, str], has_validation: bool) -> dict[str, str]:

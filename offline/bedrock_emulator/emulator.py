@@ -32,6 +32,7 @@ from offline.bedrock_emulator.protocol import (
     raw_path,
     validate,
 )
+from offline.bedrock_emulator.reinforcement import RewardFunctions
 from offline.bedrock_emulator.resources import CREATING, FAILED, IN_SERVICE
 from offline.bedrock_emulator.runtime import Runtime
 from offline.bedrock_emulator.store import Store
@@ -57,11 +58,12 @@ class BedrockEmulator:
         *,
         clock: Clock | None = None,
         objects: ObjectStore | None = None,
+        graders: RewardFunctions | None = None,
     ) -> None:
         self.settings = settings or EmulatorSettings.from_env()
         self.clock = clock or Clock()
         store_objects = objects or S3Objects(self.settings.region, self.settings.s3_endpoint_url)
-        self.store = Store(self.settings, self.clock, store_objects)
+        self.store = Store(self.settings, self.clock, store_objects, graders)
         self.evaluations = EvaluationJobs(self.store)
         self._handlers: dict[str, Callable[[Mapping[str, Any]], Any]] = {
             **ControlPlane(self.store).operations(),

@@ -9,6 +9,7 @@ from typing import Any
 
 from customizer.families import BaseModel, CustomizationType
 from offline.bedrock_emulator.answering import Answerer
+from offline.bedrock_emulator.reinforcement import RewardCurve
 from offline.bedrock_emulator.training import DataCheck, Metrics
 
 # Job states
@@ -55,7 +56,18 @@ class Job:
     metrics: Metrics | None = None
     planned_failure: str | None = None  # fault injection: fail instead of completing
     planned_stop_at: datetime | None = None  # fault injection: stop itself
-    customization_config: dict[str, Any] | None = None  # distillation: the teacher
+    customization_config: dict[str, Any] | None = None  # distillation: the teacher; RFT: grader, hyperparameters
+    reward_curve: RewardCurve | None = None  # reinforcement fine-tuning, once its grader has been called
+
+    @property
+    def rft_grader(self) -> str:
+        """A reinforcement fine-tuning job's reward function ARN ("" for other types)."""
+        config = (self.customization_config or {}).get("rftConfig") or {}
+        return str(((config.get("graderConfig") or {}).get("lambdaGrader") or {}).get("lambdaArn") or "")
+
+    @property
+    def rft_hyperparameters(self) -> dict[str, Any]:
+        return dict(((self.customization_config or {}).get("rftConfig") or {}).get("hyperParameters") or {})
 
     @property
     def output_prefix(self) -> str:

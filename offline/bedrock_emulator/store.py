@@ -21,6 +21,7 @@ from offline.bedrock_emulator.clock import Clock
 from offline.bedrock_emulator.config import Durations, EmulatorSettings
 from offline.bedrock_emulator.errors import invalid, not_found
 from offline.bedrock_emulator.faults import Faults
+from offline.bedrock_emulator.reinforcement import GraderError, LambdaRewardFunctions, RewardFunctions, train
 from offline.bedrock_emulator.resources import (
     ACTIVE,
     COMPLETED,
@@ -39,6 +40,7 @@ from offline.bedrock_emulator.resources import (
 from offline.bedrock_emulator.training import (
     TRAINING_METRICS,
     VALIDATION_METRICS,
+    Metrics,
     ObjectStore,
     ObjectStoreError,
     job_metrics,
@@ -46,14 +48,22 @@ from offline.bedrock_emulator.training import (
 
 T = TypeVar("T", Job, CustomModel, Throughput, Deployment)
 _ID_ALPHABET = string.ascii_lowercase + string.digits
-_FAIL, _STOP, _COMPLETE = "fail", "stop", "complete"
+_FAIL, _STOP, _GRADE, _COMPLETE = "fail", "stop", "grade", "complete"
 
 
 class Store:
-    def __init__(self, settings: EmulatorSettings, clock: Clock, objects: ObjectStore) -> None:
+    def __init__(
+        self,
+        settings: EmulatorSettings,
+        clock: Clock,
+        objects: ObjectStore,
+        graders: RewardFunctions | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.objects = objects
+        # Reinforcement fine-tuning's reward functions, called through Lambda's Invoke (reinforcement.py).
+        self.graders: RewardFunctions = graders or LambdaRewardFunctions(settings.region)
         self.lock = threading.RLock()
         self.resources = Resources()
         self.durations: Durations = settings.durations
@@ -127,16 +137,19 @@ class Store:
         return now
 
     def _advance_job(self, job: Job, now: datetime) -> None:
-        if job.status == IN_PROGRESS:
+        while job.status == IN_PROGRESS:
             due = sorted(e for e in self._job_events(job) if e[0] <= now)
-            if due:
-                at, _, event = due[0]
-                if event == _STOP:
-                    self.stop(job, at)
-                elif event == _COMPLETE:
-                    self._complete(job, at)
-                else:
-                    self.fail(job, at, job.data.problem or job.planned_failure or "Internal error")
+            if not due:
+                break
+            at, _, event = due[0]
+            if event == _STOP:
+                self.stop(job, at)
+            elif event == _GRADE:
+                self._grade(job, at)
+            elif event == _COMPLETE:
+                self._complete(job, at)
+            else:
+                self.fail(job, at, job.data.problem or job.planned_failure or "Internal error")
         if job.status == STOPPING and job.halted_at is not None:
             stopped_at = job.halted_at + timedelta(seconds=job.stop_seconds)
             if now >= stopped_at:
@@ -151,7 +164,18 @@ class Store:
             yield validation_end, 0, _FAIL
         if job.planned_stop_at is not None:
             yield job.planned_stop_at, 1, _STOP
-        yield training_end, 2, _FAIL if job.planned_failure else _COMPLETE
+        if job.rft_grader and job.reward_curve is None:
+            # Reinforcement fine-tuning calls its reward function once training has started.
+            yield job.phase_ends[1], 2, _GRADE
+        yield training_end, 3, _FAIL if job.planned_failure else _COMPLETE
+
+    def _grade(self, job: Job, at: datetime) -> None:
+        """Train a reinforcement fine-tuning job: its reward function is called through Lambda now (under the
+        lock: the emulator answers no other call meanwhile). A failing grader fails the job."""
+        try:
+            job.reward_curve = train(self.graders, job.rft_grader, job.data.records, job.rft_hyperparameters)
+        except GraderError as exc:
+            self.fail(job, at, f"{exc}. Fix the reward function and try again.")
 
     def stop(self, job: Job, at: datetime) -> None:
         if job.status != IN_PROGRESS:
@@ -170,7 +194,12 @@ class Store:
         job.end_time = job.last_modified = at
 
     def _complete(self, job: Job, at: datetime) -> None:
-        metrics = job_metrics(job.data, job.hyperparameters)
+        curve = job.reward_curve
+        metrics = (
+            Metrics(curve.csv, None, curve.final_loss, ())
+            if curve is not None
+            else job_metrics(job.data, job.hyperparameters)
+        )
         try:
             self.objects.write(job.output_prefix + TRAINING_METRICS, metrics.training_csv.encode())
             if metrics.validation_csv is not None:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from customizer.families import BaseModel, CustomizationType, DataFormat, distillation
+from customizer.families import BaseModel, CustomizationType, DataFormat, distillation, rft
 from customizer.families.formats import Example, RecordError, check_record
 from offline.bedrock_emulator.answering import BaseAnswerer, estimate_tokens
 
@@ -143,6 +143,8 @@ class DataCheck:
     validation_records: tuple[int, ...] = ()  # per validator
     training_tokens: int = 0
     problem: str | None = None
+    # Reinforcement fine-tuning: the training records as parsed, every field kept (the grader gets them).
+    records: tuple[dict[str, Any], ...] = ()
 
 
 class _DataProblem(Exception):
@@ -185,12 +187,30 @@ def check_data(
                     f"{distillation.MIN_PROMPTS}."
                 )
             examples = [_answered_by_teacher(e) for e in examples]
+        elif customization_type is CustomizationType.REINFORCEMENT_FINE_TUNING:
+            _check_rft_counts(len(examples))
         else:
             _check_counts(model, len(examples), sum(counts))
     except _DataProblem as exc:
         return DataCheck(problem=str(exc))
     tokens = sum(_tokens(e)[2] for e in examples)
-    return DataCheck(examples=tuple(examples), validation_records=counts, training_tokens=tokens)
+    records: tuple[dict[str, Any], ...] = ()
+    if customization_type is CustomizationType.REINFORCEMENT_FINE_TUNING:
+        records = tuple(json.loads(line) for line in training.decode("utf-8").splitlines() if line.strip())
+    return DataCheck(examples=tuple(examples), validation_records=counts, training_tokens=tokens, records=records)
+
+
+def _check_rft_counts(records: int) -> None:
+    """The user guide's rft-prepare-data (families/rft.py); the wording is a guess at the service's."""
+    if records < rft.MIN_RECORDS:
+        raise _DataProblem(
+            f"The training data has {records} valid records; reinforcement fine-tuning needs at least "
+            f"{rft.MIN_RECORDS}."
+        )
+    if records > rft.MAX_PROMPTS:
+        raise _DataProblem(
+            f"The training data has {records} prompts; reinforcement fine-tuning allows at most {rft.MAX_PROMPTS}."
+        )
 
 
 def _answered_by_teacher(example: Example) -> Example:
