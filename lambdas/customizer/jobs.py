@@ -201,6 +201,15 @@ def collect_metrics(run: Run, job: Job) -> dict[str, Any]:
         if losses:
             summary["final_training_loss"] = losses[-1]
             summary["best_training_loss"] = min(losses)
+        # Reinforcement fine-tuning: the grader's mean score per step (the emulator's layout, a guess: README).
+        rewards = [r["training_reward"] for r in training if "training_reward" in r]
+        if rewards:
+            summary |= {
+                "reward_points": len(rewards),
+                "first_training_reward": rewards[0],
+                "final_training_reward": rewards[-1],
+                "best_training_reward": max(rewards),
+            }
     if validation:
         losses = [r["validation_loss"] for r in validation if "validation_loss" in r]
         if losses:

@@ -173,6 +173,11 @@ class TrainingHealth(_State):
     best_validation_loss: float | None = None
     final_training_perplexity: float | None = None
     final_validation_perplexity: float | None = None
+    # Reinforcement fine-tuning: the mean reward of the grader's scores per training step.
+    reward_points: int = 0
+    first_training_reward: float | None = None
+    final_training_reward: float | None = None
+    best_training_reward: float | None = None
     warnings: list[str] = Field(default_factory=list)
 
 

@@ -75,6 +75,7 @@ def to_json(data: ReportData, examples_uri: str) -> dict[str, Any]:
         "metrics": {c.metric: metric_title(c.metric) for c in data.evaluation.comparison},
         "labels": [asdict(label) for label in data.labels],
         "loss_curves": {"training": data.curves.training, "validation": data.curves.validation},
+        "reward_curve": data.curves.rewards,
         "differing_examples": [r["index"] for r in differing(data.rows, data.settings.metric)],
         "examples_uri": examples_uri,
     }
@@ -179,7 +180,19 @@ def _health_rows(data: ReportData) -> list[tuple[str, str]]:
     health = data.evaluation.training
     if health is None:
         return []
+    rewards = (
+        [
+            (
+                "training reward (first / final / best)",
+                f"{_fmt(health.first_training_reward, 4)} / {_fmt(health.final_training_reward, 4)} / "
+                f"{_fmt(health.best_training_reward, 4)} over {health.reward_points} steps",
+            )
+        ]
+        if health.reward_points
+        else []
+    )
     return [
+        *rewards,
         ("training steps", str(health.training_steps)),
         ("validation points", str(health.validation_points)),
         ("final / best training loss", f"{_fmt(health.final_training_loss, 4)} / {_fmt(health.best_training_loss, 4)}"),
@@ -580,6 +593,12 @@ def to_html(data: ReportData) -> str:
         ("validation loss", VALIDATION_COLOR, data.curves.validation),
     ]
     parts.append(f"<figure>{line_chart(series, title='Loss curves', x_label='step', y_label='loss')}</figure>")
+    if data.curves.rewards:
+        reward_series = [("training reward", CUSTOM_COLOR, data.curves.rewards)]
+        chart = line_chart(
+            reward_series, title="Reward curve (the grader's mean score)", x_label="step", y_label="reward"
+        )
+        parts.append(f"<figure>{chart}</figure>")
     if data.labels:
         parts.append("<h2>Per-label accuracy (exact match)</h2>")
         parts.append(

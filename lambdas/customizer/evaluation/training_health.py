@@ -6,13 +6,15 @@ validation_loss, perplexity), and warnings a person should read before trusting 
   the training loss kept falling over the same steps;
 - too short to judge: fewer than ``MIN_TRAINING_STEPS`` training steps, or fewer than two validation points
   (one point shows no trend);
-- no metrics at all, or no validation data (nothing to detect overfitting with)."""
+- no metrics at all, or no validation data (nothing to detect overfitting with);
+- reinforcement fine-tuning (a ``training_reward`` column, the grader's mean score per step): the reward did
+  not rise from the first step to the last."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from customizer.models import TrainingHealth
 
@@ -21,6 +23,7 @@ MIN_TRAINING_STEPS = 10
 RISE_TOLERANCE = 0.02
 
 Row = Mapping[str, float]
+REWARD = "training_reward"
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class Curves:
 
     training: list[tuple[float, float]]
     validation: list[tuple[float, float]]
+    # Reinforcement fine-tuning's reward curve: (step, mean reward).
+    rewards: list[tuple[float, float]] = field(default_factory=list)
 
 
 def _points(rows: Sequence[Row], loss: str) -> list[tuple[float, float]]:
@@ -50,7 +55,7 @@ def _perplexity(rows: Sequence[Row], loss: str) -> float | None:
 
 
 def curves(training: Sequence[Row], validation: Sequence[Row]) -> Curves:
-    return Curves(_points(training, "training_loss"), _points(validation, "validation_loss"))
+    return Curves(_points(training, "training_loss"), _points(validation, "validation_loss"), _points(training, REWARD))
 
 
 def _training_loss_at(points: list[tuple[float, float]], step: float) -> float | None:
@@ -84,6 +89,12 @@ def assess(training: Sequence[Row], validation: Sequence[Row], *, has_validation
         warnings.append(f"too short to judge: {len(train)} training steps (at least {MIN_TRAINING_STEPS} show a trend)")
     elif len(train) >= 2 and train[-1][1] >= train[0][1]:
         warnings.append(f"training loss did not fall: {train[0][1]:.4g} at the start, {train[-1][1]:.4g} at the end")
+    rewards = _points(training, REWARD)
+    if len(rewards) >= 2 and rewards[-1][1] <= rewards[0][1]:
+        warnings.append(
+            f"training reward did not rise: {rewards[0][1]:.4g} at the start, {rewards[-1][1]:.4g} at the end (the "
+            "grader may score every answer alike, or the task is out of the model's reach)"
+        )
     if not has_validation_data:
         warnings.append("no validation data: overfitting cannot be detected (give the run a validation set)")
     elif not valid:
@@ -103,5 +114,9 @@ def assess(training: Sequence[Row], validation: Sequence[Row], *, has_validation
         best_validation_loss=min(loss for _, loss in valid) if valid else None,
         final_training_perplexity=_perplexity(training, "training_loss") if train else None,
         final_validation_perplexity=_perplexity(validation, "validation_loss") if valid else None,
+        reward_points=len(rewards),
+        first_training_reward=rewards[0][1] if rewards else None,
+        final_training_reward=rewards[-1][1] if rewards else None,
+        best_training_reward=max(reward for _, reward in rewards) if rewards else None,
         warnings=warnings,
     )

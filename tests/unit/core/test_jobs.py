@@ -411,3 +411,66 @@ def test_a_job_without_a_status_yet_is_in_progress(bedrock, make_run):
     del response["status"]
     bedrock.add_response("get_model_customization_job", response, {"jobIdentifier": JOB_ARN})
     assert check_job(run, job_for(run), now=datetime(2025, 1, 1, 1, tzinfo=UTC)).status == "InProgress"
+
+
+# ---- reinforcement fine-tuning ----
+
+RFT_SETTINGS = {
+    "base_model_id": "amazon.nova-2-lite-v1:0",
+    "customization_type": "REINFORCEMENT_FINE_TUNING",
+    "hyperparameters": {"epochCount": 3, "learningRate": 0.0001, "reasoningEffort": "low"},
+}
+OWN_GRADER = "arn:aws:lambda:us-east-1:123456789012:function:my-grader"
+STACK_GRADER = "arn:aws:lambda:us-east-1:123456789012:function:reward"
+
+
+@pytest.mark.parametrize(
+    ("grader", "expected"), [({"lambda_arn": OWN_GRADER}, OWN_GRADER), ({"scorer": "token_f1"}, STACK_GRADER)]
+)
+def test_an_rft_job_carries_its_grader_and_typed_hyperparameters_in_rft_config(bedrock, make_run, grader, expected):
+    run = make_run({**RFT_SETTINGS, "grader": grader})
+    not_found(bedrock)
+    request = expected_create_request(run)
+    del request["hyperParameters"]
+    request["customizationType"] = "REINFORCEMENT_FINE_TUNING"
+    request["customizationConfig"] = {
+        "rftConfig": {
+            "graderConfig": {"lambdaGrader": {"lambdaArn": expected}},
+            "hyperParameters": {"epochCount": 3, "learningRate": 0.0001, "reasoningEffort": "low"},
+        }
+    }
+    bedrock.add_response("create_model_customization_job", {"jobArn": JOB_ARN}, request)
+    bedrock.add_response("get_model_customization_job", job_response(run, "InProgress"))
+    job = create_job(
+        run, role_arn=ROLE_ARN, kms_key_arn=KMS_KEY_ARN, pipeline_tag=TAG, reward_function_arn=STACK_GRADER
+    )
+    assert job.job_arn == JOB_ARN
+
+
+def test_an_rft_job_without_a_reward_function_is_not_created(bedrock, make_run):
+    from customizer.errors import SettingsError
+
+    run = make_run({**RFT_SETTINGS, "grader": {"scorer": "token_f1"}})
+    not_found(bedrock)
+    with pytest.raises(SettingsError, match="needs a grader"):
+        create(run)
+
+
+def test_a_completed_rft_job_reports_its_reward_curve(bedrock, s3, make_run):
+    run = make_run({**RFT_SETTINGS, "grader": {"scorer": "exact_match"}})
+    put_csv(
+        s3,
+        run,
+        TRAINING_METRICS,
+        "step_number,epoch_number,training_reward,episode_length,training_loss\n"
+        "1,0,0.2,10,0.8\n2,0,0.6,11,0.4\n3,1,0.55,12,0.45\n",
+    )
+    bedrock.add_response("get_model_customization_job", job_response(run, "Completed"), {"jobIdentifier": JOB_ARN})
+    metrics = check_job(run, job_for(run)).metrics
+    assert {k: metrics[k] for k in metrics if "reward" in k} == {
+        "reward_points": 3,
+        "first_training_reward": 0.2,
+        "final_training_reward": 0.55,
+        "best_training_reward": 0.6,
+    }
+    assert metrics["final_training_loss"] == 0.45

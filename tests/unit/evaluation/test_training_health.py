@@ -82,3 +82,32 @@ def test_curves_are_step_and_loss_points():
     found = curves(training([2.0, 1.5]), validation([(2, 1.7)]))
     assert found.training == [(1.0, 2.0), (2.0, 1.5)]
     assert found.validation == [(2.0, 1.7)]
+
+
+def rft_rows(rewards: list[float]) -> list[dict[str, float]]:
+    """Rows of a reinforcement fine-tuning job's metric file (the emulator's layout)."""
+    return [
+        {
+            "step_number": float(s),
+            "epoch_number": 0.0,
+            "training_reward": r,
+            "episode_length": 12.0,
+            "training_loss": 1 - r,
+        }
+        for s, r in enumerate(rewards, 1)
+    ]
+
+
+def test_a_reinforcement_fine_tuning_run_reports_its_reward_curve():
+    rising = [0.1 + i * 0.045 for i in range(20)]
+    health = assess(rft_rows(rising), [], has_validation_data=False)
+    assert (health.reward_points, health.first_training_reward) == (20, pytest.approx(0.1))
+    assert health.final_training_reward == health.best_training_reward == pytest.approx(rising[-1])
+    assert not [w for w in health.warnings if "reward" in w]
+    assert curves(rft_rows(rising), []).rewards[:2] == [(1.0, pytest.approx(0.1)), (2.0, pytest.approx(0.145))]
+
+
+def test_a_reward_that_did_not_rise_is_a_warning():
+    health = assess(rft_rows([0.5] * 12), [], has_validation_data=False)
+    assert "training reward did not rise: 0.5 at the start, 0.5 at the end" in " ".join(health.warnings)
+    assert assess(training(FALLING), [], has_validation_data=False).reward_points == 0
