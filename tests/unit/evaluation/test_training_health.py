@@ -101,10 +101,13 @@ def rft_rows(rewards: list[float]) -> list[dict[str, float]]:
 def test_a_reinforcement_fine_tuning_run_reports_its_reward_curve():
     rising = [0.1 + i * 0.045 for i in range(20)]
     health = assess(rft_rows(rising), [], has_validation_data=False)
-    assert (health.reward_points, health.first_training_reward) == (20, pytest.approx(0.1))
+    assert health.reward_points == 20
+    assert health.first_training_reward == pytest.approx(0.1)
     assert health.final_training_reward == health.best_training_reward == pytest.approx(rising[-1])
     assert not [w for w in health.warnings if "reward" in w]
-    assert curves(rft_rows(rising), []).rewards[:2] == [(1.0, pytest.approx(0.1)), (2.0, pytest.approx(0.145))]
+    points = curves(rft_rows(rising), []).rewards
+    assert [step for step, _ in points[:2]] == [1.0, 2.0]
+    assert [reward for _, reward in points[:2]] == pytest.approx([0.1, 0.145])
 
 
 def test_a_reward_that_did_not_rise_is_a_warning():
