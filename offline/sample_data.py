@@ -219,9 +219,11 @@ SYSTEM = "You are a customer support agent."
 def as_format(body: bytes, data_format: str, *, test: bool = False) -> bytes:
     """The sample's prompt/completion records in another family's data format (``DataFormat`` values): the
     Bedrock conversation schema (Nova, Llama 3.2), Claude's messages, or continued pre-training's ``input``
-    (whose test set stays prompt/completion, as the evaluation reads it). Any other format: as it is."""
+    (whose test set stays prompt/completion, as the evaluation reads it), or reinforcement fine-tuning's OpenAI
+    chat messages with the answer as ``reference_answer`` (and a ``ticket`` field the data passes through to the
+    grader). Any other format: as it is."""
     converted = []
-    for line in body.decode().splitlines():
+    for number, line in enumerate(body.decode().splitlines(), 1):
         record = json.loads(line)
         prompt, completion = record["prompt"], record["completion"].strip()
         if data_format == "bedrock-conversation-2024":
@@ -240,6 +242,12 @@ def as_format(body: bytes, data_format: str, *, test: bool = False) -> bytes:
             }
         elif data_format == "input" and not test:
             record = {"input": f"{prompt} {completion}"}
+        elif data_format == "rft-openai-chat":
+            record = {
+                "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
+                "reference_answer": completion,
+                "ticket": f"{'test' if test else 'train'}-{number:04d}",
+            }
         converted.append(record)
     return render(converted).encode()
 
