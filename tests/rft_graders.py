@@ -14,7 +14,7 @@ def _answer(record: dict[str, Any]) -> str:
 
 
 def _reference(record: dict[str, Any]) -> str:
-    reference = record["reference_answer"]
+    reference = record["metadata"]["reference_answer"]
     return reference if isinstance(reference, str) else json.dumps(reference, separators=(",", ":"))
 
 

@@ -1,14 +1,14 @@
 """Reinforcement fine-tuning in the emulator: the job's reward function, called through the real Lambda invoke
 during training, and the reward and loss curves it leaves.
 
-What is the service's (the user guide's reward-function pages, rft-nova-models, reward-functions; the Nova
-SageMaker page "Implementing reward functions"): the grader gets a batch of records, each a training record with
-the model's answer appended to ``messages`` as an assistant turn and a unique ``id``, every other field
-(``reference_answer``, the grader's own fields) as in the data; it answers, for each record, its ``id``, an
-``aggregate_reward_score`` and a ``metrics_list``.
+What is the service's (the Bedrock user guide, "Setting up reward functions for Amazon Nova models",
+reward-functions, "Lambda function implementation details"): the grader gets a JSON list of records, each
+``{"id", "messages", "metadata"}``: the training record's messages with the model's answer appended as an
+assistant turn, a unique id, and in ``metadata`` the record's ``reference_answer`` and every other field of
+it; it answers a JSON list with, for each record, its ``id``, an ``aggregate_reward_score`` and a
+``metrics_list``.
 
-What is this project's guess (the emulator README says so): the JSON list as the invoke's payload and reply;
-one invoke per training step, for the step's ``batchSize`` prompts times ``trainingSamplePerPrompt`` answers;
+What is this project's guess (the emulator README says so): one invoke per training step, for the step's ``batchSize`` prompts times ``trainingSamplePerPrompt`` answers;
 at most ``MAX_GRADED_STEPS`` steps graded (evenly spread, the last one always); the emulated policy, which at
 step s of T gives the reference answer in ``round(n * s / T)`` of a prompt's n samples and the base model's
 generic answer in the others, so the mean reward rises exactly as far as the grader scores reference answers
@@ -185,9 +185,9 @@ def train(
                 lengths.append(estimate_tokens(answer))
                 batch_records.append(
                     {
-                        **record,
                         "id": f"step{step}-prompt{index * batch + p}-sample{k}",
                         "messages": [*messages, {"role": "assistant", "content": answer}],
+                        "metadata": {key: value for key, value in record.items() if key != "messages"},
                     }
                 )
         ids = [r["id"] for r in batch_records]
