@@ -150,6 +150,9 @@ class Deployer:
         self.resources: dict[str, Resource] = {}
         self.resolve = Resolver(self.resources)
         self.deferred_environment: list[tuple[str, dict[str, Any]]] = []
+        # Key policies name roles made after the key: put once every resource exists (as the key policy of the
+        # template; the Bedrock emulator evaluates it for the calls it serves).
+        self.deferred_key_policies: list[tuple[str, dict[str, Any]]] = []
 
     def deploy(self) -> DeployedStack:
         by_type: dict[str, list[tuple[str, dict[str, Any]]]] = {}
@@ -159,6 +162,10 @@ class Deployer:
             for logical_id, props in by_type.get(resource_type, []):
                 creator = getattr(self, "_" + resource_type.split("::", 1)[1].replace("::", "_").lower())
                 self.resources[logical_id] = creator(logical_id, props)
+        for key_id, policy in self.deferred_key_policies:
+            boto3.client("kms").put_key_policy(
+                KeyId=key_id, PolicyName="default", Policy=json.dumps(self.resolve(policy))
+            )
         for function_name, variables in self.deferred_environment:
             boto3.client("lambda").update_function_configuration(
                 FunctionName=function_name,
@@ -174,6 +181,8 @@ class Deployer:
 
     def _kms_key(self, logical_id: str, props: dict[str, Any]) -> Resource:
         key = boto3.client("kms").create_key(Description=props.get("Description", logical_id))["KeyMetadata"]
+        if props.get("KeyPolicy"):
+            self.deferred_key_policies.append((key["KeyId"], props["KeyPolicy"]))
         return Resource(logical_id, "AWS::KMS::Key", key["KeyId"], {"Arn": key["Arn"]})
 
     def _s3_bucket(self, logical_id: str, props: dict[str, Any]) -> Resource:
@@ -182,6 +191,17 @@ class Deployer:
         s3.create_bucket(Bucket=name)
         if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        if props.get("BucketEncryption"):
+            # The bucket's default encryption (the stack key for the data and artifacts buckets): what S3 asks of
+            # KMS for a reader or writer, which the Bedrock emulator checks for the roles it acts as.
+            rules = [
+                {
+                    "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                    **({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {}),
+                }
+                for rule in self.resolve(props["BucketEncryption"])["ServerSideEncryptionConfiguration"]
+            ]
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
         attributes = {
             "Arn": f"arn:aws:s3:::{name}",
             "DomainName": f"{name}.s3.amazonaws.com",

@@ -24,8 +24,9 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from offline.bedrock_authority import MotoAuthority
 from offline.bedrock_emulator import EmulatorServer
-from offline.cloud import REGION, DeployedStack, Deployer
+from offline.cloud import ACCOUNT, REGION, DeployedStack, Deployer
 from offline.events import StatusChangeEvents
 from offline.iam_enforcement import assume, create_operator, enforcing
 from offline.moto_patches import offline_patches
@@ -161,6 +162,10 @@ class OfflineRuntime:
         role_keys = frozenset(i.access_key for i in self.router.identities.values())
         self._enforcing_cm = enforcing(operator, self.moto_port, role_keys)
         self._enforcing_cm.__enter__()
+        # The Bedrock emulator authorizes its calls by the same identities and the stack's policies (key policy
+        # included), and runs each job as the job's service role (offline.bedrock_authority).
+        assert self.emulator is not None
+        self.emulator.emulator.authorize_with(MotoAuthority(ACCOUNT, REGION))
         self._set_env({"AWS_ACCESS_KEY_ID": operator.access_key, "AWS_SECRET_ACCESS_KEY": operator.secret_key})
         os.environ.pop("AWS_SESSION_TOKEN", None)
 
@@ -191,6 +196,8 @@ class OfflineRuntime:
             self._patches_cm.__exit__(None, None, None)
             self._patches_cm = None
         if self._enforcing_cm is not None:
+            if self.emulator is not None:
+                self.emulator.emulator.authorize_with(None)
             self._enforcing_cm.__exit__(None, None, None)
             self._enforcing_cm = None
         self.router.identities.clear()

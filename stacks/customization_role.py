@@ -13,8 +13,11 @@ from stacks.storage import Storage
 
 # What Bedrock needs of the key to encrypt the custom model it trains (customModelKmsKeyId).
 MODEL_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"]
-# The encryption-context key of the data Bedrock encrypts for a custom Nova model's provisioned throughput.
-NOVA_THROUGHPUT_CONTEXT_KEY = "aws-crypto-ec:aws:bedrock:arn"
+# The encryption-context key of the data Bedrock encrypts for a custom Nova model's provisioned throughput: the Nova
+# user guide's PermissionsNovaProvisionedThroughput statement ("Encryption of Amazon Nova model customization jobs
+# and artifacts") gives "kms:EncryptionContextKeys": "aws:bedrock:custom-model" (checked 2026-12-02; the earlier
+# "aws-crypto-ec:aws:bedrock:arn" here was written from memory and matched nothing Bedrock sends).
+NOVA_THROUGHPUT_CONTEXT_KEY = "aws:bedrock:custom-model"
 
 
 class CustomizationRole(Construct):
@@ -88,7 +91,7 @@ class CustomizationRole(Construct):
         # the key the model is encrypted with, as the bedrock.amazonaws.com service principal. The statement is
         # the Nova user guide's "PermissionsNovaProvisionedThroughput" ("Encryption of Amazon Nova model
         # customization jobs and artifacts"): Decrypt and GenerateDataKey, only for data whose encryption context
-        # names a Bedrock resource.
+        # has the custom-model key.
         self._storage.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="PermissionsNovaProvisionedThroughput",

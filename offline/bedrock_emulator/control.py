@@ -83,9 +83,13 @@ class ControlPlane:
             existing = self._existing_job(p, token, fingerprint)
             if existing:
                 return {"jobArn": existing}
+            job_id, model_id = self.store.new_id(), self.store.new_id()
+        job_arn = self.store.arn(f"model-customization-job/{base_id}/{job_id}")
+        # The job reads its data as its role (when authorizing: service_roles); a refusal fails the job.
+        objects = self.store.objects_as(p["roleArn"], job_arn)
         # Read outside the lock: S3 may be slow, and the emulator keeps answering meanwhile.
         data = read_and_check(
-            self.store.objects,
+            objects,
             model=model,
             customization_type=ctype,
             hyperparameters=hyperparameters,
@@ -97,15 +101,15 @@ class ControlPlane:
             existing = self._existing_job(p, token, fingerprint)
             if existing:
                 return {"jobArn": existing}
-            job_id = self.store.new_id()
             seconds = self.store.durations.job_seconds
 
             def third(n: int) -> datetime:
                 return now + timedelta(seconds=seconds * n / 3)
 
             job = Job(
-                arn=self.store.arn(f"model-customization-job/{base_id}/{job_id}"),
+                arn=job_arn,
                 job_id=job_id,
+                model_id=model_id,
                 name=p["jobName"],
                 model_name=p["customModelName"],
                 token=token,
@@ -126,6 +130,7 @@ class ControlPlane:
                 phase_ends=(third(1), third(2), third(3)),
                 data=data,
                 stop_seconds=self.store.durations.stop_seconds,
+                objects=objects if objects is not self.store.objects else None,
             )
             self._apply_planned_job_faults(job, seconds)
             self.store.resources.jobs[job.arn] = job

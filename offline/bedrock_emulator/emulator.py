@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
+from offline.bedrock_emulator.authorization import Authority, Authorizer
 from offline.bedrock_emulator.clock import Clock
 from offline.bedrock_emulator.config import EmulatorSettings
 from offline.bedrock_emulator.control import ControlPlane
@@ -22,6 +23,7 @@ from offline.bedrock_emulator.evaluation import DEFAULT_FAILURE as DEFAULT_EVALU
 from offline.bedrock_emulator.evaluation import EvaluationJobs
 from offline.bedrock_emulator.faults import THROTTLING, THROTTLING_MESSAGE, check_operation
 from offline.bedrock_emulator.holds import Holds
+from offline.bedrock_emulator.permissions import Permissions
 from offline.bedrock_emulator.protocol import (
     Operation,
     dumps,
@@ -71,6 +73,7 @@ class BedrockEmulator:
             **self.evaluations.operations(),
         }
         self.holds = Holds()
+        self._permissions: Permissions | None = None
         self._request_ids = itertools.count(1)
         self._admin_routes = self._build_admin_routes()
 
@@ -106,6 +109,7 @@ class BedrockEmulator:
             self._before(op)
             params = parse_input(op, request, labels)
             validate(op, params)
+            self._authorize(op, params, request)
             result = handler(params)
         except ServiceError as error:
             return error_response(error, request_id)
@@ -116,6 +120,23 @@ class BedrockEmulator:
             result.headers["x-amzn-RequestId"] = request_id
             return result
         return json_response(result, op.success_status, request_id)
+
+    def authorize_with(self, authority: Authority | None) -> None:
+        """Authorize every call from now on with ``authority`` (None: authorize nothing, the default)."""
+        with self.store.lock:
+            self.store.authorizer = Authorizer(authority) if authority is not None else None
+            self._permissions = Permissions(self.store, self.store.authorizer) if self.store.authorizer else None
+
+    def _authorize(self, op: Operation, params: Mapping[str, Any], request: Request) -> None:
+        """The signer may make this call (authorization.Authorizer), or the service's AccessDeniedException."""
+        authorizer, permissions = self.store.authorizer, self._permissions
+        if authorizer is None or permissions is None:
+            return
+        principal = authorizer.signer(dict(request.headers))
+        with self.store.lock:
+            self.store.advance()
+            checks = permissions.checks(op.name, params)
+        authorizer.require(principal, checks)
 
     def _before(self, op: Operation) -> None:
         """Count the call, wait at its hold if a test holds it, then apply the faults injected for it."""
@@ -294,6 +315,12 @@ class BedrockEmulator:
                 "faults": {**self.store.faults.describe(), "holds": self.holds.describe()},
                 "calls": dict(self.store.calls),
                 "invocations": dict(self.store.invocations),
+                # IAM questions asked (authorization.Authorizer): calls, and the service roles' acts.
+                "authorization": (
+                    {"allowed": self.store.authorizer.allowed, "denied": self.store.authorizer.denied}
+                    if self.store.authorizer is not None
+                    else None
+                ),
             }
             result: dict[str, Any] = json.loads(dumps(snapshot))
             return result

@@ -39,13 +39,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from customizer.evaluation.metrics import normalize, token_f1
+from customizer.families.base import PROFILE_GEOGRAPHIES
+from offline.bedrock_emulator.authorization import Check
 from offline.bedrock_emulator.errors import conflict, invalid, not_found
 from offline.bedrock_emulator.resources import COMPLETED, FAILED, IN_PROGRESS, STOPPED, STOPPING
+from offline.bedrock_emulator.service_roles import RoleObjects
 from offline.bedrock_emulator.store import Store
-from offline.bedrock_emulator.training import ObjectStoreError
+from offline.bedrock_emulator.training import ObjectStore, ObjectStoreError
 
 Params = Mapping[str, Any]
 Output = dict[str, Any]
+PROFILE_PREFIXES = {geography for _, geography in PROFILE_GEOGRAPHIES}
 MAX_PROMPTS = 1000  # the user guide: "up to 1000 prompts in your dataset per evaluation job"
 MAX_DATASET_BYTES = 50 * 1024 * 1024
 DEFAULT_PAGE = 100
@@ -149,6 +153,7 @@ class EvaluationJob:
     halted_at: datetime | None = None
     planned_failure: str | None = None
     output_uris: list[str] = field(default_factory=list)
+    objects: ObjectStore | None = None  # reads and writes as the job's role (service_roles), when authorizing
 
     def describe(self) -> Output:
         r = self.request
@@ -221,15 +226,18 @@ class EvaluationJobs:
 
     def _complete(self, job: EvaluationJob, at: datetime) -> None:
         root = job.request["outputDataConfig"]["s3Uri"].rstrip("/")
+        objects = job.objects or self.store.objects
         try:
+            if isinstance(objects, RoleObjects):
+                # The judge model grades the answers as the job's role (evaluation_checks).
+                objects.require(evaluation_checks(self.store, job))
             for dataset in job.datasets:
                 uri = (
                     f"{root}/{job.name}/{job.job_id}/models/{job.label}/taskTypes/{dataset.task_type}/datasets/"
                     f"{dataset.name}/{uuid.UUID(int=len(job.output_uris) + 1)}_output.jsonl"
                 )
                 lines = [json.dumps(self._judged(job, dataset, record)) for record in dataset.records]
-                # As the customization jobs' output: the key is recorded, not used (no KMS check offline).
-                self.store.objects.write(uri, ("\n".join(lines) + "\n").encode())
+                objects.write(uri, ("\n".join(lines) + "\n").encode())
                 job.output_uris.append(uri)
         except ObjectStoreError as exc:
             self._fail(job, at, str(exc))
@@ -279,11 +287,15 @@ class EvaluationJobs:
                 for c in (automated.get("customMetricConfig") or {}).get("customMetrics", [])
             ]
             known = {c["name"] for c in custom}
-            datasets = [self._dataset(config, label, known) for config in automated["datasetMetricConfigs"]]
             job_id = self.store.new_id()
+            arn = self.store.arn(f"evaluation-job/{job_id}")
+            # The datasets are read as the job's role (when authorizing: service_roles); a refusal is a
+            # ValidationException here, as for any dataset the job cannot read.
+            objects = self.store.objects_as(p["roleArn"], arn)
+            datasets = [self._dataset(config, label, known, objects) for config in automated["datasetMetricConfigs"]]
             durations = self.store.durations
             job = EvaluationJob(
-                arn=self.store.arn(f"evaluation-job/{job_id}"),
+                arn=arn,
                 job_id=job_id,
                 name=p["jobName"],
                 token=token,
@@ -297,6 +309,7 @@ class EvaluationJobs:
                 done_at=now + timedelta(seconds=durations.evaluation_seconds),
                 stop_seconds=durations.stop_seconds,
                 planned_failure=self.next_failure,
+                objects=objects,
             )
             self.next_failure = None
             self.jobs[job.arn] = job
@@ -322,7 +335,7 @@ class EvaluationJobs:
             raise invalid("A model-as-a-judge evaluation job needs evaluatorModelConfig.bedrockEvaluatorModels.")
         return str(models[0]["modelIdentifier"])
 
-    def _dataset(self, config: Mapping[str, Any], label: str, custom: set[str]) -> Dataset:
+    def _dataset(self, config: Mapping[str, Any], label: str, custom: set[str], objects: ObjectStore) -> Dataset:
         dataset = config["dataset"]
         uri = (dataset.get("datasetLocation") or {}).get("s3Uri")
         if not uri:
@@ -331,7 +344,7 @@ class EvaluationJobs:
             if metric not in custom and metric not in BUILTIN_METRICS:
                 raise invalid(f"The metric {metric} is neither a built-in metric nor a custom metric of this job.")
         try:
-            raw = self.store.objects.read(uri, MAX_DATASET_BYTES)
+            raw = objects.read(uri, MAX_DATASET_BYTES)
         except ObjectStoreError as exc:
             raise invalid(str(exc)) from exc
         records = []
@@ -435,3 +448,22 @@ class EvaluationJobs:
             "ListEvaluationJobs": self.list_evaluation_jobs,
             "StopEvaluationJob": self.stop_evaluation_job,
         }
+
+
+def evaluation_checks(store: Store, job: EvaluationJob) -> list[Check]:
+    """What an evaluation job's role needs when the judge runs: bedrock:InvokeModel on the evaluator model (user
+    guide, "Required service role permissions for creating a model evaluation job that uses a judge model"), by its
+    id, foundation-model ARN or cross-region profile. Not emulated: the key-policy statement for bedrock.amazonaws.com
+    of "Required Key policy elements to encrypt your model evaluation job using AWS KMS", whose condition is
+    kms:EncryptionContext:evaluationJobArn, a context key iam-simulate 0.1.173 drops (README)."""
+    evaluator = job.evaluator
+    geography, _, rest = evaluator.partition(".")
+    if evaluator.startswith("arn:"):
+        return [Check("bedrock:InvokeModel", evaluator)]
+    if rest and geography in PROFILE_PREFIXES:
+        profile = store.arn(f"inference-profile/{evaluator}")
+        return [
+            Check("bedrock:InvokeModel", profile),
+            Check("bedrock:InvokeModel", store.foundation_model_arn(rest), {"bedrock:InferenceProfileArn": profile}),
+        ]
+    return [Check("bedrock:InvokeModel", store.foundation_model_arn(evaluator))]

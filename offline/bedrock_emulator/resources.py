@@ -10,7 +10,7 @@ from typing import Any
 from customizer.families import BaseModel, CustomizationType
 from offline.bedrock_emulator.answering import Answerer
 from offline.bedrock_emulator.reinforcement import RewardCurve
-from offline.bedrock_emulator.training import DataCheck, Metrics
+from offline.bedrock_emulator.training import DataCheck, Metrics, ObjectStore
 
 # Job states
 IN_PROGRESS, COMPLETED, FAILED, STOPPING, STOPPED = "InProgress", "Completed", "Failed", "Stopping", "Stopped"
@@ -28,6 +28,7 @@ def _present(**values: Any) -> dict[str, Any]:
 class Job:
     arn: str
     job_id: str
+    model_id: str  # the id its custom model will have (taken at create: the ARN CreateModelCustomizationJob authorizes)
     name: str
     model_name: str
     token: str | None
@@ -58,6 +59,7 @@ class Job:
     planned_stop_at: datetime | None = None  # fault injection: stop itself
     customization_config: dict[str, Any] | None = None  # distillation: the teacher; RFT: grader, hyperparameters
     reward_curve: RewardCurve | None = None  # reinforcement fine-tuning, once its grader has been called
+    objects: ObjectStore | None = None  # reads and writes as the job's role (service_roles), when authorizing
 
     @property
     def rft_grader(self) -> str:

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from customizer.families import CustomizationType
 from offline.bedrock_emulator.answering import BaseAnswerer, NearestExample
+from offline.bedrock_emulator.authorization import MODEL_KEY_ACTIONS, Authorizer
 from offline.bedrock_emulator.catalog import Catalog
 from offline.bedrock_emulator.clock import Clock
 from offline.bedrock_emulator.config import Durations, EmulatorSettings
@@ -37,6 +38,7 @@ from offline.bedrock_emulator.resources import (
     Resources,
     Throughput,
 )
+from offline.bedrock_emulator.service_roles import RoleObjects, objects_as
 from offline.bedrock_emulator.training import (
     TRAINING_METRICS,
     VALIDATION_METRICS,
@@ -72,6 +74,8 @@ class Store:
         self.calls: dict[str, int] = {}  # per operation
         self.invocations: dict[str, int] = {}  # runtime calls per modelId, answered or refused by the model
         self.evaluation_job_arns: set[str] = set()  # taggable too (evaluation.EvaluationJobs holds the jobs)
+        # IAM: set by BedrockEmulator.authorize_with (None: nothing is authorized, jobs use ``objects``).
+        self.authorizer: Authorizer | None = None
         self._ids = random.Random(settings.seed)
 
     # ---- names ----
@@ -79,11 +83,23 @@ class Store:
     def new_id(self) -> str:
         return "".join(self._ids.choice(_ID_ALPHABET) for _ in range(12))
 
+    def peek_ids(self, count: int) -> list[str]:
+        """The next ``count`` ids ``new_id`` will give, without taking them."""
+        state = self._ids.getstate()
+        try:
+            return [self.new_id() for _ in range(count)]
+        finally:
+            self._ids.setstate(state)
+
     def arn(self, resource: str) -> str:
         return f"arn:aws:bedrock:{self.settings.region}:{self.settings.account_id}:{resource}"
 
     def foundation_model_arn(self, model_id: str) -> str:
         return f"arn:aws:bedrock:{self.settings.region}::foundation-model/{model_id}"
+
+    def objects_as(self, role_arn: str, source_arn: str) -> ObjectStore:
+        """What a job with this service role reads and writes through (as the role when authorizing)."""
+        return objects_as(self.authorizer, self.objects, role_arn, source_arn, self.settings.s3_endpoint_url)
 
     def reset(self) -> None:
         self.resources = Resources()
@@ -200,15 +216,20 @@ class Store:
             if curve is not None
             else job_metrics(job.data, job.hyperparameters)
         )
+        objects = job.objects or self.objects
         try:
-            self.objects.write(job.output_prefix + TRAINING_METRICS, metrics.training_csv.encode())
+            objects.write(job.output_prefix + TRAINING_METRICS, metrics.training_csv.encode())
             if metrics.validation_csv is not None:
-                self.objects.write(job.output_prefix + VALIDATION_METRICS, metrics.validation_csv.encode())
+                objects.write(job.output_prefix + VALIDATION_METRICS, metrics.validation_csv.encode())
+            if isinstance(objects, RoleObjects) and job.kms_key_arn:
+                # Bedrock encrypts the custom model with customModelKmsKeyId as the job's role (Nova user guide,
+                # "Encryption of Amazon Nova model customization jobs and artifacts", PermissionsModelCustomization).
+                objects.require(objects.authorizer.key_checks(job.kms_key_arn, MODEL_KEY_ACTIONS, "bedrock"))
         except ObjectStoreError as exc:
             self.fail(job, at, str(exc))
             return
         base_id = job.base_model_arn.rsplit("/", 1)[-1]
-        arn = self.arn(f"custom-model/{base_id}/{self.new_id()}")
+        arn = self.arn(f"custom-model/{base_id}/{job.model_id}")
         continued = job.customization_type is CustomizationType.CONTINUED_PRE_TRAINING
         answerer = NearestExample(job.data.examples, BaseAnswerer(), continuation=continued)
         model = CustomModel(

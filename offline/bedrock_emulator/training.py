@@ -59,9 +59,12 @@ class S3Objects:
     """Objects on the S3 endpoint of the environment (moto, offline). Never real S3: with no endpoint
     configured every access fails with a message saying how to set one."""
 
-    def __init__(self, region: str, endpoint_url: str | None = None) -> None:
+    def __init__(self, region: str, endpoint_url: str | None = None, *, credentials: Any = None) -> None:
         self._region = region
         self._endpoint_url = endpoint_url
+        # A service role's session (authorization.RoleCredentials: access_key, secret_key, token): Bedrock acting
+        # as a job's role (service_roles.RoleObjects). None: the environment's credentials.
+        self._credentials = credentials
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -83,7 +86,13 @@ class S3Objects:
                 # was first used (another emulator, other credentials): with the offline IAM enforcement on, a
                 # stale key is refused (InvalidAccessKeyId).
                 credentials: dict[str, str] = {}
-                if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+                if self._credentials is not None:
+                    credentials = {
+                        "aws_access_key_id": self._credentials.access_key,
+                        "aws_secret_access_key": self._credentials.secret_key,
+                        "aws_session_token": self._credentials.token,
+                    }
+                elif os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
                     credentials = {
                         "aws_access_key_id": os.environ["AWS_ACCESS_KEY_ID"],
                         "aws_secret_access_key": os.environ["AWS_SECRET_ACCESS_KEY"],

@@ -21,7 +21,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from offline.iam_enforcement import acting_as
-from tests.e2e.harness import E2E, RUN_TIMEOUT
+from offline.sample_data import as_format
+from tests.e2e.harness import E2E, RUN_TIMEOUT, sample_files
 
 # make test runs this file in a process of its own with OFFLINE_ENFORCE_IAM=1 (Makefile): in the shared e2e
 # workers, enforcement is off (see offline/runtime.py).
@@ -29,9 +30,10 @@ pytestmark = pytest.mark.skipif(
     os.environ.get("OFFLINE_ENFORCE_IAM") != "1", reason="run by make test with OFFLINE_ENFORCE_IAM=1, on its own"
 )
 
-# The services whose calls moto authorizes here. Bedrock (the emulator) and KMS (no service calls it offline
-# on the functions' behalf) are not enforced yet: their statements are not mutated.
-ENFORCED_SERVICES = ("s3", "dynamodb", "sns", "states")
+# The services whose calls are authorized offline: by moto (S3, DynamoDB, SNS, Step Functions) and by the Bedrock
+# emulator (bedrock, and the kms and iam:PassRole questions its calls and its service roles' acts raise). Logs and
+# X-Ray are not: their statements are not mutated.
+ENFORCED_SERVICES = ("s3", "dynamodb", "sns", "states", "bedrock", "kms", "iam")
 # The functions a successful run from an upload invokes.
 HAPPY_PATH = (
     "start_run",
@@ -46,13 +48,23 @@ HAPPY_PATH = (
     "notify",
     "record_run",
 )
-# make test: one statement of each enforced service, each on a different step.
+CUSTOMIZATION_ROLE = "customization role"
+KEY_POLICY = "key policy"
+# make test: one statement of each enforced service, each on a different step, and one of the customization role
+# and of the key policy.
 FOCUSED = (
     ("start_run", "states:StartExecution"),
     ("validate_run", "s3:GetObject"),
     ("record_run", "dynamodb:PutItem"),
     ("notify", "sns:Publish"),
+    ("create_job", "iam:PassRole"),
+    ("create_throughput", "bedrock:CreateProvisionedModelThroughput"),
+    (CUSTOMIZATION_ROLE, "s3:PutObject"),
+    (KEY_POLICY, "PermissionsNovaProvisionedThroughput"),
 )
+# The run the mutations break: Nova Micro (its provisioned throughput needs the key policy's statement for
+# Bedrock itself), its custom model encrypted with the stack key, served by throughput that is then deleted.
+NOVA = "amazon.nova-micro-v1:0"
 
 
 # Statements without which this run stays green, each with why (the full sweep checks this list is exact).
@@ -71,9 +83,11 @@ STAYS_GREEN = {
 
 @dataclass(frozen=True)
 class Statement:
-    module: str
+    """One statement of a role's inline policy (``policy``), or of the key policy (``policy`` is None)."""
+
+    owner: str  # a function's module, CUSTOMIZATION_ROLE or KEY_POLICY
     role: str
-    policy: str
+    policy: str | None
     index: int
     statement: dict[str, Any]
 
@@ -82,8 +96,16 @@ class Statement:
         action = self.statement["Action"]
         return action if isinstance(action, list) else [action]
 
+    @property
+    def keys(self) -> list[tuple[str, str]]:
+        """How STAYS_GREEN and FOCUSED name it: (owner, action) per action; a key-policy statement by its Sid."""
+        if self.owner == KEY_POLICY:
+            return [(KEY_POLICY, str(self.statement.get("Sid", self.index)))]
+        return [(self.owner, a) for a in self.actions]
+
     def __str__(self) -> str:
-        return f"{self.module}: {self.actions} on {self.statement['Resource']}"
+        where = self.statement.get("Sid") if self.owner == KEY_POLICY else self.statement["Resource"]
+        return f"{self.owner}: {self.actions} on {where}"
 
 
 def _role_of(e2e: E2E, module: str) -> str:
@@ -91,24 +113,48 @@ def _role_of(e2e: E2E, module: str) -> str:
     return str(arn.rsplit("/", 1)[-1])
 
 
-def statements_of(e2e: E2E, module: str) -> list[Statement]:
+def _document(raw: Any) -> dict[str, Any]:
+    return json.loads(raw) if isinstance(raw, str) else dict(raw)
+
+
+def role_statements(owner: str, role: str) -> list[Statement]:
     iam = boto3.client("iam")
-    role = _role_of(e2e, module)
     found = []
     for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-        document = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
-        document = json.loads(document) if isinstance(document, str) else document
+        document = _document(iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"])
         for index, statement in enumerate(document["Statement"]):
-            found.append(Statement(module, role, policy, index, statement))
+            found.append(Statement(owner, role, policy, index, statement))
     return found
+
+
+def statements_of(e2e: E2E, module: str) -> list[Statement]:
+    return role_statements(module, _role_of(e2e, module))
+
+
+def _key_id() -> str:
+    return os.environ["KMS_KEY_ARN"]
+
+
+def key_statements() -> list[Statement]:
+    policy = _document(boto3.client("kms").get_key_policy(KeyId=_key_id(), PolicyName="default")["Policy"])
+    return [Statement(KEY_POLICY, "", None, i, s) for i, s in enumerate(policy["Statement"])]
 
 
 @contextmanager
 def without(statement: Statement) -> Iterator[None]:
-    """The role without this one statement for the block, then as it was."""
+    """The role (or the key policy) without this one statement for the block, then as it was."""
+    if statement.policy is None:
+        kms = boto3.client("kms")
+        document = _document(kms.get_key_policy(KeyId=_key_id(), PolicyName="default")["Policy"])
+        mutated = dict(document, Statement=[s for i, s in enumerate(document["Statement"]) if i != statement.index])
+        kms.put_key_policy(KeyId=_key_id(), PolicyName="default", Policy=json.dumps(mutated))
+        try:
+            yield
+        finally:
+            kms.put_key_policy(KeyId=_key_id(), PolicyName="default", Policy=json.dumps(document))
+        return
     iam = boto3.client("iam")
-    raw = iam.get_role_policy(RoleName=statement.role, PolicyName=statement.policy)["PolicyDocument"]
-    document = json.loads(raw) if isinstance(raw, str) else raw
+    document = _document(iam.get_role_policy(RoleName=statement.role, PolicyName=statement.policy)["PolicyDocument"])
     mutated = dict(document, Statement=[s for i, s in enumerate(document["Statement"]) if i != statement.index])
     iam.put_role_policy(RoleName=statement.role, PolicyName=statement.policy, PolicyDocument=json.dumps(mutated))
     try:
@@ -117,21 +163,28 @@ def without(statement: Statement) -> Iterator[None]:
         iam.put_role_policy(RoleName=statement.role, PolicyName=statement.policy, PolicyDocument=json.dumps(document))
 
 
-def _happy_run(e2e: E2E, slug: str) -> tuple[str, str, str]:
-    """An uploaded run that keeps nothing; (run name, final status, errors of its invocations by module)."""
+def nova_files() -> dict[str, bytes]:
+    return {name: as_format(body, "bedrock-conversation-2024") for name, body in sample_files().items()}
+
+
+def _happy_run(e2e: E2E, slug: str, *, nova: bool = False) -> tuple[str, str, str]:
+    """An uploaded run that keeps nothing; (run name, final status, errors of its invocations by module, and the
+    failure of its customization job if it failed)."""
     run_name = e2e.run_name(slug)
     before = len(e2e.router.invocations)
+    settings = e2e.settings({"throughput_policy": "delete"}, {"base_model_id": NOVA} if nova else {})
     try:
-        arn = e2e.start_upload(run_name, e2e.settings({"throughput_policy": "delete"}))
+        arn = e2e.start_upload(run_name, settings, nova_files() if nova else None)
         status = e2e.wait(arn).status
         _wait_recorded(e2e, arn, before)
     except AssertionError as exc:  # the upload started no execution
         status = f"not started ({exc})"
     errors = [
-        f"{c.function_name}: {c.error_type}: {(c.error_message or '')[:200]}"
+        f"{c.function_name}: {c.error_type}: {(c.error_message or '')[:300]}"
         for c in e2e.router.invocations[before:]
         if c.error_type
     ]
+    errors += [f"job: {j['failureMessage']}" for j in e2e.jobs_for(run_name) if j.get("failureMessage")]
     return run_name, status, "\n".join(errors)
 
 
@@ -155,7 +208,13 @@ def _mutations(e2e: E2E) -> list[Statement]:
         for statement in statements_of(e2e, module):
             if all(a.split(":")[0] in ENFORCED_SERVICES for a in statement.actions):
                 chosen.append(statement)
+    chosen += role_statements(CUSTOMIZATION_ROLE, os.environ["CUSTOMIZATION_ROLE_ARN"].rsplit("/", 1)[-1])
+    chosen += key_statements()
     return chosen
+
+
+def _bedrock() -> Any:
+    return boto3.client("bedrock")
 
 
 @pytest.mark.e2e
@@ -181,16 +240,92 @@ def test_each_function_acts_with_its_own_roles_permissions(e2e: E2E) -> None:
 
 
 @pytest.mark.e2e
+def test_bedrock_answers_each_caller_by_its_own_roles_policies(e2e: E2E) -> None:
+    validate_name = e2e.function_name("validate_run")
+    validate = e2e.router.identities[validate_name]
+    session = f"arn:aws:sts::123456789012:assumed-role/{_role_of(e2e, 'validate_run')}/{validate_name}"
+    with acting_as(validate):
+        # Granted: GetFoundationModel on foundation models of this region.
+        assert _bedrock().get_foundation_model(modelIdentifier=NOVA)["modelDetails"]["modelId"] == NOVA
+        # Not granted: the service's AccessDeniedException (403), naming the caller, the action and the resource.
+        with pytest.raises(ClientError) as denied:
+            _bedrock().list_custom_models()
+    error = denied.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert error["Error"]["Code"] == "AccessDeniedException"
+    assert error["Error"]["Message"] == (
+        f"User: {session} is not authorized to perform: bedrock:ListCustomModels on resource: * because no "
+        "identity-based policy allows the bedrock:ListCustomModels action"
+    )
+    create_job = e2e.router.identities[e2e.function_name("create_job")]
+    with acting_as(create_job), pytest.raises(ClientError) as denied:
+        _bedrock().create_model_customization_job(
+            jobName="iam-probe",
+            customModelName="iam-probe",
+            roleArn="arn:aws:iam::123456789012:role/not-the-customization-role",
+            baseModelIdentifier=NOVA,
+            trainingDataConfig={"s3Uri": f"s3://{e2e.runtime.data_bucket}/x.jsonl"},
+            outputDataConfig={"s3Uri": f"s3://{e2e.runtime.artifacts_bucket}/out/"},
+        )
+    # The job's own action is granted; handing Bedrock another role is not (iam:PassRole).
+    message = denied.value.response["Error"]["Message"]
+    assert "is not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/not-the" in message
+    # An access key nobody was given.
+    stranger = boto3.client("bedrock", aws_access_key_id="AKIAUNKNOWN000000000", aws_secret_access_key="x")
+    with pytest.raises(ClientError) as refused:
+        stranger.list_foundation_models()
+    assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
+@pytest.mark.e2e
 def test_a_run_succeeds_with_every_function_held_to_its_role(e2e: E2E) -> None:
+    before = e2e.state()["authorization"]
     _, status, errors = _happy_run(e2e, "iam-ok")
     assert status == "SUCCEEDED", (status, errors)
     assert errors == ""
+    after = e2e.state()["authorization"]
+    # Every Bedrock call of the run, and what its customization role did, was authorized.
+    assert after["allowed"] > before["allowed"]
+    assert after["denied"] == before["denied"]
+
+
+@pytest.mark.e2e
+def test_a_nova_run_needs_the_key_policys_statement_for_bedrock_itself(e2e: E2E) -> None:
+    _, status, errors = _happy_run(e2e, "iam-nova", nova=True)
+    assert (status, errors) == ("SUCCEEDED", "")
+    (nova_statement,) = [
+        s for s in key_statements() if s.statement.get("Sid") == "PermissionsNovaProvisionedThroughput"
+    ]
+    with without(nova_statement):
+        _, status, errors = _happy_run(e2e, "iam-nova-nokey", nova=True)
+    assert status != "SUCCEEDED"
+    assert (
+        "Service: bedrock.amazonaws.com is not authorized to perform: kms:Decrypt on resource: "
+        f"{_key_id()} because no resource-based policy allows the kms:Decrypt action"
+    ) in errors, errors
+
+
+@pytest.mark.e2e
+def test_the_customization_job_runs_as_its_role(e2e: E2E) -> None:
+    role = os.environ["CUSTOMIZATION_ROLE_ARN"].rsplit("/", 1)[-1]
+    (reads,) = [
+        s
+        for s in role_statements(CUSTOMIZATION_ROLE, role)
+        if s.actions == ["s3:GetObject"] and s.statement["Resource"] == f"arn:aws:s3:::{e2e.runtime.data_bucket}/*"
+    ]
+    with without(reads):
+        run_name, status, _ = _happy_run(e2e, "iam-role")
+    assert status != "SUCCEEDED"
+    (job,) = e2e.jobs_for(run_name)
+    assert job["status"] == "Failed"
+    assert job["failureMessage"].startswith(f"Unable to read s3://{e2e.runtime.data_bucket}/"), job["failureMessage"]
+    assert "AccessDenied" in job["failureMessage"]
 
 
 def _red(e2e: E2E, statement: Statement) -> str | None:
     """Why the run went red without the statement (None: it did not)."""
     with without(statement):
-        _, status, errors = _happy_run(e2e, "iam-mut")
+        _, status, errors = _happy_run(e2e, "iam-mut", nova=True)
     if status != "SUCCEEDED" or errors:
         return f"{status}; {errors}"
     return None
@@ -201,14 +336,19 @@ def test_removing_a_statement_that_matters_turns_the_run_red(e2e: E2E) -> None:
     everything = os.environ.get("IAM_MUTATIONS") == "all"
     mutations = _mutations(e2e)
     if not everything:
-        mutations = [s for s in mutations if any((s.module, a) in FOCUSED for a in s.actions)]
+        mutations = [s for s in mutations if any(k in FOCUSED for k in s.keys)]
         assert len(mutations) == len(FOCUSED), [str(m) for m in mutations]
     print(f"{len(mutations)} statements removed one at a time")
-    green = {(m.module, a): str(m) for m in mutations if _red(e2e, m) is None for a in m.actions}
+    green: dict[tuple[str, str], str] = {}
+    for mutation in mutations:
+        why = _red(e2e, mutation)
+        print(f"{'RED  ' if why else 'GREEN'} {mutation}" + (f"\n      {why[:400]}" if why else ""))
+        if why is None:
+            green.update({k: str(mutation) for k in mutation.keys})
     unexplained = sorted(text for key, text in green.items() if key not in STAYS_GREEN)
     assert unexplained == [], "the run stayed green without:\n" + "\n".join(unexplained)
     if everything:
         assert set(green) == set(STAYS_GREEN), sorted(set(STAYS_GREEN) - set(green))
     # And with every statement back, it is green again.
-    _, status, errors = _happy_run(e2e, "iam-back")
+    _, status, errors = _happy_run(e2e, "iam-back", nova=True)
     assert (status, errors) == ("SUCCEEDED", "")

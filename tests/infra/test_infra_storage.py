@@ -170,9 +170,7 @@ def test_key_policy_lets_bedrock_serve_a_custom_nova_model_on_provisioned_throug
                             "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                             "Resource": "*",
                             "Condition": {
-                                "ForAnyValue:StringEquals": {
-                                    "kms:EncryptionContextKeys": "aws-crypto-ec:aws:bedrock:arn"
-                                }
+                                "ForAnyValue:StringEquals": {"kms:EncryptionContextKeys": "aws:bedrock:custom-model"}
                             },
                         }
                     ]
