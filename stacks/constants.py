@@ -107,6 +107,16 @@ SWEEP = FunctionSpec(
     256,
     "Delete the pipeline's throughput past its lifetime unless tagged keep=true (the sweeper)",
 )
+# The reward function Bedrock calls during an RFT job graded by the project's scorers (stacks/grader.py). Its
+# timeout is Lambda's largest, as the Bedrock user guide advises for reward functions ("Setting up reward
+# functions for Amazon Nova models": "Increase the Lambda timeout from default 3 seconds to maximum 15 minutes").
+REWARD = FunctionSpec(
+    "Reward", "reward", Duration.minutes(15), 512, "The reward function of RFT jobs graded by the pipeline's scorers"
+)
+# The environment variable that gives a function the deployed reward function's ARN.
+REWARD_FUNCTION_ARN_ENV = "REWARD_FUNCTION_ARN"
+# ...and the users' own graders this deployment may call (pipeline.grader_lambda_arns, a JSON list).
+GRADER_LAMBDA_ARNS_ENV = "GRADER_LAMBDA_ARNS"
 # The execution statuses that may leave a job or throughput behind: the workflow's own "Clean up" state does
 # not run when an execution is stopped or times out, nor when it fails outside a Catch.
 AFTERCARE_STATUSES = ("ABORTED", "TIMED_OUT", "FAILED")
@@ -126,7 +136,7 @@ WORKFLOW_FUNCTIONS = (
     CLEANUP,
     NOTIFY,
 )
-ALL_FUNCTIONS = (*WORKFLOW_FUNCTIONS, START_RUN)
+ALL_FUNCTIONS = (*WORKFLOW_FUNCTIONS, START_RUN, REWARD)
 
 # --- Idempotency table (Powertools' DynamoDBPersistenceLayer defaults) ----------------------------
 IDEMPOTENCY_PARTITION_KEY = "id"

@@ -185,6 +185,10 @@ class Functions(Construct):
         )
         return function
 
+    def build_function(self, spec: FunctionSpec, environment: dict[str, str]) -> lambda_.Function:
+        """A function of the pipeline's kind (its own role, log group, layers) for a construct outside this one."""
+        return self._build_function(spec, environment)
+
     def _role(self, function: lambda_.Function) -> iam.IRole:
         role = function.role
         assert role is not None  # every function is built with its own role

@@ -11,6 +11,7 @@ from customizer.settings import DeploymentSettings
 from stacks.aftercare import Aftercare
 from stacks.customization_role import CustomizationRole
 from stacks.functions import Functions
+from stacks.grader import Grader
 from stacks.notifications import Notifications
 from stacks.observability import Observability
 from stacks.records import Records
@@ -38,6 +39,13 @@ class PipelineStack(Stack):
             storage=self.storage,
             customization_role=self.customization_role.role,
             topic=self.notifications.topic,
+        )
+        self.grader = Grader(
+            self,
+            "Grader",
+            settings=settings,
+            functions=self.functions,
+            customization_role=self.customization_role.role,
         )
         self.workflow = Workflow(self, "Workflow", settings=settings, functions=self.functions)
         start_run = self.functions.build_start_run(self.workflow.state_machine)

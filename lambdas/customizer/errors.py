@@ -20,6 +20,17 @@ class DataNotFoundError(RunInputError):
     """A data object named by the run does not exist or cannot be read."""
 
 
+class GraderRejectedError(RunInputError):
+    """The run's grader (settings.grader) failed the check before any job: it crashed, timed out, answered out of
+    the documented form or range, gave the reference answer less than the maximum or an empty answer the
+    maximum. Not retried: the message names the grader and what it did."""
+
+
+class RewardRequestError(PipelineError):
+    """The reward function got a batch it cannot grade: a record without an id, or without the grader spec the
+    pipeline embeds in the training data it prepares (customizer.grading.data)."""
+
+
 class BedrockThrottledError(PipelineError):
     """Bedrock throttled the call even after the SDK's own retries. Retried by the state machine."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +22,8 @@ from customizer.errors import (
     SettingsError,
 )
 from customizer.evaluation.runner import CUSTOM, concurrency_bounds
-from customizer.families import base_invoke_id
+from customizer.families import CustomizationType, base_invoke_id
+from customizer.grading import preflight
 from customizer.models import DataObject, DataSet, Names, Run, RunRequest, SmokePlan
 from customizer.settings import RunSettings, SweeperSettings, ThroughputPolicy, check_family, resolve_run_settings
 from customizer.validation import CheckSettings, DataSource, Report, Role, reader, validate_data
@@ -263,10 +264,14 @@ def validate_run(
     data_bucket: str,
     artifacts_bucket: str,
     sweeper: SweeperSettings | None = None,
+    reward_function_arn: str | None = None,
+    grader_lambda_arns: Sequence[str] = (),
 ) -> Run:
     """Everything the run needs, checked. Raises RunInputError (or a subclass) naming the problem.
 
-    ``sweeper`` is the stack's sweeper, whose maximum lifetime bounds a kept throughput's estimated hours."""
+    ``sweeper`` is the stack's sweeper, whose maximum lifetime bounds a kept throughput's estimated hours.
+    ``reward_function_arn`` is the stack's reward function and ``grader_lambda_arns`` the users' own graders it
+    may call (pipeline.grader_lambda_arns): an RFT run's grader is checked on sample records before any job."""
     req = parse_request(request)
     config = load_run_config(req.config_data, data_bucket) if req.config_data else {}
     settings = resolve_run_settings(defaults, config, req.settings)
@@ -303,6 +308,14 @@ def validate_run(
         raise DataValidationError(
             f"the data does not fit {settings.base_model_id} ({settings.customization_type.value}): "
             f"{report.summary()}; report: {location}"
+        )
+    if settings.customization_type is CustomizationType.REINFORCEMENT_FINE_TUNING and settings.grader is not None:
+        # The grader Bedrock will call, called now on samples of the data: refused before any job if it fails.
+        preflight.check_grader(
+            settings.grader,
+            preflight.read_samples(req.training_data),
+            reward_function_arn=reward_function_arn,
+            allowed_lambda_arns=grader_lambda_arns,
         )
     described = {role: data.described(report, role) for role, data in objects.items()}
     data = DataSet(

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from customizer.errors import SettingsError
 from customizer.families import BASE_MODELS, CustomizationType, base_model, distillation
 from customizer.families import BaseModel as FamilyModel
-from customizer.grading.spec import GraderSettings
+from customizer.grading.spec import GraderSettings, LambdaArn
 
 
 class ThroughputPolicy(enum.StrEnum):
@@ -323,6 +323,9 @@ class DeploymentSettings(_Strict):
     log_retention_days: int = 30
     defaults: RunSettings = Field(default_factory=RunSettings)
     sweeper: SweeperSettings = Field(default_factory=SweeperSettings)
+    # Users' own grader functions (settings.grader.lambda_arn) this deployment may call: Bedrock's customization
+    # role, the pre-flight check and the evaluation are granted lambda:InvokeFunction on these and on no other.
+    grader_lambda_arns: list[LambdaArn] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
     def _check(self) -> DeploymentSettings:

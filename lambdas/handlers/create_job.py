@@ -27,6 +27,8 @@ class _Env(BaseModel):
     KMS_KEY_ARN: str
     IDEMPOTENCY_TABLE: str
     PIPELINE_TAG: str
+    # The stack's reward function (stacks/grader.py): the grader of an RFT job graded by the project's scorers.
+    REWARD_FUNCTION_ARN: str = ""
 
 
 ENV = read_environment(_Env)
@@ -39,7 +41,11 @@ SMOKE_IDEMPOTENCY = IdempotencyConfig(event_key_jmespath="smoke.client_token", e
 @idempotent_function(data_keyword_argument="run", config=IDEMPOTENCY, persistence_store=PERSISTENCE)
 def _create(run: Run) -> dict[str, Any]:
     job = create_job(
-        run, role_arn=ENV.CUSTOMIZATION_ROLE_ARN, kms_key_arn=ENV.KMS_KEY_ARN, pipeline_tag=ENV.PIPELINE_TAG
+        run,
+        role_arn=ENV.CUSTOMIZATION_ROLE_ARN,
+        kms_key_arn=ENV.KMS_KEY_ARN,
+        pipeline_tag=ENV.PIPELINE_TAG,
+        reward_function_arn=ENV.REWARD_FUNCTION_ARN or None,
     )
     metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=1)
     return job.model_dump(mode="json")
@@ -52,6 +58,7 @@ def _create_smoke(run: Run) -> dict[str, Any]:
         role_arn=ENV.CUSTOMIZATION_ROLE_ARN,
         kms_key_arn=ENV.KMS_KEY_ARN,
         pipeline_tag=ENV.PIPELINE_TAG,
+        reward_function_arn=ENV.REWARD_FUNCTION_ARN or None,
         smoke=True,
     )
     metrics.add_metric(name="SmokeJobsCreated", unit=MetricUnit.Count, value=1)

@@ -22,11 +22,15 @@ class _Env(BaseModel):
     ARTIFACTS_BUCKET: str
     RUN_DEFAULTS: str
     SWEEPER: str  # the stack's sweeper settings: a kept throughput's lifetime, for the estimate of its hours
+    # The stack's reward function and the users' own graders it may call (JSON list): the grader's check.
+    REWARD_FUNCTION_ARN: str = ""
+    GRADER_LAMBDA_ARNS: str = "[]"
 
 
 ENV = read_environment(_Env)
 DEFAULTS: dict[str, Any] = json.loads(ENV.RUN_DEFAULTS)
 SWEEPER = SweeperSettings.model_validate_json(ENV.SWEEPER)
+GRADER_LAMBDA_ARNS: list[str] = json.loads(ENV.GRADER_LAMBDA_ARNS)
 
 
 @logger.inject_lambda_context
@@ -42,6 +46,8 @@ def handler(event: ValidateInput, context: LambdaContext) -> dict[str, Any]:
             data_bucket=ENV.DATA_BUCKET,
             artifacts_bucket=ENV.ARTIFACTS_BUCKET,
             sweeper=SWEEPER,
+            reward_function_arn=ENV.REWARD_FUNCTION_ARN or None,
+            grader_lambda_arns=GRADER_LAMBDA_ARNS,
         )
     except RunInputError:
         # The request, settings or data are wrong: counted, then raised for the state machine's Catch.

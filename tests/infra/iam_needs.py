@@ -27,6 +27,7 @@ ACTION_OF = {
     ("s3", "ListObjectsV2"): "s3:ListBucket",
     ("bedrock-runtime", "Converse"): "bedrock:InvokeModel",
     ("bedrock-runtime", "ConverseStream"): "bedrock:InvokeModelWithResponseStream",
+    ("lambda", "Invoke"): "lambda:InvokeFunction",  # the Lambda API reference's Invoke: "lambda:InvokeFunction"
 }
 # Actions whose resource types are alternatives (one per call, by the identifier passed) rather than all
 # required: which of them a function's calls name, by function (the identifier comes from the run's state).

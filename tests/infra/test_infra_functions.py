@@ -25,8 +25,22 @@ COMMON_ENV = {
 }
 # handler module -> the variables docs/design.md says it reads.
 ENVIRONMENT = {
-    "validate_run": {"DATA_BUCKET", "ARTIFACTS_BUCKET", "RUN_DEFAULTS", "SWEEPER"},
-    "create_job": {"CUSTOMIZATION_ROLE_ARN", "KMS_KEY_ARN", "ARTIFACTS_BUCKET", "IDEMPOTENCY_TABLE", "PIPELINE_TAG"},
+    "validate_run": {
+        "DATA_BUCKET",
+        "ARTIFACTS_BUCKET",
+        "RUN_DEFAULTS",
+        "SWEEPER",
+        "REWARD_FUNCTION_ARN",
+        "GRADER_LAMBDA_ARNS",
+    },
+    "create_job": {
+        "CUSTOMIZATION_ROLE_ARN",
+        "KMS_KEY_ARN",
+        "ARTIFACTS_BUCKET",
+        "IDEMPOTENCY_TABLE",
+        "PIPELINE_TAG",
+        "REWARD_FUNCTION_ARN",
+    },
     "check_job": {"ARTIFACTS_BUCKET"},
     "create_throughput": {"IDEMPOTENCY_TABLE", "PIPELINE_TAG"},
     "check_throughput": set(),
@@ -42,6 +56,7 @@ ENVIRONMENT = {
     "after_execution": {"TOPIC_ARN"},
     "record_run": {"RUNS_TABLE", "ARTIFACTS_BUCKET"},
     "sweep": {"TOPIC_ARN", "PIPELINE_TAG", "SWEEP_OPTIONS"},
+    "reward": set(),
 }
 LAYER_PARAMETER = "/aws/service/powertools/python/x86_64/python3.12/3.37.0"
 

@@ -34,6 +34,7 @@ IDEMPOTENCY = {
 # handler module -> (action, resource, condition) it is allowed, beyond COMMON. The contract of each step.
 EXPECTED: dict[str, set[tuple[str, str, str]]] = {
     "validate_run": {
+        ("lambda:InvokeFunction", "reward function", ""),
         ("s3:GetObject", "data objects", ""),
         ("s3:PutObject", "artifacts objects", ""),
         ("kms:Decrypt", "key", "via s3"),
@@ -209,6 +210,8 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("s3:PutObject", "artifacts objects", ""),
         ("kms:GenerateDataKey", "key", "via s3"),
     },
+    # The reward function makes no AWS call (customizer.grading.reward).
+    "reward": set(),
     "start_run": {
         ("s3:GetObject", "data objects", ""),
         ("s3:GetObjectVersion", "data objects under runs/", ""),
@@ -247,6 +250,7 @@ class _Names:
             f"${{{synth.logical_id(stack.functions.evaluation_role)}.Arn}}": "evaluation role",
             f"${{{artifacts}.Arn}}/runs/*/evaluation/judge/*": "judge files",
             f"${{{log_group}.Arn}}": "own log group",
+            f"${{{synth.logical_id(stack.grader.function)}.Arn}}": "reward function",
             FOUNDATION_MODELS: "foundation-model/*",
             FOUNDATION_MODELS_ANY_REGION: "foundation-model/* in any region",
             "*": "*",
@@ -417,6 +421,9 @@ def test_customization_role_reads_data_writes_artifacts_and_uses_the_key(
         ("kms:GenerateDataKey", "key", "via bedrock"),
         ("kms:DescribeKey", "key", "via bedrock"),
         ("kms:CreateGrant", "key", "via bedrock"),
+        # RFT jobs: Bedrock calls the run's grader with this role (user guide, "Lambda permissions for reward
+        # functions"); cdk.json names no user's own grader (pipeline.grader_lambda_arns).
+        ("lambda:InvokeFunction", "reward function", ""),
     }
 
 
@@ -430,7 +437,7 @@ def test_state_machine_invokes_only_the_workflow_functions(
             assert as_list(statement["Action"]) == ["lambda:InvokeFunction"]
             invoked |= {r.removesuffix(":*") for r in as_list(statement["Resource"])}
     # invoked by S3 and EventBridge, not by the state machine
-    outside = ("start_run", "after_execution", "record_run", "sweep")
+    outside = ("start_run", "after_execution", "record_run", "sweep", "reward")
     workflow = {f"${{{fid}.Arn}}" for module, fid in functions_by_module.items() if module not in outside}
     assert invoked == workflow
 

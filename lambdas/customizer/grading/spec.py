@@ -19,9 +19,9 @@ each parameter. The model is strict (unknown keys are errors) and every error na
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # LambdaGraderConfig.lambdaArn in botocore's bedrock service model (shape LambdaArn: 1-512 characters).
 LAMBDA_ARN_PATTERN = (
@@ -45,6 +45,19 @@ _OPTIONAL = ("reference_path", "tolerance", "relative", "pattern", "ignore_case"
 # A field path: dot-separated keys; a segment of digits indexes a list ("choices.0.label").
 PATH_PATTERN = r"^[^.\s]+(\.[^.\s]+)*$"
 MAX_WEIGHTED = 10
+
+
+def check_lambda_arn(arn: str) -> str:
+    """A Lambda function ARN as LambdaGraderConfig.lambdaArn takes it, or ValueError saying what one looks like."""
+    if len(arn) > LAMBDA_ARN_MAX_LENGTH or not re.fullmatch(LAMBDA_ARN_PATTERN, arn):
+        raise ValueError(
+            "not a Lambda function ARN: arn:aws:lambda:<region>:<12-digit account>:function:<name>"
+            "[:<version or alias>] (LambdaGraderConfig.lambdaArn)"
+        )
+    return arn
+
+
+LambdaArn = Annotated[str, AfterValidator(check_lambda_arn)]
 
 
 class _Strict(BaseModel):
@@ -105,24 +118,12 @@ class WeightedScorer(_ScorerFields):
 class GraderSettings(_ScorerFields):
     """``settings.grader``: exactly one of ``lambda_arn``, ``scorer`` (with its parameters) or ``weighted``."""
 
-    lambda_arn: str | None = Field(
+    lambda_arn: LambdaArn | None = Field(
         None,
-        min_length=1,
-        max_length=LAMBDA_ARN_MAX_LENGTH,
         description="the user's own reward function (a Lambda function ARN); its data goes to it as is",
     )
     scorer: ScorerName | None = None
     weighted: list[WeightedScorer] | None = Field(None, min_length=1, max_length=MAX_WEIGHTED)
-
-    @field_validator("lambda_arn")
-    @classmethod
-    def _function_arn(cls, arn: str | None) -> str | None:
-        if arn is not None and not re.fullmatch(LAMBDA_ARN_PATTERN, arn):
-            raise ValueError(
-                "not a Lambda function ARN: arn:aws:lambda:<region>:<12-digit account>:function:<name>"
-                "[:<version or alias>] (LambdaGraderConfig.lambdaArn)"
-            )
-        return arn
 
     @model_validator(mode="after")
     def _check(self) -> GraderSettings:
