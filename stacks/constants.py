@@ -36,7 +36,7 @@ POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/x86_64/python3.12/
 # The services whose botocore models the SDK layer carries (stacks/sdk_layer.py): every client the code makes
 # (aws.client("...") in lambdas/; tests/infra/test_infra_sdk_layer.py checks the list covers them) and Powertools'
 # idempotency table (dynamodb). A client of any other service fails in Lambda with UnknownServiceError.
-SDK_LAYER_SERVICES = ("bedrock", "bedrock-runtime", "dynamodb", "s3", "sns", "stepfunctions")
+SDK_LAYER_SERVICES = ("bedrock", "bedrock-runtime", "dynamodb", "lambda", "s3", "sns", "stepfunctions")
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ def test_the_stack_has_one_sdk_layer_for_the_functions_runtime(synth: Synthesize
 def test_every_function_of_the_pipeline_has_the_sdk_layer(
     synth: Synthesized, functions_by_module: dict[str, str], layer_id: str
 ) -> None:
-    assert len(functions_by_module) == 17
+    assert len(functions_by_module) == 18  # the 17 steps and triggers, and the reward function
     for module, function_id in functions_by_module.items():
         layers = synth.resources[function_id]["Properties"]["Layers"]
         assert {"Ref": layer_id} in layers, module

@@ -13,7 +13,7 @@ from customizer import aws
 from customizer.errors import GraderRejectedError
 from customizer.grading.reward import scores_of
 
-# The pipeline waits this long for one batch (the read timeout of aws.client(own_retries=True), one attempt):
+# The pipeline waits this long for one batch (the read timeout of the own_retries client, one attempt):
 # this project's rule. The Nova user guide asks reward functions to "execute within seconds (not minutes)";
 # Lambda allows a grader up to 15 minutes, but one that needs a minute for a few records would make training crawl.
 CALL_SECONDS = 60
