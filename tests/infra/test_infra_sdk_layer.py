@@ -162,6 +162,7 @@ PROBES: dict[str, tuple[str, dict[str, Any]]] = {
     "bedrock": ("get_foundation_model", {"modelIdentifier": "amazon.nova-micro-v1:0"}),
     "bedrock-runtime": ("converse", {"modelId": "m", "messages": [{"role": "user", "content": [{"text": "hi"}]}]}),
     "dynamodb": ("get_item", {"TableName": "t", "Key": {"id": {"S": "x"}}}),
+    "lambda": ("invoke", {"FunctionName": "arn:aws:lambda:us-east-1:123456789012:function:grader", "Payload": "[]"}),
     "s3": ("get_object", {"Bucket": "bucket", "Key": "key"}),
     "sns": ("publish", {"TopicArn": "arn:aws:sns:us-east-1:123456789012:t", "Message": "m"}),
     "stepfunctions": (
@@ -301,6 +302,7 @@ def test_the_layers_boto3_makes_and_signs_a_request_of_every_service(probed: dic
         "bedrock": "https://bedrock.us-east-1.amazonaws.com/",
         "bedrock-runtime": "https://bedrock-runtime.us-east-1.amazonaws.com/",
         "dynamodb": "https://dynamodb.us-east-1.amazonaws.com/",
+        "lambda": "https://lambda.us-east-1.amazonaws.com/",
         "s3": "https://bucket.s3.amazonaws.com/",
         "sns": "https://sns.us-east-1.amazonaws.com/",
         "stepfunctions": "https://states.us-east-1.amazonaws.com/",
