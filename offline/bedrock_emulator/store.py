@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from customizer.families import CustomizationType
 from offline.bedrock_emulator.answering import BaseAnswerer, NearestExample
-from offline.bedrock_emulator.authorization import MODEL_KEY_ACTIONS, Authorizer
+from offline.bedrock_emulator.authorization import MODEL_KEY_ACTIONS, Authorizer, Check
 from offline.bedrock_emulator.catalog import Catalog
 from offline.bedrock_emulator.clock import Clock
 from offline.bedrock_emulator.config import Durations, EmulatorSettings
@@ -188,6 +188,14 @@ class Store:
     def _grade(self, job: Job, at: datetime) -> None:
         """Train a reinforcement fine-tuning job: its reward function is called through Lambda now (under the
         lock: the emulator answers no other call meanwhile). A failing grader fails the job."""
+        if isinstance(job.objects, RoleObjects):
+            # Bedrock invokes the reward function as the job's role (the user guide's "Lambda permissions for
+            # reward functions": the customization role holds lambda:InvokeFunction on it).
+            try:
+                job.objects.require([Check("lambda:InvokeFunction", job.rft_grader)])
+            except ObjectStoreError as exc:
+                self.fail(job, at, f"The reward function {job.rft_grader} could not be invoked: {exc}")
+                return
         try:
             job.reward_curve = train(self.graders, job.rft_grader, job.data.records, job.rft_hyperparameters)
         except GraderError as exc:

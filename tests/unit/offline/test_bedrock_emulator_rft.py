@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from offline.router import LambdaRouter
 from tests import rft_graders
-from tests.unit.offline.conftest import ACCOUNT, BUCKET, REGION, qa_records
+from tests.unit.offline.conftest import ACCOUNT, BUCKET, REGION, ROLE_ARN, qa_records
 
 NOVA_2_LITE = "amazon.nova-2-lite-v1:0:256k"
 
@@ -187,3 +187,44 @@ def test_data_without_a_reference_answer_or_too_few_records_fails_the_job_naming
         "99 valid records; reinforcement fine-tuning needs at least 100"
         in (bedrock.get_model_customization_job(jobIdentifier=few_arn)["failureMessage"])
     )
+
+
+@pytest.mark.parametrize("granted", [True, False])
+def test_the_job_invokes_its_grader_as_its_role(
+    server: Any, emulator: Any, put_data: Any, graders: Callable[[str], str], granted: bool
+) -> None:
+    from tests.unit.offline.test_bedrock_emulator_authorization import (
+        CALLER_KEY,
+        ROLE_STATEMENTS,
+        FakeAuthority,
+        allow,
+        policy,
+    )
+
+    grader = graders("exact_match")
+    authority = FakeAuthority()
+    if granted:  # the customization role's grant on the reward function (stacks/grader.py)
+        authority.role_policies = [policy(*ROLE_STATEMENTS, allow(["lambda:InvokeFunction"], [grader]))]
+    emulator.authorize_with(authority)
+    try:
+        signed = boto3.client(
+            "bedrock",
+            region_name=REGION,
+            aws_access_key_id=CALLER_KEY,
+            aws_secret_access_key="secret",
+            aws_session_token="token",
+        )
+        request = _request(put_data, f"rft-role-{granted}".lower(), grader, roleArn=ROLE_ARN)
+        arn = signed.create_model_customization_job(**request)["jobArn"]
+        emulator.advance(emulator.store.durations.job_seconds)
+        job = signed.get_model_customization_job(jobIdentifier=arn)
+    finally:
+        emulator.authorize_with(None)
+    if granted:
+        assert job["status"] == "Completed", job.get("failureMessage")
+        assert rft_graders.CALLS
+    else:
+        assert job["status"] == "Failed"
+        assert f"The reward function {grader} could not be invoked" in job["failureMessage"]
+        assert "lambda:InvokeFunction" in job["failureMessage"]
+        assert not rft_graders.CALLS
