@@ -113,13 +113,6 @@ def check_grader(
 ) -> PreflightResult:
     """Call the grader on the samples and refuse it as the module's docstring says."""
     what = describe(grader, reward_function_arn)
-    if grader.lambda_arn is not None and grader.lambda_arn not in allowed_lambda_arns:
-        allowed = ", ".join(allowed_lambda_arns) or "none"
-        raise GraderRejectedError(
-            f"settings.grader.lambda_arn: {grader.lambda_arn} is not among the graders this deployment may call "
-            f"(pipeline.grader_lambda_arns in cdk.json: {allowed}); add it there and deploy, so that Bedrock's "
-            "customization role and the pipeline are granted lambda:InvokeFunction on it"
-        )
     arn = grader.lambda_arn or reward_function_arn
     if not arn:
         raise GraderRejectedError(f"{what}: the stack gives this function no reward function to call")
@@ -138,7 +131,15 @@ def check_grader(
     try:
         scores = call_grader(arn, request_records(rows, grader), what=what)
     except (ResourceMissingError, AwsRequestRejectedError) as exc:
-        raise GraderRejectedError(f"{what} could not be called: {exc}") from None
+        hint = ""
+        if grader.lambda_arn is not None and grader.lambda_arn not in allowed_lambda_arns:
+            # IAM decides who may call it; this deployment grants only the graders cdk.json names.
+            hint = (
+                f"; it is not among the graders this deployment may call (pipeline.grader_lambda_arns in cdk.json: "
+                f"{', '.join(allowed_lambda_arns) or 'none'}): add it there and deploy, so that Bedrock's "
+                "customization role and the pipeline are granted lambda:InvokeFunction on it"
+            )
+        raise GraderRejectedError(f"{what} could not be called: {exc}{hint}") from None
     line_of = {f"preflight-{s.line}-{kind}": s.line for s in samples for kind in ("reference", "empty")}
     for record_id in references:
         if scores[record_id] < MAXIMUM - _CLOSE:

@@ -9,7 +9,9 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 
+from customizer import aws
 from customizer.errors import GraderRejectedError
 from customizer.grading.preflight import Sample, check_grader, read_samples, samples_of
 from customizer.grading.spec import GraderSettings
@@ -95,11 +97,17 @@ def test_a_grader_that_times_out_is_refused(functions: Callable[[str, str], str]
         check_grader(grader, SAMPLES, reward_function_arn=REWARD, allowed_lambda_arns=[arn])
 
 
-def test_a_grader_the_deployment_may_not_call_is_refused_without_a_call(functions: Callable[[str, str], str]) -> None:
+def test_a_grader_iam_does_not_let_the_pipeline_call_is_refused_naming_the_setting(
+    functions: Callable[[str, str], str],
+) -> None:
     grader, _ = _user(functions, "exact")
-    with pytest.raises(GraderRejectedError, match=r"not among the graders this deployment may call .*: none\)"):
-        check_grader(grader, SAMPLES, reward_function_arn=REWARD, allowed_lambda_arns=[])
-    assert functions.router.invocations == []  # type: ignore[attr-defined]
+    with Stubber(aws.client("lambda", own_retries=True)) as stub:
+        stub.add_client_error("invoke", "AccessDeniedException", "not authorized to perform lambda:InvokeFunction")
+        with pytest.raises(GraderRejectedError, match=r"could not be called: .*AccessDeniedException") as caught:
+            check_grader(grader, SAMPLES, reward_function_arn=REWARD, allowed_lambda_arns=[])
+    assert "not among the graders this deployment may call (pipeline.grader_lambda_arns in cdk.json: none)" in str(
+        caught.value
+    )
 
 
 def test_a_missing_grader_function_is_refused(functions: Callable[[str, str], str]) -> None:
