@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from customizer import aws
 from customizer.errors import AwsRequestRejectedError, GraderRejectedError, ResourceMissingError
 from customizer.grading.invoke import call_grader
-from customizer.grading.reward import REFERENCE_FIELD, request_records
+from customizer.grading.reward import GRADER_FIELD, REFERENCE_FIELD, request_records
 from customizer.grading.scorers import reference_text
 from customizer.grading.spec import GraderSettings
 from customizer.validation import reader
@@ -40,6 +40,9 @@ class Sample:
     line: int
     messages: list[Any]
     reference: Any
+    # The record's other fields, which Bedrock passes to the grader in metadata (the user guide's "Additional
+    # properties"): a grader may need them.
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,8 @@ def samples_of(lines: Iterable[bytes], count: int = SAMPLE_RECORDS) -> list[Samp
         # The model answers the prompt: an assistant turn at the end of a record is not part of it.
         if isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant":
             messages = messages[:-1]
-        found.append(Sample(number, messages, record[REFERENCE_FIELD]))
+        extra = {k: v for k, v in record.items() if k not in ("messages", REFERENCE_FIELD, GRADER_FIELD)}
+        found.append(Sample(number, messages, record[REFERENCE_FIELD], extra))
     return found
 
 
@@ -121,13 +125,13 @@ def check_grader(
             f"{what}: no training record with messages and a reference_answer to check the grader on"
         )
     references: dict[str, str] = {}
-    rows: list[tuple[str, list[Any], str, Any]] = []
+    rows: list[tuple[str, list[Any], str, Any, dict[str, Any]]] = []
     for sample in samples:
         answer = _as_answer(grader, sample.reference)
         if answer is not None:
             references[f"preflight-{sample.line}-reference"] = answer
-            rows.append((f"preflight-{sample.line}-reference", sample.messages, answer, sample.reference))
-        rows.append((f"preflight-{sample.line}-empty", sample.messages, "", sample.reference))
+            rows.append((f"preflight-{sample.line}-reference", sample.messages, answer, sample.reference, sample.extra))
+        rows.append((f"preflight-{sample.line}-empty", sample.messages, "", sample.reference, sample.extra))
     try:
         scores = call_grader(arn, request_records(rows, grader), what=what)
     except (ResourceMissingError, AwsRequestRejectedError) as exc:

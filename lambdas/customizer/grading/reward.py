@@ -99,17 +99,20 @@ def reward(records: Any) -> list[dict[str, Any]]:
     return results
 
 
-def request_records(samples: Sequence[tuple[str, list[Any], str, Any]], grader: GraderSettings) -> list[dict[str, Any]]:
-    """A documented request: ``(id, prompt messages, answer, reference)`` each, the answer appended as the
-    assistant's turn, the reference (and, for the project's scorers, the grader) in ``metadata``."""
-    metadata: dict[str, Any] = {GRADER_FIELD: grader.spec()} if grader.builtin else {}
+def request_records(
+    samples: Sequence[tuple[str, list[Any], str, Any, Mapping[str, Any]]], grader: GraderSettings
+) -> list[dict[str, Any]]:
+    """A documented request: ``(id, prompt messages, answer, reference, the record's other fields)`` each, the
+    answer appended as the assistant's turn, the reference and the other fields (and, for the project's scorers,
+    the grader) in ``metadata``, as Bedrock passes a training record's extra fields."""
+    own: dict[str, Any] = {GRADER_FIELD: grader.spec()} if grader.builtin else {}
     return [
         {
             "id": record_id,
             "messages": [*messages, {"role": "assistant", "content": answer}],
-            "metadata": {REFERENCE_FIELD: reference, **metadata},
+            "metadata": {**extra, REFERENCE_FIELD: reference, **own},
         }
-        for record_id, messages, answer, reference in samples
+        for record_id, messages, answer, reference, extra in samples
     ]
 
 

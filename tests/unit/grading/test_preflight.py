@@ -45,7 +45,7 @@ def functions(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
 
 
 SAMPLES = [
-    Sample(1, [{"role": "user", "content": "Capital of France?"}], "Paris"),
+    Sample(1, [{"role": "user", "content": "Capital of France?"}], "Paris", {"task_id": "geo-1"}),
     Sample(2, [{"role": "user", "content": "2 + 2?"}], "4"),
 ]
 
@@ -65,7 +65,8 @@ def test_a_good_user_grader_passes(functions: Callable[[str, str], str]) -> None
     assert call.event[0] == {
         "id": "preflight-1-reference",
         "messages": [{"role": "user", "content": "Capital of France?"}, {"role": "assistant", "content": "Paris"}],
-        "metadata": {"reference_answer": "Paris"},
+        # The record's other fields too, as Bedrock passes them.
+        "metadata": {"task_id": "geo-1", "reference_answer": "Paris"},
     }
 
 
@@ -168,12 +169,17 @@ def test_a_user_grader_with_structured_references_is_spared_only_the_reference_c
 
 def test_samples_come_from_the_head_of_the_training_data(s3: Any, data_bucket: str) -> None:
     lines = [
-        json.dumps({"messages": [{"role": "user", "content": f"q{i}"}], "reference_answer": f"a{i}"}) for i in range(9)
+        json.dumps({"messages": [{"role": "user", "content": f"q{i}"}], "reference_answer": f"a{i}", "task": i})
+        for i in range(9)
     ]
     lines.insert(1, json.dumps({"messages": [{"role": "user", "content": "no reference"}]}))
     s3.put_object(Bucket=data_bucket, Key="train.jsonl", Body="\n".join(lines).encode())
     samples = read_samples(f"s3://{data_bucket}/train.jsonl")
-    assert [(s.line, s.reference) for s in samples] == [(1, "a0"), (3, "a1"), (4, "a2")]
+    assert [(s.line, s.reference, s.extra) for s in samples] == [
+        (1, "a0", {"task": 0}),
+        (3, "a1", {"task": 1}),
+        (4, "a2", {"task": 2}),
+    ]
 
 
 def test_a_trailing_assistant_turn_is_not_part_of_the_prompt() -> None:

@@ -1,0 +1,105 @@
+"""The grader's check before any job (issue 12, item 3): an RFT run whose grader crashes, times out, answers out of
+range, rewards any answer or does not reward the reference is refused in "Validate the run", naming the grader,
+with no job created. The user's grader is a Lambda function created in moto whose handler the offline router runs
+(tests/unit/grading/graders.py); the project's scorers are checked through the deployed reward function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from customizer.errors import GraderRejectedError
+from tests.e2e.harness import E2E, path_of
+from tests.e2e.test_e2e_rft import NOVA_2_LITE, rft_files
+
+
+@pytest.fixture
+def users_grader(e2e: E2E) -> Iterator[Callable[[str], str]]:
+    """``create(handler)``: a user's own grader Lambda running ``tests.unit.grading.graders.<handler>``; its ARN."""
+    iam, lam = boto3.client("iam"), boto3.client("lambda")
+    created: list[str] = []
+    role = iam.create_role(RoleName=e2e.run_name("grader-role"), AssumeRolePolicyDocument="{}")["Role"]
+
+    def create(handler: str) -> str:
+        name = e2e.run_name(handler.replace("_", "-"))
+        created.append(name)
+        return str(
+            lam.create_function(
+                FunctionName=name,
+                Runtime="python3.12",
+                Role=role["Arn"],
+                Handler=f"tests.unit.grading.graders.{handler}",
+                Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+                Timeout=60,
+            )["FunctionArn"]
+        )
+
+    yield create
+    for name in created:
+        lam.delete_function(FunctionName=name)
+    iam.delete_role(RoleName=role["RoleName"])
+
+
+def _rft(grader: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "base_model_id": NOVA_2_LITE,
+        "customization_type": "REINFORCEMENT_FINE_TUNING",
+        "grader": grader,
+        "throughput_policy": "delete",
+    }
+
+
+def _refused(e2e: E2E, run_name: str, grader: dict[str, Any]) -> str:
+    """Run it; assert it failed in "Validate the run" with GraderRejectedError and no job; the notified reason."""
+    execution = e2e.start_console(run_name, e2e.settings(_rft(grader)), rft_files())
+    result = e2e.wait(execution)
+    assert result.status == "FAILED"
+    assert e2e.lambda_failures(execution) == [GraderRejectedError.__name__]
+    assert "Create the customization job" not in path_of(result)
+    assert e2e.jobs_for(run_name) == []
+    (note,) = e2e.notifications_for(run_name)
+    return str(note["reason"])
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("handler", "message"),
+    [
+        ("crashes", "crashed (Unhandled): KeyError: 'reference_answer'"),
+        ("out_of_range", "aggregate_reward_score 10.0 is outside [0, 1]"),
+        ("lenient", "gives an empty answer to training line 1 the maximum 1: any answer would satisfy it"),
+    ],
+)
+def test_a_users_bad_grader_is_refused_before_any_job(
+    e2e: E2E, users_grader: Callable[[str], str], handler: str, message: str
+) -> None:
+    arn = users_grader(handler)
+    reason = _refused(e2e, e2e.run_name("grader-bad"), {"lambda_arn": arn})
+    assert f"the grader {arn} (settings.grader.lambda_arn)" in reason and message in reason, reason
+
+
+@pytest.mark.e2e
+def test_a_grader_that_times_out_is_refused_before_any_job(e2e: E2E, users_grader: Callable[[str], str]) -> None:
+    arn = users_grader("exact")
+    e2e.router.lose_reply(arn.rsplit(":", 1)[-1])
+    reason = _refused(e2e, e2e.run_name("grader-slow"), {"lambda_arn": arn})
+    assert "timed out" in reason and "Task timed out after 60.00 seconds" in reason, reason
+
+
+@pytest.mark.e2e
+def test_the_projects_scorers_are_checked_through_the_deployed_reward_function(e2e: E2E) -> None:
+    # A regex every answer matches rewards an empty answer too: refused, naming the function and the spec.
+    run_name = e2e.run_name("grader-regex")
+    reason = _refused(e2e, run_name, {"scorer": "regex", "pattern": ".*"})
+    assert "the pipeline's reward function arn:aws:lambda:" in reason, reason
+    assert 'settings.grader {"pattern": ".*", "scorer": "regex"} gives an empty answer' in reason, reason
+    # Validate called it with the run's grader in each record, as the prepared training data carries it.
+    specs = [
+        c.event[0]["metadata"]["bedrock_customize_grader"]
+        for c in list(e2e.router.invocations)
+        if c.handler == "handlers.reward.handler" and c.function_name == e2e.function_name("reward")
+    ]
+    assert {"scorer": "regex", "pattern": ".*"} in specs
