@@ -35,7 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--base-model", default=None, help="base model id (default: the stack's default)")
     demo.add_argument(
-        "--type", dest="customization_type", default=None, choices=["FINE_TUNING", "CONTINUED_PRE_TRAINING"]
+        "--type",
+        dest="customization_type",
+        default=None,
+        choices=["FINE_TUNING", "CONTINUED_PRE_TRAINING", "REINFORCEMENT_FINE_TUNING"],
+        help="REINFORCEMENT_FINE_TUNING runs on Nova 2 Lite, graded by the project's token F1 scorer (DEMO_RFT)",
     )
     demo.add_argument("--run-name", default="support-demo")
     demo.add_argument(
@@ -82,6 +86,16 @@ DEMO_JUDGE = {
             "poll_seconds": 1,
         },
     }
+}
+
+
+# What --type REINFORCEMENT_FINE_TUNING sets where the run does not: the one base Bedrock offers it on, the
+# project's token F1 scorer as the grader (served by the stack's reward function), a short training.
+RFT = "REINFORCEMENT_FINE_TUNING"
+DEMO_RFT = {
+    "base_model_id": "amazon.nova-2-lite-v1:0",
+    "grader": {"scorer": "token_f1"},
+    "hyperparameters": {"epochCount": 2, "batchSize": 64, "trainingSamplePerPrompt": 4},
 }
 
 
@@ -170,6 +184,12 @@ def _print_evaluation(evaluation: dict[str, Any]) -> None:
         f"\nDecision: {decision['reason'] if decision else 'custom beats base: ' + str(evaluation['custom_beats_base'])}"
     )
     training = evaluation.get("training")
+    if training and training.get("reward_points"):
+        print(
+            f"\nTraining reward (the grader's mean score): {training['first_training_reward']} at the first step, "
+            f"{training['final_training_reward']} at the last, best {training['best_training_reward']} "
+            f"({training['reward_points']} steps)"
+        )
     if training:
         print(
             f"\nTraining: {training['training_steps']} steps, final / best loss {training['final_training_loss']} / "
@@ -251,6 +271,8 @@ def _demo_settings(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         settings["base_model_id"] = args.base_model
     if args.customization_type:
         settings["customization_type"] = args.customization_type
+    if settings.get("customization_type") == RFT:
+        settings = {**DEMO_RFT, **settings}
     if args.judge:
         from customizer.settings import deep_merge
 

@@ -98,7 +98,7 @@ def create_job(
         "baseModelIdentifier": run.settings.base_model_id,
         "customizationType": run.settings.customization_type.value,
         "customModelKmsKeyId": kms_key_arn,
-        "trainingDataConfig": {"s3Uri": run.data.training.uri},
+        "trainingDataConfig": {"s3Uri": run.job_training_uri or run.data.training.uri},
         "outputDataConfig": {"s3Uri": run.output_uri},
         "hyperParameters": run.hyperparameters,
         "jobTags": pipeline_tags(run, pipeline_tag),

@@ -81,6 +81,9 @@ class Run(_State):
     base_invoke_id: str | None = None  # what the evaluation calls the base model by (None: settings.base_model_id)
     # A distillation's teacher, as the evaluation's third arm calls it on demand (None: no teacher arm).
     teacher_invoke_id: str | None = None
+    # The training data the job reads where it is not input.training_data: a reinforcement fine-tuning run graded
+    # by the project's scorers trains on a copy with its grader in every record (customizer.grading.data).
+    job_training_uri: str | None = None
     warnings: list[str] = Field(default_factory=list)  # what the run should know before it is paid for (a Legacy base)
 
     @property

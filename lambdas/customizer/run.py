@@ -24,6 +24,7 @@ from customizer.errors import (
 from customizer.evaluation.runner import CUSTOM, concurrency_bounds
 from customizer.families import CustomizationType, base_invoke_id
 from customizer.grading import preflight
+from customizer.grading.data import prepare_training_data
 from customizer.models import DataObject, DataSet, Names, Run, RunRequest, SmokePlan
 from customizer.settings import RunSettings, SweeperSettings, ThroughputPolicy, check_family, resolve_run_settings
 from customizer.validation import CheckSettings, DataSource, Report, Role, reader, validate_data
@@ -356,6 +357,14 @@ def validate_run(
     smoke = (
         plan_smoke(settings, hyperparameters, data, names, artifacts_bucket) if settings.smoke_test.enabled else None
     )
+    job_training_uri = None
+    if settings.customization_type is CustomizationType.REINFORCEMENT_FINE_TUNING and settings.grader is not None:
+        # The stack's reward function learns the run's grader from each record it grades: the job trains on a
+        # copy of the data with the grader embedded (a user's own Lambda gets the data as it is).
+        prepared = prepare_training_data(
+            data.training.uri, settings.grader, artifacts_bucket, f"runs/{run_id}/rft/train.jsonl"
+        )
+        job_training_uri = prepared if prepared != data.training.uri else None
     return Run(
         run_id=run_id,
         run_name=req.run_name,
@@ -368,6 +377,7 @@ def validate_run(
         report_prefix=f"s3://{artifacts_bucket}/runs/{run_id}/",
         started_at=datetime.now(UTC).isoformat(),
         smoke=smoke,
+        job_training_uri=job_training_uri,
         throughput_estimate=report.throughput,
         base_invoke_id=base_id,
         teacher_invoke_id=teacher_id if data.test is not None else None,

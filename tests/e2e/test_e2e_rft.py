@@ -1,14 +1,12 @@
-"""Reinforcement fine-tuning (issue 12, item 2): Nova 2 Lite trained on a grader's rewards, the grader called by
-the emulated job through the real Lambda invoke; a grader that crashes mid-job fails the run with nothing left
+"""Reinforcement fine-tuning (issue 12, item 2): Nova 2 Lite trained on the rewards of the stack's reward function
+(settings.grader: one of the project's scorers), called by the emulated job through the real Lambda invoke; a grader that crashes mid-job fails the run with nothing left
 billing; data without reference answers and hyperparameters out of range are refused before any job."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from offline.router import Invocation
@@ -16,7 +14,6 @@ from offline.sample_data import as_format
 from tests.e2e.harness import E2E, path_of, sample_files
 
 NOVA_2_LITE = "amazon.nova-2-lite-v1:0"
-GRADER_HANDLER = "tests.rft_graders.exact_match"
 
 
 def rft_files() -> dict[str, bytes]:
@@ -29,29 +26,17 @@ def rft_files() -> dict[str, bytes]:
 
 
 @pytest.fixture
-def own_grader(e2e: E2E) -> Iterator[str]:
-    """The user's own reward function, deployed beside the stack (its handler runs in-process when invoked)."""
-    iam, lam = boto3.client("iam"), boto3.client("lambda")
-    name = e2e.run_name("grader")
-    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    arn = lam.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role,
-        Handler=GRADER_HANDLER,
-        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
-        Timeout=900,
-    )["FunctionArn"]
-    yield str(arn)
-    lam.delete_function(FunctionName=name)
-    iam.delete_role(RoleName=name)
+def reward_function(e2e: E2E) -> tuple[str, str]:
+    """The stack's reward function (stacks/grader.py), which serves the project's scorers: its name and ARN."""
+    name = e2e.function_name("reward")
+    return name, str(e2e.lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"])
 
 
-def _rft(grader_arn: str, **extra: Any) -> dict[str, Any]:
+def _rft(**extra: Any) -> dict[str, Any]:
     return {
         "base_model_id": NOVA_2_LITE,
         "customization_type": "REINFORCEMENT_FINE_TUNING",
-        "grader": {"lambda_arn": grader_arn},
+        "grader": {"scorer": "exact_match"},
         "hyperparameters": {"epochCount": 2, "batchSize": 128, "trainingSamplePerPrompt": 4},
         "throughput_policy": "delete",
         **extra,
@@ -63,25 +48,32 @@ def _grader_calls(e2e: E2E, function_name: str) -> list[Invocation]:
 
 
 @pytest.mark.e2e
-def test_rft_trains_on_the_graders_rewards_is_evaluated_and_cleaned_up(e2e: E2E, own_grader: str) -> None:
+def test_rft_trains_on_the_graders_rewards_is_evaluated_and_cleaned_up(
+    e2e: E2E, reward_function: tuple[str, str]
+) -> None:
     run_name = e2e.run_name("rft")
-    function = own_grader.rsplit(":", 1)[-1]
-    result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings(_rft(own_grader)), rft_files()))
+    function, arn = reward_function
+    before = len(_grader_calls(e2e, function))
+    result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings(_rft()), rft_files()))
 
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     (job,) = e2e.jobs_for(run_name)
     assert job["customizationType"] == "REINFORCEMENT_FINE_TUNING"
     assert job["customizationConfig"] == {
         "rftConfig": {
-            "graderConfig": {"lambdaGrader": {"lambdaArn": own_grader}},
+            "graderConfig": {"lambdaGrader": {"lambdaArn": arn}},
             "hyperParameters": {"epochCount": 2, "batchSize": 128, "trainingSamplePerPrompt": 4},
         }
     }
     assert job.get("hyperParameters", {}) == {}
-    # The job called the grader through Lambda: 1,200 prompts in batches of 128, 10 steps an epoch, 2 epochs.
-    calls = [c for c in _grader_calls(e2e, function) if not c.error_type]
-    assert len(calls) >= 20
-    first = calls[0].event[0]
+    # The job trains on a copy of the data with the run's grader in every record (for the shared reward function).
+    assert job["trainingDataConfig"]["s3Uri"].endswith("/rft/train.jsonl")
+    # The pre-flight check called the grader once, then the job did through Lambda: 1,200 prompts in batches of
+    # 128, 10 steps an epoch, 2 epochs, 512 answers a step (the last of each epoch 48 x 4).
+    calls = [c for c in _grader_calls(e2e, function)[before:] if not c.error_type]
+    training_calls = [c for c in calls if str(c.event[0]["id"]).startswith("step")]
+    assert [len(c.event) for c in training_calls] == ([512] * 9 + [192]) * 2
+    first = training_calls[0].event[0]
     assert first["messages"][-1]["role"] == "assistant"
     assert first["metadata"]["reference_answer"] and first["metadata"]["ticket"].startswith("train-")
     output = result.output or {}
@@ -99,9 +91,11 @@ def test_rft_trains_on_the_graders_rewards_is_evaluated_and_cleaned_up(e2e: E2E,
 
 
 @pytest.mark.e2e
-def test_a_grader_that_crashes_mid_job_fails_the_run_with_nothing_left_billing(e2e: E2E, own_grader: str) -> None:
+def test_a_grader_that_crashes_mid_job_fails_the_run_with_nothing_left_billing(
+    e2e: E2E, reward_function: tuple[str, str]
+) -> None:
     run_name = e2e.run_name("rft-crash")
-    function = own_grader.rsplit(":", 1)[-1]
+    function, _ = reward_function
 
     def break_the_grader_once_the_job_exists(call: Invocation) -> None:
         if call.handler == "handlers.create_job.handler" and not call.error_type:
@@ -109,7 +103,7 @@ def test_a_grader_that_crashes_mid_job_fails_the_run_with_nothing_left_billing(e
 
     e2e.router.observers.append(break_the_grader_once_the_job_exists)
     try:
-        result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings(_rft(own_grader)), rft_files()))
+        result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings(_rft()), rft_files()))
     finally:
         e2e.router.observers.remove(break_the_grader_once_the_job_exists)
 
@@ -136,7 +130,7 @@ def test_a_grader_that_crashes_mid_job_fails_the_run_with_nothing_left_billing(e
 )
 def test_bad_rft_input_is_refused_before_any_job(e2e: E2E, change: str, message: str) -> None:
     run_name = e2e.run_name("rft-refused")
-    settings = _rft("arn:aws:lambda:us-east-1:123456789012:function:never-called")
+    settings = _rft()
     files = rft_files()
     if change == "no_reference":
         lines = files["train.jsonl"].decode().splitlines()
