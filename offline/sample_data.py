@@ -7,8 +7,10 @@ prompts use phrasings and openings kept out of training."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 SEED = 20261125
@@ -250,6 +252,59 @@ def as_format(body: bytes, data_format: str, *, test: bool = False) -> bytes:
             }
         converted.append(record)
     return render(converted).encode()
+
+
+LOG_FOLDER = "AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/2026/12/01/10/"
+
+
+def as_invocation_logs(
+    body: bytes, model_id: str, *, per_object: int = 500, metadata: Callable[[int], dict[str, str]] | None = None
+) -> dict[str, bytes]:
+    """The sample's prompt/completion records as Bedrock model invocation logs of ``model_id`` answering them
+    through Converse (the user guide's record layout, customizer.invocation_logs), in gzip objects of
+    ``per_object`` records each under the delivery layout's folder (``LOG_FOLDER``, relative); each record's
+    ``requestMetadata`` is ``metadata(index)`` (default: ``{"project": "support"}``)."""
+    lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+    records = []
+    for index, record in enumerate(lines):
+        prompt, completion = record["prompt"], record["completion"].strip()
+        records.append(
+            {
+                "schemaType": "ModelInvocationLog",
+                "schemaVersion": "1.0",
+                "timestamp": f"2026-12-01T10:{index // 60 % 60:02d}:{index % 60:02d}Z",
+                "accountId": "123456789012",
+                "identity": {"arn": "arn:aws:sts::123456789012:assumed-role/support-app/session"},
+                "region": "us-east-1",
+                "requestId": f"00000000-0000-4000-8000-{index:012d}",
+                "operation": "Converse",
+                "modelId": model_id,
+                "input": {
+                    "inputContentType": "application/json",
+                    "inputBodyJson": {
+                        "messages": [{"role": "user", "content": [{"text": prompt}]}],
+                        "system": [{"text": SYSTEM}],
+                    },
+                    "inputTokenCount": len(prompt) // 4 + 1,
+                },
+                "output": {
+                    "outputContentType": "application/json",
+                    "outputBodyJson": {
+                        "output": {"message": {"role": "assistant", "content": [{"text": completion}]}},
+                        "stopReason": "end_turn",
+                    },
+                    "outputTokenCount": len(completion) // 4 + 1,
+                },
+                "requestMetadata": metadata(index) if metadata else {"project": "support"},
+            }
+        )
+    objects = {}
+    for start in range(0, len(records), per_object):
+        part = records[start : start + per_object]
+        text = "".join(json.dumps(r) + "\n" for r in part)
+        name = f"{LOG_FOLDER}20261201T10{start // per_object:04d}Z_{start:06d}.json.gz"
+        objects[name] = gzip.compress(text.encode(), mtime=0)  # deterministic bytes
+    return objects
 
 
 def write(out: Path = OUT) -> None:

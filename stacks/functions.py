@@ -262,8 +262,9 @@ class Functions(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[data.arn_for_objects("*")])
         )
-        # No s3:ListBucket: the code reports a missing and a forbidden data file alike ("does not exist or cannot
-        # be read"), so it does not need S3's 404 (issue 15: a grant no call used).
+        # Lists the objects under settings.invocation_logs.s3_uri (the training data from Bedrock's invocation logs,
+        # which lie in the data bucket); a data file is still only read by its key.
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[data.bucket_arn]))
         # Writes the validation report under the run's report prefix in the artifacts bucket.
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[artifacts.arn_for_objects("*")])

@@ -112,6 +112,9 @@ def create_job(
             "outputDataConfig": {"s3Uri": run.smoke.output_uri},
             "hyperParameters": run.smoke.hyperparameters,
         }
+    if run.settings.invocation_logs is not None:
+        # The training data is the account's invocation logs (trainingDataConfig.invocationLogsConfig, botocore).
+        request["trainingDataConfig"] = {"invocationLogsConfig": run.settings.invocation_logs.as_config()}
     if run.data.validation:
         request["validationDataConfig"] = {"validators": [{"s3Uri": run.data.validation.uri}]}
     distilling = run.settings.distillation

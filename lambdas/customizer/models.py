@@ -24,7 +24,8 @@ class RunRequest(BaseModel):
     # Single hyphens between letters and digits only: the names derived from it (custom model, throughput) allow
     # no "--" and no trailing "-" (botocore pattern ``([0-9a-zA-Z][_-]?)+``).
     run_name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$")
-    training_data: str
+    # None only with settings.invocation_logs (the training data from Bedrock's invocation logs).
+    training_data: str | None = None
     validation_data: str | None = None
     test_data: str | None = None
     settings: dict[str, Any] = Field(default_factory=dict)

@@ -34,6 +34,7 @@ from customizer.validation.cost import (
     estimate_judge_cost,
     estimate_throughput_hours,
 )
+from customizer.validation.log_source import LogData
 from customizer.validation.media import check_media
 from customizer.validation.report import SUMMARY_ERRORS
 
@@ -257,6 +258,40 @@ def estimate_throughput(
     )
 
 
+def _one_training_source(req: RunRequest, settings: RunSettings) -> None:
+    """Exactly one of input.training_data and settings.invocation_logs."""
+    if settings.invocation_logs is None and not req.training_data:
+        raise RunInputError(
+            "input.training_data: Field required (or settings.invocation_logs: Bedrock's invocation logs)"
+        )
+    if settings.invocation_logs is not None and req.training_data:
+        raise RunInputError(
+            "input.training_data: give the training data or settings.invocation_logs, not both (the job trains on one)"
+        )
+
+
+def _checked_teacher(settings: RunSettings, region: str | None) -> str | None:
+    """A distillation's teacher, offered here, Active, callable on demand (catalog.check_teacher): what the
+    evaluation's third arm calls it by. None without a teacher."""
+    if settings.distillation is None:
+        return None
+    teacher = settings.distillation.teacher_model_id
+    return teacher_invoke_id(teacher, region, check_teacher(settings, region, describe_offering(teacher)))
+
+
+def _data_objects(req: RunRequest, data_bucket: str) -> dict[Role, _S3Data]:
+    """The run's data files, each looked up before any is read: a missing one fails the run at once. No training
+    file when the training data is settings.invocation_logs."""
+    objects: dict[Role, _S3Data] = {}
+    if req.training_data:
+        objects[Role.TRAINING] = _S3Data(req.training_data, "input.training_data", data_bucket)
+    if req.validation_data:
+        objects[Role.VALIDATION] = _S3Data(req.validation_data, "input.validation_data", data_bucket)
+    if req.test_data:
+        objects[Role.TEST] = _S3Data(req.test_data, "input.test_data", data_bucket)
+    return objects
+
+
 def validate_run(
     request: Mapping[str, Any],
     *,
@@ -277,30 +312,23 @@ def validate_run(
     config = load_run_config(req.config_data, data_bucket) if req.config_data else {}
     settings = resolve_run_settings(defaults, config, req.settings)
     hyperparameters = check_family(settings, has_validation_data=req.validation_data is not None)
+    _one_training_source(req, settings)
     region = aws.region()
     base_id = base_invoke_id(settings.model, region, settings.evaluation.base_invoke_id)
     # Ask Bedrock first (one call, before any data is read): is this customization of the base offered here today?
     offering = check_offered(settings, region, describe_offering(settings.base_model_id))
-    teacher_id = None
-    if settings.distillation is not None:
-        # The teacher too: offered here, Active, callable on demand (catalog.check_teacher); the evaluation's
-        # third arm calls it.
-        teacher = settings.distillation.teacher_model_id
-        teacher_id = teacher_invoke_id(teacher, region, check_teacher(settings, region, describe_offering(teacher)))
+    teacher_id = _checked_teacher(settings, region)
     if settings.throughput_policy is ThroughputPolicy.KEEP_IF_BETTER and not req.test_data:
         raise SettingsError(
             "settings.throughput_policy: keep_if_better needs a test set to compare the models; "
             "give input.test_data or choose keep or delete"
         )
-    # Every object is looked up before any is read: a missing one fails the run at once.
-    objects = {Role.TRAINING: _S3Data(req.training_data, "input.training_data", data_bucket)}
-    if req.validation_data:
-        objects[Role.VALIDATION] = _S3Data(req.validation_data, "input.validation_data", data_bucket)
-    if req.test_data:
-        objects[Role.TEST] = _S3Data(req.test_data, "input.test_data", data_bucket)
+    # The invocation logs (settings.invocation_logs) are read and checked now, before any job.
+    logs = LogData(settings, data_bucket) if settings.invocation_logs is not None else None
+    objects = _data_objects(req, data_bucket)
     report = validate_data(
         CheckSettings.of_run(settings),
-        [data.source(role) for role, data in objects.items()],
+        ([logs.source()] if logs else []) + [data.source(role) for role, data in objects.items()],
     )
     # The images and videos the records name: in the data bucket, there, and within the model's size limits.
     check_media(report, data_bucket, media=settings.model.media)
@@ -312,6 +340,8 @@ def validate_run(
         )
     if settings.customization_type is CustomizationType.REINFORCEMENT_FINE_TUNING and settings.grader is not None:
         # The grader Bedrock will call, called now on samples of the data: refused before any job if it fails.
+        # (RFT from invocation logs is refused by check_family until invocation_logs.CONVERTERS makes its records.)
+        assert req.training_data is not None
         preflight.check_grader(
             settings.grader,
             preflight.read_samples(req.training_data),
@@ -319,6 +349,8 @@ def validate_run(
             allowed_lambda_arns=grader_lambda_arns,
         )
     described = {role: data.described(report, role) for role, data in objects.items()}
+    if logs is not None:
+        described[Role.TRAINING] = logs.described(report)
     data = DataSet(
         training=described[Role.TRAINING],
         validation=described.get(Role.VALIDATION),

@@ -24,6 +24,7 @@ from customizer.errors import SettingsError
 from customizer.families import BASE_MODELS, CustomizationType, base_model, distillation
 from customizer.families import BaseModel as FamilyModel
 from customizer.grading.spec import GraderSettings, LambdaArn
+from customizer.invocation_logs import CONVERTERS
 
 
 class ThroughputPolicy(enum.StrEnum):
@@ -231,6 +232,85 @@ class DistillationSettings(_Strict):
     max_response_length: int = Field(1000, ge=1, le=32_000, description="most tokens a teacher answer may hold")
 
 
+# botocore's RequestMetadataMap: one key/value pair; its key and value patterns (API reference,
+# RequestMetadataFilters).
+_METADATA_KEY = r"^[a-zA-Z0-9\s._:/=+$@-]{1,256}$"
+_METADATA_VALUE = r"^[a-zA-Z0-9\s._:/=+$@-]{0,256}$"
+
+
+def _one_pair(value: dict[str, str] | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if len(value) != 1:
+        raise ValueError("must hold exactly one key and value (botocore's RequestMetadataMap)")
+    ((key, text),) = value.items()
+    if not re.fullmatch(_METADATA_KEY, key) or not re.fullmatch(_METADATA_VALUE, text):
+        raise ValueError(f"key and value must match {_METADATA_KEY} and {_METADATA_VALUE}")
+    return value
+
+
+class MetadataBaseFilter(_Strict):
+    """botocore's RequestMetadataBaseFilters (its names): ``equals`` and/or ``notEquals``, one pair each."""
+
+    equals: dict[str, str] | None = None
+    notEquals: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> MetadataBaseFilter:
+        _one_pair(self.equals)
+        _one_pair(self.notEquals)
+        if self.equals is None and self.notEquals is None:
+            raise ValueError("a base filter needs equals or notEquals")
+        return self
+
+
+class MetadataFilters(_Strict):
+    """botocore's RequestMetadataFilters (its names), a union: exactly one of ``equals``, ``notEquals``,
+    ``andAll``, ``orAll`` (1 to 16 base filters)."""
+
+    equals: dict[str, str] | None = None
+    notEquals: dict[str, str] | None = None
+    andAll: list[MetadataBaseFilter] | None = Field(None, min_length=1, max_length=16)
+    orAll: list[MetadataBaseFilter] | None = Field(None, min_length=1, max_length=16)
+
+    @model_validator(mode="after")
+    def _one_member(self) -> MetadataFilters:
+        given = [name for name in ("equals", "notEquals", "andAll", "orAll") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"exactly one of equals, notEquals, andAll, orAll (a union); given: {given or 'none'}")
+        _one_pair(self.equals)
+        _one_pair(self.notEquals)
+        return self
+
+
+class InvocationLogsSettings(_Strict):
+    """Bedrock model invocation logs as the training data (trainingDataConfig.invocationLogsConfig), instead of
+    input.training_data; for DISTILLATION (and REINFORCEMENT_FINE_TUNING once it converts them)."""
+
+    s3_uri: str = Field(
+        ...,
+        max_length=1024,
+        pattern=r"^s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](?:/[-!_*'().a-z0-9A-Z]+(?:/[-!_*'().a-z0-9A-Z]+)*)?/?$",
+        description="the log prefix (botocore's S3Uri), in the pipeline's data bucket",
+    )
+    use_prompt_response: bool = Field(
+        False, description="train on the logged responses too (the teacher is not asked again)"
+    )
+    request_metadata_filters: MetadataFilters | None = Field(
+        None, description="botocore's RequestMetadataFilters: only the records whose requestMetadata match"
+    )
+
+    def as_config(self) -> dict[str, Any]:
+        """CreateModelCustomizationJob's trainingDataConfig.invocationLogsConfig."""
+        config: dict[str, Any] = {
+            "invocationLogSource": {"s3Uri": self.s3_uri},
+            "usePromptResponse": self.use_prompt_response,
+        }
+        if self.request_metadata_filters is not None:
+            config["requestMetadataFilters"] = self.request_metadata_filters.model_dump(exclude_none=True)
+        return config
+
+
 class RunSettings(_Strict):
     base_model_id: str = "amazon.titan-text-express-v1"
     customization_type: CustomizationType = CustomizationType.FINE_TUNING
@@ -250,6 +330,8 @@ class RunSettings(_Strict):
     serving: Literal["provisioned_throughput", "on_demand"] = "provisioned_throughput"
     # Only for customization_type DISTILLATION, which needs it.
     distillation: DistillationSettings | None = None
+    # The training data from invocation logs instead of input.training_data (DISTILLATION).
+    invocation_logs: InvocationLogsSettings | None = None
     # The reward of a REINFORCEMENT_FINE_TUNING job and the evaluation's ``grader`` metric (customizer.grading).
     grader: GraderSettings | None = None
 
@@ -431,6 +513,8 @@ def check_family(settings: RunSettings, *, has_validation_data: bool, where: str
                 f"settings.serving: 'on_demand' is not available for models customized from {model.model_id}; "
                 f"bases that allow it: {allowed} (or use 'provisioned_throughput')"
             )
+        if settings.invocation_logs is not None:
+            check_invocation_logs(settings)
         if settings.customization_type is CustomizationType.DISTILLATION:
             return check_distillation(settings)
         if settings.distillation is not None:
@@ -449,6 +533,23 @@ def check_family(settings: RunSettings, *, has_validation_data: bool, where: str
         if where == "settings":
             raise
         raise SettingsError(str(exc).replace("settings.", f"{where}.", 1)) from None
+
+
+def check_invocation_logs(settings: RunSettings) -> None:
+    """Invocation logs are training data of the types whose records are made of them
+    (customizer.invocation_logs.CONVERTERS); Bedrock takes them for DISTILLATION and REINFORCEMENT_FINE_TUNING."""
+    ctype = settings.customization_type
+    if ctype in CONVERTERS:
+        return
+    if ctype is CustomizationType.REINFORCEMENT_FINE_TUNING:
+        raise SettingsError(
+            "settings.invocation_logs: not built yet for REINFORCEMENT_FINE_TUNING (its records from logs: "
+            "customizer.invocation_logs.CONVERTERS); give input.training_data"
+        )
+    raise SettingsError(
+        f"settings.invocation_logs: Bedrock trains {ctype.value} on files, not invocation logs (they are for "
+        "DISTILLATION and REINFORCEMENT_FINE_TUNING); give input.training_data"
+    )
 
 
 def check_distillation(settings: RunSettings) -> dict[str, str]:

@@ -44,8 +44,9 @@ def parse_manifest(body: bytes, bucket: str, key: str, prefix: str) -> dict[str,
     unknown = sorted(set(manifest) - _ALLOWED)
     if unknown:
         raise RunInputError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(_ALLOWED))}")
-    if "training" not in manifest:
-        raise RunInputError(f"{where}: 'training' (the training file's name) is required")
+    from_logs = isinstance(manifest.get("settings"), dict) and "invocation_logs" in manifest["settings"]
+    if "training" not in manifest and not from_logs:
+        raise RunInputError(f"{where}: 'training' (the training file's name) is required, or settings.invocation_logs")
     folder = key.rsplit("/", 1)[0]
     request: dict[str, Any] = {"run_name": manifest.get("run_name") or run_name_for(key, prefix)}
     for name, field in _FILE_KEYS.items():

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from customizer import invocation_logs
 from customizer.errors import SettingsError
 from customizer.families import BaseModel, CustomizationType, base_model
 from offline.bedrock_emulator.errors import ServiceError, conflict, invalid, not_found
@@ -21,7 +22,7 @@ from offline.bedrock_emulator.resources import (
     Throughput,
 )
 from offline.bedrock_emulator.store import Store
-from offline.bedrock_emulator.training import read_and_check
+from offline.bedrock_emulator.training import read_and_check, read_logs_and_check
 
 Params = Mapping[str, Any]
 RFT = CustomizationType.REINFORCEMENT_FINE_TUNING
@@ -75,8 +76,11 @@ class ControlPlane:
                 raise invalid(f"customizationConfig is not used for customization type {ctype.value}.")
             hyperparameters = self._hyperparameters(model, p.get("hyperParameters") or {}, bool(validators))
         training_uri = p["trainingDataConfig"].get("s3Uri")
-        if not training_uri:
-            raise invalid("trainingDataConfig.s3Uri is required (the emulator does not read invocation logs).")
+        logs = p["trainingDataConfig"].get("invocationLogsConfig")
+        if bool(training_uri) == bool(logs):
+            raise invalid("trainingDataConfig needs exactly one of s3Uri and invocationLogsConfig.")
+        if logs and ctype not in invocation_logs.CONVERTERS:
+            raise invalid(f"invocationLogsConfig is not supported for customization type {ctype.value}.")
         token, fingerprint = p.get("clientRequestToken"), _fingerprint(p)
         with self.store.lock:
             self.store.advance()
@@ -88,13 +92,17 @@ class ControlPlane:
         # The job reads its data as its role (when authorizing: service_roles); a refusal fails the job.
         objects = self.store.objects_as(p["roleArn"], job_arn)
         # Read outside the lock: S3 may be slow, and the emulator keeps answering meanwhile.
-        data = read_and_check(
-            objects,
-            model=model,
-            customization_type=ctype,
-            hyperparameters=hyperparameters,
-            training_uri=training_uri,
-            validation_uris=validators,
+        data = (
+            read_logs_and_check(objects, model=model, customization_type=ctype, config=logs)
+            if logs
+            else read_and_check(
+                objects,
+                model=model,
+                customization_type=ctype,
+                hyperparameters=hyperparameters,
+                training_uri=training_uri,
+                validation_uris=validators,
+            )
         )
         with self.store.lock:
             now = self.store.advance()

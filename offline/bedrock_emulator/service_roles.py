@@ -95,6 +95,11 @@ class RoleObjects:
         self._require_key(list(checks_for_objects(self.authorizer, uri, write=False)), f"Unable to read {uri}")
         return data
 
+    def list_objects(self, prefix_uri: str) -> list[str]:
+        """The objects under a prefix (invocation logs): S3 authorizes s3:ListBucket by the role's policies."""
+        _, objects = self._session()
+        return objects.list_objects(prefix_uri)
+
     def write(self, uri: str, data: bytes, *, kms_key_id: str | None = None) -> None:
         self._require_key(
             list(checks_for_objects(self.authorizer, uri, write=True)), f"Unable to write the job output to {uri}"

@@ -14,10 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from customizer import invocation_logs
 from customizer.families import BaseModel, CustomizationType, DataFormat, distillation, rft
 from customizer.families.formats import Example, RecordError, check_record
 from offline.bedrock_emulator.answering import BaseAnswerer, estimate_tokens
 
+MAX_LOG_OBJECT_BYTES = 1024**3  # one invocation-log object read at most (the emulator's bound)
 TRAINING_METRICS = "training_artifacts/step_wise_training_metrics.csv"
 VALIDATION_METRICS = "validation_artifacts/post_fine_tuning_validation/validation/validation_metrics.csv"
 MAX_METRIC_ROWS = 1000  # longer runs log every n-th step
@@ -29,6 +31,8 @@ class ObjectStoreError(Exception):
 
 class ObjectStore(Protocol):
     def read(self, uri: str, max_bytes: int) -> bytes: ...
+
+    def list_objects(self, prefix_uri: str) -> list[str]: ...
 
     def write(self, uri: str, data: bytes, *, kms_key_id: str | None = None) -> None: ...
 
@@ -127,6 +131,21 @@ class S3Objects:
         except BotoCoreError as exc:
             raise ObjectStoreError(f"Unable to read {uri}: {exc}") from exc
 
+    def list_objects(self, prefix_uri: str) -> list[str]:
+        """The URIs of the objects under ``prefix_uri``, by key."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, prefix = split_s3_uri(prefix_uri if prefix_uri[5:].count("/") else prefix_uri + "/")
+        try:
+            pages = self._s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            raise ObjectStoreError(f"Unable to list {prefix_uri}: {code or exc}") from exc
+        except BotoCoreError as exc:
+            raise ObjectStoreError(f"Unable to list {prefix_uri}: {exc}") from exc
+        return [f"s3://{bucket}/{key}" for key in sorted(keys)]
+
     def write(self, uri: str, data: bytes, *, kms_key_id: str | None = None) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -175,6 +194,44 @@ def read_and_check(
     except ObjectStoreError as exc:
         return DataCheck(problem=str(exc))
     return check_data(model, customization_type, hyperparameters, training, validation)
+
+
+def read_logs_and_check(
+    objects: ObjectStore, *, model: BaseModel, customization_type: CustomizationType, config: Mapping[str, Any]
+) -> DataCheck:
+    """Training data from invocation logs (trainingDataConfig.invocationLogsConfig): the records under the
+    source prefix (customizer.invocation_logs reads them as the pipeline does), filtered by
+    requestMetadataFilters, at most 15,000, made into distillation prompts (with the logged responses when
+    usePromptResponse), then checked as a file. The failure messages are this project's guesses (README)."""
+    uri = str(config["invocationLogSource"]["s3Uri"])
+    try:
+        names = [name for name in objects.list_objects(uri) if invocation_logs.is_log_object(name[5:])]
+        if not names:
+            return DataCheck(problem=f"No invocation logs were found at {uri}.")
+        found: list[invocation_logs.LogRecord] = []
+        read = 0
+        for name in names:
+            for record in invocation_logs.records_of(name, objects.read(name, MAX_LOG_OBJECT_BYTES)):
+                read += 1
+                if invocation_logs.matches(config.get("requestMetadataFilters"), record.metadata):
+                    found.append(record)
+    except ObjectStoreError as exc:
+        return DataCheck(problem=str(exc))
+    except invocation_logs.LogFormatError as exc:
+        return DataCheck(problem=f"The invocation logs at {uri} could not be read: {exc}.")
+    if not found:
+        return DataCheck(
+            problem=f"None of the {read} invocation log records at {uri} matches the request metadata filters."
+        )
+    if len(found) > invocation_logs.MAX_DISTILLATION_PROMPTS:
+        return DataCheck(
+            problem=f"The invocation logs at {uri} hold {len(found)} matching records; at most "
+            f"{invocation_logs.MAX_DISTILLATION_PROMPTS} are allowed."
+        )
+    body = invocation_logs.as_jsonl(
+        found, customization_type, use_prompt_response=bool(config.get("usePromptResponse"))
+    )
+    return check_data(model, customization_type, {}, body)
 
 
 def check_data(

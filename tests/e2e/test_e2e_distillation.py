@@ -158,3 +158,77 @@ def test_a_legacy_teacher_is_refused_before_any_job(e2e: E2E) -> None:
     assert e2e.jobs_for(run_name) == []
     (note,) = e2e.notifications_for(run_name)
     assert "settings.distillation.teacher_model_id: amazon.nova-premier-v1:0 is Legacy in us-east-1" in note["reason"]
+
+
+def _logs(e2e: E2E, run_name: str, **metadata_every_other: str) -> str:
+    """The sample's training prompts as Nova Pro's invocation logs in the data bucket (every other record with
+    ``metadata_every_other`` as its requestMetadata, the rest {"project": "support"}); the log prefix's URI."""
+    from offline.sample_data import as_invocation_logs
+
+    train = sample_files()["train.jsonl"]
+    objects = as_invocation_logs(
+        train,
+        TEACHER,
+        metadata=lambda i: dict(metadata_every_other) if i % 2 and metadata_every_other else {"project": "support"},
+    )
+    prefix = f"logs/{run_name}/"
+    for key, body in objects.items():
+        e2e.runtime.upload(prefix + key, body)
+    return f"s3://{e2e.runtime.data_bucket}/{prefix}"
+
+
+def _without_training(files: dict[str, bytes]) -> dict[str, bytes]:
+    return {name: body for name, body in files.items() if name != "train.jsonl"}
+
+
+@pytest.mark.e2e
+def test_a_student_learns_from_invocation_logs_filtered_by_request_metadata(e2e: E2E) -> None:
+    run_name = e2e.run_name("distill-logs")
+    uri = _logs(e2e, run_name, project="support", stage="prod")
+    filters = {"andAll": [{"equals": {"project": "support"}}, {"notEquals": {"stage": "prod"}}]}
+    settings = _distillation(invocation_logs={"s3_uri": uri, "request_metadata_filters": filters})
+    result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings(settings), _without_training(_prompts())))
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    (job,) = e2e.jobs_for(run_name)
+    assert job["trainingDataConfig"] == {
+        "invocationLogsConfig": {
+            "invocationLogSource": {"s3Uri": uri},
+            "usePromptResponse": False,
+            "requestMetadataFilters": filters,
+        }
+    }
+    output = result.output or {}
+    training = output["run"]["data"]["training"]
+    assert training["uri"] == uri and training["records"] == 600  # the 1,200 prompts, half of them filtered out
+    assert output["evaluation"]["teacher"]["examples"] > 0
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("empty", "settings.invocation_logs.s3_uri: no log objects under"),
+        ("unmatched", "settings.invocation_logs.request_metadata_filters: none of the 1,200 records under"),
+        ("not logs", "not a Bedrock invocation log record"),
+    ],
+)
+def test_empty_or_unmatched_invocation_logs_are_refused_before_any_job(e2e: E2E, case: str, message: str) -> None:
+    run_name = e2e.run_name("distill-nologs")
+    uri = f"s3://{e2e.runtime.data_bucket}/logs/{run_name}/"
+    filters = None
+    if case == "unmatched":
+        uri = _logs(e2e, run_name)
+        filters = {"equals": {"stage": "prod"}}
+    if case == "not logs":
+        e2e.runtime.upload(f"logs/{run_name}/prompts.jsonl", _prompts()["train.jsonl"])
+    logs: dict[str, Any] = {"s3_uri": uri, **({"request_metadata_filters": filters} if filters else {})}
+    creates_before = e2e.calls().get("CreateModelCustomizationJob", 0)
+    settings = e2e.settings(_distillation(invocation_logs=logs))
+    result = e2e.run(lambda: e2e.start_console(run_name, settings, _without_training(_prompts())))
+
+    assert result.status == "FAILED"
+    assert path_of(result) == ["Validate the run", "Notify failure", "Run failed"]
+    assert e2e.calls().get("CreateModelCustomizationJob", 0) == creates_before
+    (note,) = e2e.notifications_for(run_name)
+    assert message in note["reason"], note["reason"]

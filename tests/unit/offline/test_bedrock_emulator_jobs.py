@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -388,3 +389,55 @@ def test_a_distillation_job_the_service_would_refuse_is_refused(
         bedrock.create_model_customization_job(**_distillation_request(job_request, put_data, teacher, **overrides))
     assert refused.value.response["Error"]["Code"] == "ValidationException"
     assert message in str(refused.value)
+
+
+def _from_logs(job_request: Any, put_data: Any, objects: dict[str, bytes], **config: Any) -> dict[str, Any]:
+    for key, body in objects.items():
+        put_data(f"logs/{key}", body)
+    request = _distillation_request(job_request, put_data, "amazon.nova-pro-v1:0")
+    request["trainingDataConfig"] = {
+        "invocationLogsConfig": {"invocationLogSource": {"s3Uri": f"s3://{BUCKET}/logs/"}, **config}
+    }
+    return request
+
+
+def _log_objects(count: int) -> dict[str, bytes]:
+    from offline.sample_data import as_invocation_logs
+
+    body = b"".join(
+        json.dumps({"prompt": f"Question {i} about the router?", "completion": f"Answer {i}."}).encode() + b"\n"
+        for i in range(count)
+    )
+    return as_invocation_logs(body, "amazon.nova-pro-v1:0", metadata=lambda i: {"stage": "prod" if i % 3 else "test"})
+
+
+@pytest.mark.parametrize(
+    ("objects", "config", "status", "message"),
+    [
+        (_log_objects(150), {"requestMetadataFilters": {"equals": {"stage": "prod"}}}, "Completed", None),
+        (
+            _log_objects(150),
+            {"requestMetadataFilters": {"equals": {"stage": "test"}}},
+            "Failed",
+            "has 50 valid prompts",
+        ),
+        (_log_objects(150), {"requestMetadataFilters": {"equals": {"stage": "qa"}}}, "Failed", "None of the 150"),
+        ({"AWSLogs/x.json": b'{"prompt": "hi"}\n'}, {}, "Failed", "not a Bedrock invocation log record"),
+    ],
+)
+def test_a_distillation_job_reads_invocation_logs_and_fails_on_bad_ones(
+    bedrock: Any,
+    emulator: Any,
+    job_request: Any,
+    put_data: Any,
+    objects: dict[str, bytes],
+    config: dict[str, Any],
+    status: str,
+    message: str | None,
+) -> None:
+    arn = bedrock.create_model_customization_job(**_from_logs(job_request, put_data, objects, **config))["jobArn"]
+    emulator.advance(emulator.store.durations.job_seconds)
+    described = bedrock.get_model_customization_job(jobIdentifier=arn)
+    assert described["status"] == status, described.get("failureMessage")
+    if message:
+        assert message in described["failureMessage"], described["failureMessage"]
