@@ -18,7 +18,8 @@ CHAOS_SEED ?= 1
 .PHONY: help install browser test test-unit test-infra test-e2e test-chaos test-iam-mutations lint synth deploy destroy demo bench validate runs run clean
 
 help:
-	@echo "make demo     run the whole pipeline offline on the bundled sample dataset (JUDGE=1: with a judge; TYPE=: a customization type)"
+	@echo "make demo     run the whole pipeline offline on the bundled sample dataset (JUDGE=1: with a judge; TYPE=: a customization type;"
+	@echo "              TYPE=DISTILLATION LOGS=1: the teacher's invocation logs as the training data)"
 	@echo "make test     lint (ruff, mypy) and run every test suite"
 	@echo "make test-chaos [CHAOS_SCHEDULES=12 CHAOS_SEED=1]  seeded random fault schedules on the offline pipeline"
 	@echo "make test-iam-mutations  a run without each enforced IAM statement, one at a time (all must fail)"
@@ -100,7 +101,7 @@ destroy: $(VENV)/.installed node_modules/.installed
 	$(CDK) destroy --app "$(PY) app.py"
 
 demo: $(VENV)/.installed node_modules/.installed
-	$(PY) -m offline demo $(if $(DATA),--data $(DATA)) $(if $(MODEL),--base-model $(MODEL)) $(if $(TYPE),--type $(TYPE)) $(if $(JUDGE),--judge)
+	$(PY) -m offline demo $(if $(DATA),--data $(DATA)) $(if $(MODEL),--base-model $(MODEL)) $(if $(TYPE),--type $(TYPE)) $(if $(JUDGE),--judge) $(if $(LOGS),--invocation-logs)
 
 # Thin wrappers of the command line (README, "Starting a run"): `bedrock-customize runs` and `show --json`.
 runs: $(VENV)/.installed

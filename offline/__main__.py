@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         "--type",
         dest="customization_type",
         default=None,
-        choices=["FINE_TUNING", "CONTINUED_PRE_TRAINING", "REINFORCEMENT_FINE_TUNING"],
+        choices=["FINE_TUNING", "CONTINUED_PRE_TRAINING", "DISTILLATION", "REINFORCEMENT_FINE_TUNING"],
         help="REINFORCEMENT_FINE_TUNING runs on Nova 2 Lite, graded by the project's token F1 scorer (DEMO_RFT)",
     )
     demo.add_argument("--run-name", default="support-demo")
@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also grade both models' answers with a Bedrock judge (the emulator's deterministic judge), and let "
         "its correctness decide the promotion (settings.evaluation.judge)",
+    )
+    demo.add_argument(
+        "--invocation-logs",
+        action="store_true",
+        help="with --type DISTILLATION: train from the sample as the teacher's invocation logs "
+        "(settings.invocation_logs) instead of a prompts file",
     )
     demo.add_argument("--moto-port", type=int, default=None)
     return parser
@@ -96,6 +102,16 @@ DEMO_RFT = {
     "base_model_id": "amazon.nova-2-lite-v1:0",
     "grader": {"scorer": "token_f1"},
     "hyperparameters": {"epochCount": 2, "batchSize": 64, "trainingSamplePerPrompt": 4},
+}
+
+
+# What --type DISTILLATION sets where the run does not: a student and a teacher Bedrock pairs (us-east-1), and a
+# promotion rule that asks the student to reach 90% of its teacher's score (evaluation.min_fraction_of_teacher).
+DISTILLATION = "DISTILLATION"
+DEMO_DISTILLATION = {
+    "base_model_id": "amazon.nova-micro-v1:0",
+    "distillation": {"teacher_model_id": "amazon.nova-pro-v1:0", "max_response_length": 500},
+    "evaluation": {"min_fraction_of_teacher": 0.9},
 }
 
 
@@ -258,7 +274,8 @@ def _sample_for(settings: dict[str, Any], files: dict[str, bytes]) -> dict[str, 
         data_format = model.data_format(settings.get("customization_type") or defaults["customization_type"])
     except SettingsError:
         return files  # the run's validation names the problem
-    if not model.validation_data:  # Nova 2 Lite: Bedrock does not use one, and the run would refuse it
+    # Nova 2 Lite: Bedrock does not use one, and the run would refuse it; a distillation is not given one here.
+    if not model.validation_data or data_format.value == "distillation-prompts":
         files = {name: body for name, body in files.items() if name != "validation.jsonl"}
     return {name: as_format(body, data_format.value, test=name == "test.jsonl") for name, body in files.items()}
 
@@ -273,11 +290,38 @@ def _demo_settings(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         settings["customization_type"] = args.customization_type
     if settings.get("customization_type") == RFT:
         settings = {**DEMO_RFT, **settings}
+    if settings.get("customization_type") == DISTILLATION:
+        from customizer.settings import deep_merge
+
+        settings = deep_merge(DEMO_DISTILLATION, settings)
     if args.judge:
         from customizer.settings import deep_merge
 
         settings = deep_merge(settings, DEMO_JUDGE)
     return settings
+
+
+def _from_invocation_logs(
+    aws: OfflineRuntime, settings: dict[str, Any], files: dict[str, bytes], train: bytes
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """--invocation-logs: the sample's training prompts as the teacher's invocation logs in the data bucket
+    (offline/sample_data.py), named by settings.invocation_logs instead of a training file."""
+    from offline.sample_data import as_invocation_logs
+
+    teacher = (settings.get("distillation") or {}).get("teacher_model_id", "amazon.nova-pro-v1:0")
+    prefix = f"invocation-logs/{time.strftime('%Y%m%dT%H%M%S')}/"
+    for key, body in as_invocation_logs(train, teacher).items():
+        aws.upload(prefix + key, body)
+    print(f"  invocation logs of {teacher} under s3://{aws.data_bucket}/{prefix}")
+    # The logged responses are the sample's answers: train on them (use_prompt_response), as a team would on a
+    # teacher's production answers it trusts.
+    logs = {
+        "s3_uri": f"s3://{aws.data_bucket}/{prefix}",
+        "use_prompt_response": True,
+        "request_metadata_filters": {"equals": {"project": "support"}},
+    }
+    rest = {name: body for name, body in files.items() if name != "train.jsonl"}
+    return {**settings, "invocation_logs": logs}, rest
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -299,6 +343,8 @@ def demo(args: argparse.Namespace) -> int:
         files = {name: (data_dir / name).read_bytes() for name in DATA_FILES if (data_dir / name).is_file()}
         if args.data is None:
             files = _sample_for(settings, files)
+        if args.invocation_logs:
+            settings, files = _from_invocation_logs(aws, settings, files, (data_dir / "train.jsonl").read_bytes())
         manifest: dict[str, Any] = {key: name for name, key in DATA_FILES.items() if name in files}
         manifest["settings"] = settings
         print(

@@ -220,10 +220,11 @@ SYSTEM = "You are a customer support agent."
 
 def as_format(body: bytes, data_format: str, *, test: bool = False) -> bytes:
     """The sample's prompt/completion records in another family's data format (``DataFormat`` values): the
-    Bedrock conversation schema (Nova, Llama 3.2), Claude's messages, or continued pre-training's ``input``
-    (whose test set stays prompt/completion, as the evaluation reads it), or reinforcement fine-tuning's OpenAI
-    chat messages with the answer as ``reference_answer`` (and a ``ticket`` field the data passes through to the
-    grader). Any other format: as it is."""
+        Bedrock conversation schema (Nova, Llama 3.2), Claude's messages, or continued pre-training's ``input``
+        (whose test set stays prompt/completion, as the evaluation reads it), distillation prompts (the conversation
+    schema, every other training prompt without its answer), or reinforcement fine-tuning's OpenAI
+        chat messages with the answer as ``reference_answer`` (and a ``ticket`` field the data passes through to the
+        grader). Any other format: as it is."""
     converted = []
     for number, line in enumerate(body.decode().splitlines(), 1):
         record = json.loads(line)
@@ -237,6 +238,13 @@ def as_format(body: bytes, data_format: str, *, test: bool = False) -> bytes:
                     {"role": "assistant", "content": [{"text": completion}]},
                 ],
             }
+        elif data_format == "distillation-prompts":
+            # Distillation prompts: the conversation schema; in training, every other prompt without its answer
+            # (the teacher writes it); test examples keep theirs (they are scored against it).
+            messages = [{"role": "user", "content": [{"text": prompt}]}]
+            if test or number % 2:
+                messages.append({"role": "assistant", "content": [{"text": completion}]})
+            record = {"schemaVersion": "bedrock-conversation-2024", "system": [{"text": SYSTEM}], "messages": messages}
         elif data_format == "claude-messages":
             record = {
                 "system": SYSTEM,
