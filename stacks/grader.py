@@ -54,7 +54,7 @@ class Grader(Construct):
         if self._users_graders:
             # The evaluation's grader metric calls a user's own grader on the models' answers; the project's
             # scorers it computes in-process, so the reward function is not granted to it.
-            for step in (functions.evaluate, functions.evaluate_chunk):
+            for step in (functions.evaluate, functions.aggregate_evaluation):
                 self._role_of(step).add_to_principal_policy(
                     iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=self._users_graders)
                 )

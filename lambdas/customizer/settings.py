@@ -40,6 +40,7 @@ class _Strict(BaseModel):
 # The metrics the promotion rule can compare (customizer.evaluation.metrics), all in [0, 1]; with the judge on,
 # also ``judge.<metric>`` (JudgeSettings.metric_keys).
 STRING_METRICS = ("contains_match", "exact_match", "token_f1", "rouge_l")
+GRADER_METRIC = "grader"  # customizer.grading.evaluate: the run's grader scoring the test set's answers
 JUDGE_METRIC_PREFIX = "judge."
 # Bedrock's built-in judge metrics (user guide, "Use metrics to understand model performance", model as a judge).
 BuiltinJudgeMetric = Literal[
@@ -179,7 +180,8 @@ class EvaluationSettings(_Strict):
 
     @model_validator(mode="after")
     def _metric_is_known(self) -> EvaluationSettings:
-        allowed = [*STRING_METRICS, *(self.judge.metric_keys if self.judge.enabled else [])]
+        # "grader": the run's grader (settings.grader, checked by check_family).
+        allowed = [*STRING_METRICS, GRADER_METRIC, *(self.judge.metric_keys if self.judge.enabled else [])]
         if self.metric not in allowed:
             hint = (
                 " (judge metrics need judge.enabled and the metric in judge.metrics or judge.custom_metrics)"
@@ -515,6 +517,11 @@ def check_family(settings: RunSettings, *, has_validation_data: bool, where: str
             )
         if settings.invocation_logs is not None:
             check_invocation_logs(settings)
+        if settings.evaluation.metric == GRADER_METRIC and settings.grader is None:
+            raise SettingsError(
+                "settings.evaluation.metric: 'grader' is the run's grader scoring the test set; set settings.grader "
+                "(one of the project's scorers or your own Lambda) or choose another metric"
+            )
         if settings.customization_type is CustomizationType.DISTILLATION:
             return check_distillation(settings)
         if settings.distillation is not None:

@@ -95,7 +95,7 @@ def test_a_users_grader_is_granted_to_bedrock_the_check_and_the_evaluation(with_
         for module, function_id in by_module.items()
         if USERS_GRADER in _invokable(role_statements_of(resources, _role_of(resources, function_id)))
     }
-    assert holders == {"validate_run", "evaluate", "evaluate_chunk"}
+    assert holders == {"validate_run", "evaluate", "aggregate_evaluation"}
     (customization_role,) = [
         logical_id
         for logical_id, r in resources.items()

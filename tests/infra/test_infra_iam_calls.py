@@ -65,6 +65,13 @@ ACKNOWLEDGED: dict[str, dict[Need, str]] = {
 }
 # Calls the code can make that this deployment does not grant, each with why.
 NOT_GRANTED: dict[str, dict[str, str]] = {
+    # The evaluation's grader metric invokes only a user's own grader (the project's scorers score in-process),
+    # and cdk.json's pipeline.grader_lambda_arns names none: nothing to grant (tests/infra/test_infra_grader.py
+    # synthesizes one and sees it granted).
+    **{
+        module: {"lambda:InvokeFunction": "only with pipeline.grader_lambda_arns (a user's own grader)"}
+        for module in ("evaluate", "aggregate_evaluation")
+    },
     "sweep": {
         # cdk.json's pipeline.sweeper.delete_orphan_models is false: the sweeper may not list or delete models,
         # and its code refuses to (customizer.sweeper.resolve_options).

@@ -549,7 +549,7 @@ def _score_groups(custom: ModelScore, base: ModelScore) -> list[tuple[str, float
 def to_html(data: ReportData) -> str:
     e = data.evaluation
     # On one scale (lengths are in the table): the string metrics and the judge's, all in [0, 1].
-    quality = [c for c in e.comparison if c.metric in QUALITY_METRICS or c.metric.startswith("judge.")]
+    quality = [c for c in e.comparison if c.metric in (*QUALITY_METRICS, "grader") or c.metric.startswith("judge.")]
     promote = e.custom_beats_base
     parts = [
         "<!doctype html>",

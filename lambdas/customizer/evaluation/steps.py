@@ -58,6 +58,7 @@ from customizer.evaluation.training_health import Curves, assess, curves
 from customizer.families import BaseModel, DataFormat
 from customizer.families.formats import Example, RecordError, evaluation_example, example_from_json
 from customizer.families.invocation import InferenceConfig
+from customizer.grading.evaluate import GRADER_METRIC, grader_scores
 from customizer.jobs import read_metric_files
 from customizer.models import (
     Decision,
@@ -364,10 +365,18 @@ def conclude(
         model: [score_answer(e.completion, a.text) for e, a in zip(examples, ordered[model], strict=True)]
         for model in arms(run)
     }
+    compared: tuple[str, ...] = COMPARED_METRICS
+    if run.settings.grader is not None:
+        # The run's grader scores the answers too (customizer.grading): the metric the reward was.
+        compared = (*COMPARED_METRICS, GRADER_METRIC)
+        for model in arms(run):
+            graded = grader_scores(run.settings.grader, examples, [a.text for a in ordered[model]], model=model)
+            for score, value in zip(scores[model], graded, strict=True):
+                score[GRADER_METRIC] = value
     per_model = {model: _model_score(model_ids[model], ordered[model], scores[model]) for model in arms(run)}
     intervals = paired_bootstrap(
-        {m: [s[m] for s in scores[CUSTOM]] for m in COMPARED_METRICS},
-        {m: [s[m] for s in scores[BASE]] for m in COMPARED_METRICS},
+        {m: [s[m] for s in scores[CUSTOM]] for m in compared},
+        {m: [s[m] for s in scores[BASE]] for m in compared},
         resamples=settings.bootstrap_resamples,
     )
     comparison = [
@@ -379,7 +388,7 @@ def conclude(
             ci_low=intervals[m].low,
             ci_high=intervals[m].high,
         )
-        for m in COMPARED_METRICS
+        for m in compared
     ]
     teacher_comparison = _against_teacher(scores, settings.bootstrap_resamples) if TEACHER in scores else []
     chosen = next((c for c in comparison if c.metric == settings.metric), None)
