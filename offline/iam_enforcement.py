@@ -9,7 +9,7 @@ calling thread (the router sets it for the handler's duration; threads the handl
 the operator's (an IAM user with ``*``) elsewhere: the tests, the deployer, moto's own Step Functions interpreter.
 
 moto authorizes S3 by bucket and object ARN; for the services it authorizes on ``"*"`` only (DynamoDB, SNS,
-Step Functions, KMS), ``_determine_resource`` is patched in here to give the resource the request names, so
+Step Functions, KMS, Lambda: the pre-flight check invokes the grader), ``_determine_resource`` is patched in here to give the resource the request names, so
 resource-scoped statements decide. moto evaluates Action, Resource and Condition (a statement whose condition
 keys the request does not carry counts as a deny), and no resource policies (the KMS key policy is checked by
 the Bedrock emulator for the calls it serves, not by moto)."""
@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import boto3
 import botocore.credentials
@@ -158,13 +158,31 @@ def _kms_resource(response: Any) -> str:
     return f"arn:aws:kms:{response.region}:{response.current_account}:key/{key}" if key else "*"
 
 
+def _lambda_resource(response: Any) -> str:
+    """The function a Lambda request names (``/2015-03-31/functions/<name or ARN>/...``), as its ARN."""
+    found = re.search(r"/functions/([^/?]+)", unquote(str(getattr(response, "raw_path", "") or response.path)))
+    if not found:
+        return "*"
+    name = found.group(1)
+    if name.startswith("arn:"):
+        return name
+    return f"arn:aws:lambda:{response.region}:{response.current_account}:function:{name}"
+
+
+# Where an operation's IAM action is not its API name (moto authorizes by the API name): Lambda's Invoke is
+# lambda:InvokeFunction (the Service Authorization Reference, AWS Lambda).
+_IAM_ACTIONS = {("awslambda", "Invoke"): "InvokeFunction"}
+
+
 def _resource_patches() -> list[tuple[type, Callable[[Any], str]]]:
+    from moto.awslambda.responses import LambdaResponse
     from moto.dynamodb.responses import DynamoHandler
     from moto.kms.responses import KmsResponse
     from moto.sns.responses import SNSResponse
     from moto.stepfunctions.responses import StepFunctionResponse
 
     return [
+        (LambdaResponse, _lambda_resource),
         (DynamoHandler, _dynamodb_resource),
         (SNSResponse, _sns_resource),
         (StepFunctionResponse, _stepfunctions_resource),
@@ -239,7 +257,7 @@ def enforcing(operator: Identity, port: int, role_keys: frozenset[str] = frozens
             data=response.data,
             body=response.raw_body,
             headers=response.headers,
-            action=response._get_action(),
+            action=_IAM_ACTIONS.get((response.service_name, response._get_action()), response._get_action()),
         )
         request.check_action_permitted(resource)
 
