@@ -5,6 +5,7 @@ with no job created. The user's grader is a Lambda function created in moto whos
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +13,8 @@ import boto3
 import pytest
 
 from customizer.errors import GraderRejectedError
+from customizer.grading.scorers import grade
+from customizer.grading.spec import GraderSettings
 from tests.e2e.harness import E2E, path_of
 from tests.e2e.test_e2e_rft import NOVA_2_LITE, rft_files
 
@@ -103,3 +106,53 @@ def test_the_projects_scorers_are_checked_through_the_deployed_reward_function(e
         if c.handler == "handlers.reward.handler" and c.function_name == e2e.function_name("reward")
     ]
     assert {"scorer": "regex", "pattern": ".*"} in specs
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("kind", ["scorers", "users_lambda"])
+def test_the_reward_trained_on_is_the_metric_that_decides(
+    e2e: E2E, users_grader: Callable[[str], str], kind: str
+) -> None:
+    spec: dict[str, Any] = (
+        {"weighted": [{"scorer": "exact_match", "weight": 3}, {"scorer": "token_f1", "weight": 1}]}
+        if kind == "scorers"
+        else {"lambda_arn": users_grader("exact")}
+    )
+    run_name = e2e.run_name("grader-scorers" if kind == "scorers" else "grader-lambda")
+    settings = {
+        **_rft(spec),
+        "hyperparameters": {"epochCount": 2, "batchSize": 128, "trainingSamplePerPrompt": 4},
+        "evaluation": {"metric": "grader"},
+    }
+    result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings(settings), rft_files()))
+    assert result.status == "SUCCEEDED", e2e.notifications_for(run_name)
+    evaluation = (result.output or {})["evaluation"]
+    assert evaluation["decision"]["metric"] == "grader"
+    (grader,) = [c for c in evaluation["comparison"] if c["metric"] == "grader"]
+    assert 0.0 <= grader["base"] < grader["custom"] <= 1.0
+    # Every example's grader score is the grader's own verdict on that answer: for the project's scorers the
+    # function the reward function runs (customizer.grading.scorers.grade), for a user's Lambda what it answered.
+    rows = [
+        json.loads(line)
+        for line in e2e.runtime.read_artifact(evaluation["report_uri"].replace("report.json", "examples.jsonl"))
+        .decode()
+        .splitlines()
+    ]
+    grader_settings = GraderSettings.model_validate(spec)
+    for row in rows:
+        for model in ("custom", "base"):
+            side = row[model]
+            if grader_settings.builtin:
+                expected = grade(grader_settings, side["text"], row["expected"]).score if side["text"] else 0.0
+            else:
+                expected = float(side["text"] is not None and side["text"].strip().lower() == row["expected"].lower())
+            assert side["scores"]["grader"] == pytest.approx(expected), (model, row["index"])
+    if grader_settings.builtin:
+        # ...and the job's reward calls carried the same grader, read from the prepared training data.
+        reward = e2e.function_name("reward")
+        specs = {
+            json.dumps(c.event[0]["metadata"]["bedrock_customize_grader"], sort_keys=True)
+            for c in list(e2e.router.invocations)
+            if c.function_name == reward and c.event and "preflight" not in str(c.event[0]["id"])
+        }
+        assert json.dumps(grader_settings.spec(), sort_keys=True) in specs
