@@ -7,7 +7,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from customizer import aws
+from customizer import aws, distillation_outputs
 from customizer.errors import AwsRequestRejectedError, ResourceMissingError, SettingsError, WaitTimeoutError
 from customizer.families import CustomizationType, rft
 from customizer.models import Job, Run
@@ -218,6 +218,9 @@ def collect_metrics(run: Run, job: Job) -> dict[str, Any]:
         if losses:
             summary["final_validation_loss"] = losses[-1]
             summary["best_validation_loss"] = min(losses)
+    if run.settings.customization_type is CustomizationType.DISTILLATION:
+        # Synthetic data samples and prompt insights (customizer.distillation_outputs: the layout is a guess).
+        summary["distillation"] = distillation_outputs.read(root).model_dump(mode="json")
     return summary
 
 

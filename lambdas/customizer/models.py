@@ -166,6 +166,19 @@ class Decision(_State):
     reason: str
 
 
+class DistillationOutputs(_State):
+    """A distillation job's synthetic data samples and prompt insights (customizer.distillation_outputs)."""
+
+    found: bool = False  # the job wrote either file
+    synthetic_samples: int = 0
+    samples: list[dict[str, str]] = Field(default_factory=list)  # the first few: prompt, response, source
+    prompts: int = 0  # prompts the insights judged
+    accepted: int = 0
+    rejected: int = 0
+    reasons: dict[str, int] = Field(default_factory=dict)  # rejections by reason
+    rejections: list[dict[str, str]] = Field(default_factory=list)  # the first few: record, reason
+
+
 class TrainingHealth(_State):
     """Final and best losses of the job's metric files, and what they warn of."""
 
@@ -183,6 +196,7 @@ class TrainingHealth(_State):
     final_training_reward: float | None = None
     best_training_reward: float | None = None
     warnings: list[str] = Field(default_factory=list)
+    distillation: DistillationOutputs | None = None  # a distillation job's outputs
 
 
 class JudgeSummary(_State):

@@ -7,13 +7,15 @@ read both right away."""
 
 from __future__ import annotations
 
+import json
 import random
 import string
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from customizer.distillation_outputs import PROMPT_INSIGHTS, SYNTHETIC_SAMPLES
 from customizer.families import CustomizationType
 from offline.bedrock_emulator.answering import BaseAnswerer, NearestExample
 from offline.bedrock_emulator.authorization import MODEL_KEY_ACTIONS, Authorizer, Check
@@ -229,6 +231,10 @@ class Store:
             objects.write(job.output_prefix + TRAINING_METRICS, metrics.training_csv.encode())
             if metrics.validation_csv is not None:
                 objects.write(job.output_prefix + VALIDATION_METRICS, metrics.validation_csv.encode())
+            if job.data.insights:
+                # A distillation's outputs, in the layout customizer.distillation_outputs reads (a guess).
+                objects.write(job.output_prefix + SYNTHETIC_SAMPLES, _jsonl(job.data.synthetic))
+                objects.write(job.output_prefix + PROMPT_INSIGHTS, _jsonl(job.data.insights))
             if isinstance(objects, RoleObjects) and job.kms_key_arn:
                 # Bedrock encrypts the custom model with customModelKmsKeyId as the job's role (Nova user guide,
                 # "Encryption of Amazon Nova model customization jobs and artifacts", PermissionsModelCustomization).
@@ -259,3 +265,7 @@ class Store:
             throughput.failure_message = throughput.planned_failure
         else:
             throughput.status = IN_SERVICE
+
+
+def _jsonl(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    return "".join(json.dumps(row) + "\n" for row in rows).encode()

@@ -19,6 +19,7 @@ from customizer.families import BaseModel, CustomizationType, DataFormat, distil
 from customizer.families.formats import Example, RecordError, check_record
 from offline.bedrock_emulator.answering import BaseAnswerer, estimate_tokens
 
+SYNTHETIC_SAMPLES = 20  # synthetic data samples a distillation job writes (the emulator's choice)
 MAX_LOG_OBJECT_BYTES = 1024**3  # one invocation-log object read at most (the emulator's bound)
 TRAINING_METRICS = "training_artifacts/step_wise_training_metrics.csv"
 VALIDATION_METRICS = "validation_artifacts/post_fine_tuning_validation/validation/validation_metrics.csv"
@@ -173,6 +174,9 @@ class DataCheck:
     problem: str | None = None
     # Reinforcement fine-tuning: the training records as parsed, every field kept (the grader gets them).
     records: tuple[dict[str, Any], ...] = ()
+    # Distillation: the synthetic data samples and prompt insights the job writes (customizer.distillation_outputs).
+    synthetic: tuple[dict[str, str], ...] = ()
+    insights: tuple[dict[str, Any], ...] = ()
 
 
 class _DataProblem(Exception):
@@ -231,7 +235,8 @@ def read_logs_and_check(
     body = invocation_logs.as_jsonl(
         found, customization_type, use_prompt_response=bool(config.get("usePromptResponse"))
     )
-    return check_data(model, customization_type, {}, body)
+    provided = "invocation_log" if config.get("usePromptResponse") else "provided"
+    return check_data(model, customization_type, {}, body, provided=provided)
 
 
 def check_data(
@@ -240,18 +245,32 @@ def check_data(
     hyperparameters: Mapping[str, str],
     training: bytes,
     validation: Sequence[bytes] = (),
+    *,
+    provided: str = "provided",
 ) -> DataCheck:
+    """``provided``: where a distillation prompt's own answer came from (``invocation_log`` for logged responses)."""
     limit = model.token_limit(hyperparameters)
+    insights: list[dict[str, Any]] = []
     try:
         examples = _records(model, customization_type, training, "training", limit)
         checked = [_records(model, customization_type, data, "validation", limit) for data in validation]
         counts = tuple(len(v) for v in checked)
         if customization_type is CustomizationType.DISTILLATION:
+            examples, insights = _prompt_insights(examples)
             if len(examples) < distillation.MIN_PROMPTS:
                 raise _DataProblem(
                     f"The training data has {len(examples)} valid prompts; distillation needs at least "
                     f"{distillation.MIN_PROMPTS}."
                 )
+            synthetic = tuple(
+                {
+                    "prompt": e.prompt,
+                    "system": e.system,
+                    "response": _answered_by_teacher(e).completion,
+                    "source": provided if e.completion else "teacher",
+                }
+                for e in examples[:SYNTHETIC_SAMPLES]
+            )
             examples = [_answered_by_teacher(e) for e in examples]
         elif customization_type is CustomizationType.REINFORCEMENT_FINE_TUNING:
             _check_rft_counts(len(examples))
@@ -263,7 +282,33 @@ def check_data(
     records: tuple[dict[str, Any], ...] = ()
     if customization_type is CustomizationType.REINFORCEMENT_FINE_TUNING:
         records = tuple(json.loads(line) for line in training.decode("utf-8").splitlines() if line.strip())
+    if customization_type is CustomizationType.DISTILLATION:
+        return DataCheck(
+            examples=tuple(examples),
+            validation_records=counts,
+            training_tokens=tokens,
+            synthetic=synthetic,
+            insights=tuple(insights),
+        )
     return DataCheck(examples=tuple(examples), validation_records=counts, training_tokens=tokens, records=records)
+
+
+def _prompt_insights(examples: Sequence[Example]) -> tuple[list[Example], list[dict[str, Any]]]:
+    """The emulator's prompt insights (a guess: Bedrock documents that prompts are accepted or rejected with a
+    reason, not its rules): a prompt repeating an earlier one (same system and user text) is rejected, every
+    other is accepted. Returns the accepted examples and one insight per record."""
+    seen: dict[tuple[str, str], int] = {}
+    accepted: list[Example] = []
+    insights: list[dict[str, Any]] = []
+    for number, example in enumerate(examples, 1):
+        key = (example.system, example.prompt)
+        if key in seen:
+            insights.append({"record": number, "status": "REJECTED", "reason": f"duplicate of record {seen[key]}"})
+            continue
+        seen[key] = number
+        accepted.append(example)
+        insights.append({"record": number, "status": "ACCEPTED", "reason": ""})
+    return accepted, insights
 
 
 def _check_rft_counts(records: int) -> None:

@@ -68,6 +68,13 @@ def test_a_student_learns_from_its_teacher_and_is_evaluated_against_its_base(e2e
     assert "of the teacher's" in evaluation["decision"]["reason"], evaluation["decision"]["reason"]
     markdown = e2e.runtime.read_artifact(evaluation["report_markdown_uri"]).decode()
     assert "## Student vs teacher" in markdown and "| metric | student (custom) | student base | teacher |" in markdown
+    # The job's distillation outputs (the emulator's layout, a guess) in the run's job metrics, training health
+    # and report: every prompt accepted (the sample repeats none), samples answered by the teacher and the data.
+    outputs = output["job"]["metrics"]["distillation"]
+    assert outputs["found"] and outputs["prompts"] == outputs["accepted"] == 1200 and outputs["rejected"] == 0
+    assert {s["source"] for s in outputs["samples"]} <= {"teacher", "provided"} and outputs["synthetic_samples"] > 0
+    assert evaluation["training"]["distillation"] == outputs
+    assert "## Distillation outputs" in markdown and "1200 of 1200 prompts accepted, 0 rejected" in markdown
 
 
 @pytest.mark.e2e

@@ -18,7 +18,7 @@ from typing import Any
 from customizer.evaluation.decision import MIN_CONFIDENT_EXAMPLES
 from customizer.evaluation.metrics import QUALITY_METRICS, LabelScore, metric_title
 from customizer.evaluation.training_health import Curves
-from customizer.models import Evaluation, MetricComparison, ModelScore
+from customizer.models import DistillationOutputs, Evaluation, MetricComparison, ModelScore
 from customizer.settings import EvaluationSettings
 
 CUSTOM_COLOR = "#1f6feb"
@@ -240,6 +240,9 @@ def to_markdown(data: ReportData, html_name: str = "report.html") -> str:
     lines += _md_table(("", "value"), health) if health else ["No training metrics."]
     warnings = e.training.warnings if e.training else []
     lines += ["", *(f"- **warning**: {w}" for w in warnings)] if warnings else ["", "No warnings."]
+    outputs = e.training.distillation if e.training else None
+    if outputs is not None:
+        lines += ["", "## Distillation outputs", "", *_distillation_lines(outputs)]
     if data.labels:
         lines += ["", "## Per-label accuracy (exact match)", ""]
         lines += _md_table(
@@ -268,6 +271,20 @@ def to_markdown(data: ReportData, html_name: str = "report.html") -> str:
             "",
         ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _distillation_lines(outputs: DistillationOutputs) -> list[str]:
+    """The job's synthetic data samples and prompt insights (customizer.distillation_outputs; a guessed layout)."""
+    if not outputs.found:
+        return ["The job wrote no synthetic data samples or prompt insights."]
+    lines = [
+        f"Prompt insights: {outputs.accepted} of {outputs.prompts} prompts accepted, {outputs.rejected} rejected"
+        + (": " + "; ".join(f"{reason} ({n})" for reason, n in outputs.reasons.items()) if outputs.reasons else "")
+        + f". Synthetic data: {outputs.synthetic_samples} samples.",
+    ]
+    lines += [f"- rejected record {r['record']}: {r['reason']}" for r in outputs.rejections]
+    lines += [f"- sample ({s['source']}): {_clip(s['prompt'])!r} -> {_clip(s['response'])!r}" for s in outputs.samples]
+    return lines
 
 
 def _scores_text(side: Mapping[str, Any], metric: str) -> str:
@@ -588,6 +605,10 @@ def to_html(data: ReportData) -> str:
         if warnings
         else "<p>No warnings.</p>"
     )
+    outputs = e.training.distillation if e.training else None
+    if outputs is not None:
+        items = "".join(f"<li>{escape(line.removeprefix('- '))}</li>" for line in _distillation_lines(outputs))
+        parts += ["<h2>Distillation outputs</h2>", f"<ul>{items}</ul>"]
     series = [
         ("training loss", CUSTOM_COLOR, data.curves.training),
         ("validation loss", VALIDATION_COLOR, data.curves.validation),

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
-from customizer import aws
+from customizer import aws, distillation_outputs
 from customizer.errors import EvaluationError, EvaluationPausedError
 from customizer.evaluation import report
 from customizer.evaluation.bootstrap import paired_bootstrap
@@ -55,7 +55,7 @@ from customizer.evaluation.runner import (
     concurrency_bounds,
 )
 from customizer.evaluation.training_health import Curves, assess, curves
-from customizer.families import BaseModel, DataFormat
+from customizer.families import BaseModel, CustomizationType, DataFormat
 from customizer.families.formats import Example, RecordError, evaluation_example, example_from_json
 from customizer.families.invocation import InferenceConfig
 from customizer.grading.evaluate import GRADER_METRIC, grader_scores
@@ -331,6 +331,11 @@ def _training(run: Run, job: Job | None) -> tuple[TrainingHealth | None, Curves]
     root = job.metrics.get("output_uri")
     training, validation = read_metric_files(str(root)) if root else ([], [])
     health = assess(training, validation, has_validation_data=run.data.validation is not None)
+    if run.settings.customization_type is CustomizationType.DISTILLATION and root:
+        outputs = distillation_outputs.read(str(root))
+        health = health.model_copy(
+            update={"distillation": outputs, "warnings": [*health.warnings, *distillation_outputs.warnings(outputs)]}
+        )
     return health, curves(training, validation)
 
 

@@ -114,3 +114,25 @@ def test_min_fraction_of_teacher_is_only_for_distillation_and_string_metrics() -
         check_family(resolve_run_settings({}, judged), has_validation_data=False)
     judged["evaluation"] = {"min_fraction_of_teacher": 0.8}
     assert check_family(resolve_run_settings({}, judged), has_validation_data=False) == {}
+
+
+def test_the_distillation_outputs_warn_of_rejected_prompts_and_of_none_found() -> None:
+    from customizer.distillation_outputs import warnings
+    from customizer.models import DistillationOutputs
+
+    assert warnings(DistillationOutputs()) == [
+        "no distillation outputs were found (synthetic data samples, prompt insights)"
+    ]
+    assert warnings(DistillationOutputs(found=True, prompts=120, accepted=120)) == []
+    rejected = DistillationOutputs(
+        found=True,
+        prompts=121,
+        accepted=120,
+        rejected=1,
+        reasons={"duplicate of record 1": 1},
+        rejections=[{"record": "121", "reason": "duplicate of record 1"}],
+    )
+    assert warnings(rejected) == [
+        "the distillation rejected 1 of 121 prompts (first: record 121: duplicate of record 1); the prompt insights "
+        "list them"
+    ]

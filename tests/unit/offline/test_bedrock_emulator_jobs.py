@@ -441,3 +441,32 @@ def test_a_distillation_job_reads_invocation_logs_and_fails_on_bad_ones(
     assert described["status"] == status, described.get("failureMessage")
     if message:
         assert message in described["failureMessage"], described["failureMessage"]
+
+
+def test_a_distillation_job_writes_its_synthetic_data_samples_and_prompt_insights(
+    bedrock: Any, emulator: Any, job_request: Any, put_data: Any, s3: Any
+) -> None:
+    from customizer.distillation_outputs import PROMPT_INSIGHTS, SYNTHETIC_SAMPLES
+
+    prompts = conversation_records(120)
+    for record in prompts[::2]:
+        record["messages"] = record["messages"][:1]  # type: ignore[index]
+    prompts.append(dict(prompts[0]))  # a repeated prompt: rejected
+    request = _distillation_request(job_request, put_data, "amazon.nova-pro-v1:0")
+    request["trainingDataConfig"] = {"s3Uri": put_data("distill-1/with-repeat.jsonl", prompts)}
+    arn = bedrock.create_model_customization_job(**request)["jobArn"]
+    emulator.advance(emulator.store.durations.job_seconds)
+    described = bedrock.get_model_customization_job(jobIdentifier=arn)
+    assert described["status"] == "Completed", described.get("failureMessage")
+    root = f"{request['outputDataConfig']['s3Uri'].rstrip('/')}/model-customization-job-{arn.rsplit('/', 1)[-1]}/"
+    bucket, prefix = root[5:].split("/", 1)
+
+    def lines(relative: str) -> list[dict[str, Any]]:
+        body = s3.get_object(Bucket=bucket, Key=prefix + relative)["Body"].read().decode()
+        return [json.loads(line) for line in body.splitlines()]
+
+    insights = lines(PROMPT_INSIGHTS)
+    assert len(insights) == 121
+    assert insights[-1] == {"record": 121, "status": "REJECTED", "reason": "duplicate of record 1"}
+    samples = lines(SYNTHETIC_SAMPLES)
+    assert {s["source"] for s in samples} == {"teacher", "provided"} and all(s["response"] for s in samples)
