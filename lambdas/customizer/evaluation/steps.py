@@ -395,7 +395,7 @@ def conclude(
         )
         for m in compared
     ]
-    teacher_comparison = _against_teacher(scores, settings.bootstrap_resamples) if TEACHER in scores else []
+    teacher_comparison = _against_teacher(scores, compared, settings.bootstrap_resamples) if TEACHER in scores else []
     chosen = next((c for c in comparison if c.metric == settings.metric), None)
     decision = (
         decide(
@@ -446,15 +446,18 @@ def conclude(
     return evaluation
 
 
-def _against_teacher(scores: Mapping[str, Sequence[Mapping[str, float]]], resamples: int) -> list[TeacherComparison]:
-    """custom - teacher on every compared metric, with paired bootstrap intervals, and custom / teacher."""
+def _against_teacher(
+    scores: Mapping[str, Sequence[Mapping[str, float]]], compared: Sequence[str], resamples: int
+) -> list[TeacherComparison]:
+    """custom - teacher on every compared metric (the grader's too), with paired bootstrap intervals, and
+    custom / teacher."""
     intervals = paired_bootstrap(
-        {m: [s[m] for s in scores[CUSTOM]] for m in COMPARED_METRICS},
-        {m: [s[m] for s in scores[TEACHER]] for m in COMPARED_METRICS},
+        {m: [s[m] for s in scores[CUSTOM]] for m in compared},
+        {m: [s[m] for s in scores[TEACHER]] for m in compared},
         resamples=resamples,
     )
     found = []
-    for m in COMPARED_METRICS:
+    for m in compared:
         custom, teacher = mean(s[m] for s in scores[CUSTOM]), mean(s[m] for s in scores[TEACHER])
         found.append(
             TeacherComparison(
