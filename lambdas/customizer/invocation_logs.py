@@ -185,9 +185,25 @@ def distillation_prompt(record: LogRecord, *, use_prompt_response: bool) -> dict
     return found
 
 
-# The training record each customization type makes of a log record. REINFORCEMENT_FINE_TUNING's (the OpenAI
-# chat format with a reference answer, families/rft.py) is the RFT work's to add here.
-CONVERTERS = {CustomizationType.DISTILLATION: distillation_prompt}
+def rft_prompt(record: LogRecord, *, use_prompt_response: bool) -> dict[str, Any]:
+    """A record as a reinforcement fine-tuning prompt (families/rft.py: OpenAI chat messages): the logged response
+    is its ``reference_answer`` (with ``use_prompt_response``, which an RFT run needs: settings.check_rft), and the
+    request metadata its other fields, which reach the grader."""
+    messages: list[dict[str, Any]] = []
+    if record.system.strip():
+        messages.append({"role": "system", "content": record.system})
+    messages.append({"role": "user", "content": record.prompt})
+    found: dict[str, Any] = {"messages": messages}
+    if use_prompt_response and record.response.strip():
+        found["reference_answer"] = record.response
+    return {**record.metadata, **found}
+
+
+# The training record each customization type makes of a log record.
+CONVERTERS = {
+    CustomizationType.DISTILLATION: distillation_prompt,
+    CustomizationType.REINFORCEMENT_FINE_TUNING: rft_prompt,
+}
 
 
 def as_jsonl(

@@ -340,11 +340,15 @@ def validate_run(
         )
     if settings.customization_type is CustomizationType.REINFORCEMENT_FINE_TUNING and settings.grader is not None:
         # The grader Bedrock will call, called now on samples of the data: refused before any job if it fails.
-        # (RFT from invocation logs is refused by check_family until invocation_logs.CONVERTERS makes its records.)
-        assert req.training_data is not None
+        # From invocation logs: the records made of them (LogData.body, the same the data check read).
+        samples = (
+            preflight.read_samples(req.training_data)
+            if req.training_data
+            else preflight.samples_of(logs.body.splitlines() if logs else [])
+        )
         preflight.check_grader(
             settings.grader,
-            preflight.read_samples(req.training_data),
+            samples,
             reward_function_arn=reward_function_arn,
             allowed_lambda_arns=grader_lambda_arns,
         )
@@ -390,7 +394,11 @@ def validate_run(
         plan_smoke(settings, hyperparameters, data, names, artifacts_bucket) if settings.smoke_test.enabled else None
     )
     job_training_uri = None
-    if settings.customization_type is CustomizationType.REINFORCEMENT_FINE_TUNING and settings.grader is not None:
+    if (
+        settings.customization_type is CustomizationType.REINFORCEMENT_FINE_TUNING
+        and settings.grader is not None
+        and logs is None
+    ):
         # The stack's reward function learns the run's grader from each record it grades: the job trains on a
         # copy of the data with the grader embedded (a user's own Lambda gets the data as it is).
         prepared = prepare_training_data(

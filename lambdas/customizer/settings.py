@@ -548,11 +548,6 @@ def check_invocation_logs(settings: RunSettings) -> None:
     ctype = settings.customization_type
     if ctype in CONVERTERS:
         return
-    if ctype is CustomizationType.REINFORCEMENT_FINE_TUNING:
-        raise SettingsError(
-            "settings.invocation_logs: not built yet for REINFORCEMENT_FINE_TUNING (its records from logs: "
-            "customizer.invocation_logs.CONVERTERS); give input.training_data"
-        )
     raise SettingsError(
         f"settings.invocation_logs: Bedrock trains {ctype.value} on files, not invocation logs (they are for "
         "DISTILLATION and REINFORCEMENT_FINE_TUNING); give input.training_data"
@@ -607,6 +602,18 @@ def check_rft(settings: RunSettings, *, has_validation_data: bool) -> dict[str, 
         has_validation_data=has_validation_data,
         customization_type=CustomizationType.REINFORCEMENT_FINE_TUNING,
     )
+    logs = settings.invocation_logs
+    if logs is not None and not logs.use_prompt_response:
+        raise SettingsError(
+            "settings.invocation_logs.use_prompt_response: must be true for REINFORCEMENT_FINE_TUNING (this "
+            "project's rule: each logged response is its prompt's reference_answer, which the grader scores against)"
+        )
+    if logs is not None and settings.grader is not None and settings.grader.builtin:
+        raise SettingsError(
+            "settings.grader: the project's scorers with settings.invocation_logs are not built (the stack's reward "
+            "function reads the run's grader from each training record, and Bedrock makes those of the logs); give "
+            'your own {"lambda_arn": ...} or input.training_data'
+        )
     if settings.grader is None:
         raise SettingsError(
             "settings.grader: required for REINFORCEMENT_FINE_TUNING: the reward Bedrock trains on, one of the "

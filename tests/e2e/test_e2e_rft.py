@@ -152,3 +152,49 @@ def test_bad_rft_input_is_refused_before_any_job(e2e: E2E, change: str, message:
     assert e2e.jobs_for(run_name) == []
     (note,) = e2e.notifications_for(run_name)
     assert message in note["reason"], note["reason"]
+
+
+@pytest.mark.e2e
+def test_rft_from_invocation_logs_trains_on_the_logged_responses_with_the_users_own_grader(e2e: E2E) -> None:
+    import boto3
+
+    from offline.sample_data import as_invocation_logs
+
+    run_name = e2e.run_name("rft-logs")
+    iam, lam = boto3.client("iam"), boto3.client("lambda")
+    role = iam.create_role(RoleName=run_name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    grader = lam.create_function(
+        FunctionName=run_name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="tests.rft_graders.exact_match",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        Timeout=900,
+    )["FunctionArn"]
+    prefix = f"logs/{run_name}/"
+    logs = as_invocation_logs(
+        sample_files()["train.jsonl"], "amazon.nova-pro-v1:0", metadata=lambda i: {"ticket": f"T{i}"}
+    )
+    for key, body in logs.items():
+        e2e.runtime.upload(prefix + key, body)
+    uri = f"s3://{e2e.runtime.data_bucket}/{prefix}"
+    settings = _rft(grader={"lambda_arn": grader}, invocation_logs={"s3_uri": uri, "use_prompt_response": True})
+    files = {name: body for name, body in rft_files().items() if name != "train.jsonl"}
+    try:
+        result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings(settings), files))
+        calls = [c for c in _grader_calls(e2e, run_name) if str(c.event[0]["id"]).startswith("step")]
+    finally:
+        lam.delete_function(FunctionName=run_name)
+        iam.delete_role(RoleName=run_name)
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    (job,) = e2e.jobs_for(run_name)
+    assert job["trainingDataConfig"] == {
+        "invocationLogsConfig": {"invocationLogSource": {"s3Uri": uri}, "usePromptResponse": True}
+    }
+    assert job["customizationConfig"]["rftConfig"]["graderConfig"]["lambdaGrader"]["lambdaArn"] == grader
+    # The grader got the logged response as the reference answer and the request metadata as the record's fields.
+    first = calls[0].event[0]
+    assert first["metadata"]["reference_answer"] and first["metadata"]["ticket"].startswith("T")
+    training = (result.output or {})["evaluation"]["training"]
+    assert training["final_training_reward"] == 1.0 > training["first_training_reward"]

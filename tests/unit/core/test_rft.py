@@ -176,3 +176,47 @@ def test_the_rft_config_carries_typed_hyperparameters_and_the_grader() -> None:
         }
     }
     assert "hyperParameters" not in rft.rft_config({}, "arn:aws:lambda:us-east-1:1:function:g")["rftConfig"]
+
+
+def test_an_invocation_log_record_becomes_an_rft_prompt_with_the_response_as_reference() -> None:
+    from customizer.invocation_logs import CONVERTERS, LogRecord
+
+    record = LogRecord("s3://b/k record 1", "amazon.nova-pro-v1:0", "Be brief.", "What is 2+2?", "4", {"project": "x"})
+    made = CONVERTERS[CustomizationType.REINFORCEMENT_FINE_TUNING](record, use_prompt_response=True)
+    assert made == {
+        "project": "x",
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+2?"}],
+        "reference_answer": "4",
+    }
+    assert check_record(made, DataFormat.RFT_CHAT).completion == "4"
+    without = CONVERTERS[CustomizationType.REINFORCEMENT_FINE_TUNING](record, use_prompt_response=False)
+    assert "reference_answer" not in without
+
+
+LOGS = {"s3_uri": "s3://data/logs/", "use_prompt_response": True}
+OWN = {"lambda_arn": "arn:aws:lambda:us-east-1:123456789012:function:mine"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (_settings(invocation_logs=LOGS, grader=OWN), None),
+        (
+            _settings(invocation_logs={**LOGS, "use_prompt_response": False}, grader=OWN),
+            "settings.invocation_logs.use_prompt_response: must be true for REINFORCEMENT_FINE_TUNING",
+        ),
+        (
+            _settings(invocation_logs=LOGS, grader={"scorer": "token_f1"}),
+            "settings.grader: the project's scorers with settings.invocation_logs are not built",
+        ),
+    ],
+)
+def test_rft_from_invocation_logs_needs_their_responses_and_a_lambda_grader(
+    settings: dict[str, Any], message: str | None
+) -> None:
+    resolved = resolve_run_settings({}, settings)
+    if message is None:
+        assert check_family(resolved, has_validation_data=False) == {}
+        return
+    with pytest.raises(SettingsError, match=message):
+        check_family(resolved, has_validation_data=False)
