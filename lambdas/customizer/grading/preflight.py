@@ -23,7 +23,7 @@ from customizer import aws
 from customizer.errors import AwsRequestRejectedError, GraderRejectedError, ResourceMissingError
 from customizer.grading.invoke import call_grader
 from customizer.grading.reward import GRADER_FIELD, REFERENCE_FIELD, request_records
-from customizer.grading.scorers import reference_text
+from customizer.grading.scorers import reference_text, text_of
 from customizer.grading.spec import GraderSettings
 from customizer.validation import reader
 
@@ -105,7 +105,7 @@ def _as_answer(grader: GraderSettings, reference: Any) -> str | None:
         return None
     paths = {part.reference_path for part in grader.parts if part.scorer not in ("regex", "json_field")}
     text = reference_text(reference, paths.pop() if len(paths) == 1 else None)
-    return text if text is not None else json.dumps(reference, ensure_ascii=False)
+    return text if text is not None else text_of(reference)
 
 
 def check_grader(

@@ -16,7 +16,8 @@ reward a model trains on and the metric its evaluation reports are computed by t
 - ``weighted``: the weighted mean of its parts (weights as given, divided by their sum).
 
 A reference answer may be any JSON value (RFT records carry ``reference_answer`` as an object or text): the text
-scorers and ``numeric`` read it at ``reference_path``, or all of it (text as is, anything else as its JSON)."""
+scorers and ``numeric`` read it at ``reference_path``, or all of it (text as is, anything else as compact JSON,
+as the evaluation's expected text is)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from customizer.evaluation import metrics
+from customizer.families.formats import reference_text as reference_text_of_record
 from customizer.grading.spec import GraderSettings, WeightedScorer
 
 # A number as people write it: optional sign, digits (thousands may be grouped by commas), decimals, exponent.
@@ -45,8 +47,9 @@ class Grade:
 
 
 def text_of(value: Any) -> str:
-    """A reference answer as text: a string as is, anything else as its JSON."""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    """A reference answer as text: a string as is, anything else as compact JSON, the text the evaluation
+    compares answers with (``formats.reference_text``), so that training and evaluation read it alike."""
+    return reference_text_of_record(value)
 
 
 def field_at(value: Any, path: str) -> Any:

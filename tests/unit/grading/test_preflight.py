@@ -154,7 +154,7 @@ def test_a_structured_reference_is_offered_as_the_scorers_see_it(functions: Call
     for spec in ({"scorer": "json_field", "path": "label"}, {"scorer": "exact_match", "reference_path": "label"}):
         check_grader(GraderSettings.model_validate(spec), samples, reward_function_arn=reward)
     sent = [c.event[0]["messages"][-1]["content"] for c in functions.router.invocations]  # type: ignore[attr-defined]
-    assert sent == ['{"label": "refund", "why": "late"}', "refund"]
+    assert sent == ['{"label":"refund","why":"late"}', "refund"]
 
 
 def test_a_user_grader_with_structured_references_is_spared_only_the_reference_check(

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from customizer.evaluation import metrics
-from customizer.grading.scorers import Grade, grade, last_number
+from customizer.families.formats import reference_text
+from customizer.grading.scorers import Grade, grade, last_number, text_of
 from customizer.grading.spec import GraderSettings
 
 
@@ -38,8 +39,9 @@ def test_a_text_scorer_reads_a_json_reference_at_its_path() -> None:
     # Text holding JSON is read the same way; a path it lacks scores 0.
     assert _score({"scorer": "exact_match", "reference_path": "solution"}, "x = 4", '{"solution": "x = 4"}') == 1.0
     assert _score({"scorer": "token_f1", "reference_path": "missing"}, "x = 4", reference) == 0.0
-    # Without a path, a JSON reference is compared as its JSON text.
-    assert _score({"scorer": "exact_match"}, '{"a": 1}', {"a": 1}) == 1.0
+    # Without a path, a JSON reference is compared as its compact JSON text: the evaluation's expected text.
+    assert text_of({"a": 1, "b": "é"}) == reference_text({"a": 1, "b": "é"}) == '{"a":1,"b":"é"}'
+    assert _score({"scorer": "exact_match"}, '{"a":1}', {"a": 1}) == 1.0
 
 
 @pytest.mark.parametrize(
