@@ -31,10 +31,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from customizer.families import CustomizationType
+from customizer.families import CustomizationType, rft
 
 SCHEMA_TYPE = "ModelInvocationLog"
 MAX_DISTILLATION_PROMPTS = 15_000
+# The most matching records each type takes (reinforcement fine-tuning: at most 20,000 prompts, families/rft.py).
+MAX_PROMPTS = {
+    CustomizationType.DISTILLATION: MAX_DISTILLATION_PROMPTS,
+    CustomizationType.REINFORCEMENT_FINE_TUNING: rft.MAX_PROMPTS,
+}
 LARGE_DATA_FOLDER = "/data/"  # large request and response bodies Bedrock writes apart from the records
 
 

@@ -227,10 +227,10 @@ def read_logs_and_check(
         return DataCheck(
             problem=f"None of the {read} invocation log records at {uri} matches the request metadata filters."
         )
-    if len(found) > invocation_logs.MAX_DISTILLATION_PROMPTS:
+    most = invocation_logs.MAX_PROMPTS.get(customization_type, invocation_logs.MAX_DISTILLATION_PROMPTS)
+    if len(found) > most:
         return DataCheck(
-            problem=f"The invocation logs at {uri} hold {len(found)} matching records; at most "
-            f"{invocation_logs.MAX_DISTILLATION_PROMPTS} are allowed."
+            problem=f"The invocation logs at {uri} hold {len(found)} matching records; at most {most} are allowed."
         )
     body = invocation_logs.as_jsonl(
         found, customization_type, use_prompt_response=bool(config.get("usePromptResponse"))

@@ -12,8 +12,10 @@ from collections.abc import Iterator
 
 from customizer import aws
 from customizer.errors import AwsRequestRejectedError, DataNotFoundError, ResourceMissingError, RunInputError
+from customizer.families import CustomizationType
 from customizer.invocation_logs import (
     MAX_DISTILLATION_PROMPTS,
+    MAX_PROMPTS,
     LogFormatError,
     LogRecord,
     as_jsonl,
@@ -92,11 +94,17 @@ class LogData:
                         found.append(record)
             except LogFormatError as exc:
                 raise InvocationLogsError(f"{WHERE}: {exc}") from None
-            if len(found) > MAX_DISTILLATION_PROMPTS:
+            most = MAX_PROMPTS.get(self.customization_type, MAX_DISTILLATION_PROMPTS)
+            if len(found) > most:
+                source = (
+                    "rft-prepare-data"
+                    if self.customization_type is CustomizationType.REINFORCEMENT_FINE_TUNING
+                    else "distillation with invocation logs"
+                )
                 raise InvocationLogsError(
-                    f"{WHERE}: more than {MAX_DISTILLATION_PROMPTS:,} records under {self.uri} match; Bedrock takes "
-                    f"at most {MAX_DISTILLATION_PROMPTS:,} prompts or prompt-response pairs (user guide, "
-                    "distillation with invocation logs): narrow request_metadata_filters or the prefix"
+                    f"{WHERE}: more than {most:,} records under {self.uri} match; Bedrock takes "
+                    f"at most {most:,} prompts or prompt-response pairs (user guide, "
+                    f"{source}): narrow request_metadata_filters or the prefix"
                 )
         if not self.read:
             raise InvocationLogsError(f"{WHERE}: the logs under {self.uri} hold no invocation records")

@@ -110,7 +110,7 @@ def test_wrong_filters_are_refused_when_the_settings_are_read(filters: dict[str,
     assert "settings.invocation_logs.request_metadata_filters" in str(refused.value)
 
 
-def test_logs_are_training_data_of_distillation_only_here() -> None:
+def test_logs_are_training_data_of_distillation_and_rft_only() -> None:
     with pytest.raises(SettingsError, match=r"settings\.invocation_logs: Bedrock trains FINE_TUNING on files"):
         check_family(
             resolve_run_settings({}, {"invocation_logs": {"s3_uri": "s3://data-bucket/logs/"}}),

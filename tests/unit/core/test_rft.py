@@ -220,3 +220,24 @@ def test_rft_from_invocation_logs_needs_their_responses_and_a_lambda_grader(
         return
     with pytest.raises(SettingsError, match=message):
         check_family(resolved, has_validation_data=False)
+
+
+@pytest.mark.parametrize(("ctype", "most"), [("REINFORCEMENT_FINE_TUNING", 20_000), ("DISTILLATION", 15_000)])
+def test_invocation_logs_hold_at_most_the_types_number_of_prompts(
+    monkeypatch: pytest.MonkeyPatch, ctype: str, most: int
+) -> None:
+    from customizer.errors import RunInputError
+    from customizer.validation.log_source import LogData
+    from offline.sample_data import as_invocation_logs
+
+    pairs = b"".join(json.dumps({"prompt": f"q{i}", "completion": f"a{i}"}).encode() + b"\n" for i in range(most + 1))
+    (body,) = as_invocation_logs(pairs, "amazon.nova-pro-v1:0", per_object=most + 1).values()
+    monkeypatch.setattr(LogData, "_objects", lambda self: iter([("s3://data/logs/one.json.gz", body)]))
+    settings = {
+        "base_model_id": NOVA_2_LITE if ctype == RFT else "amazon.nova-micro-v1:0",
+        "customization_type": ctype,
+        "invocation_logs": LOGS,
+        **({"grader": OWN} if ctype == RFT else {"distillation": {"teacher_model_id": "amazon.nova-pro-v1:0"}}),
+    }
+    with pytest.raises(RunInputError, match=f"more than {most:,} records under s3://data/logs/ match"):
+        LogData(resolve_run_settings({}, settings), "data")
