@@ -78,6 +78,8 @@ STAYS_GREEN = {
     ("evaluate", "s3:ListBucket"): "as for check_job: the training metrics are read at the sample code's path",
     ("plan_evaluation", "s3:PutObject"): "chunks are written only when the test set is fanned out (above "
     "evaluation.fan_out_above); this run evaluates in one step",
+    ("validate_run", "s3:ListBucket"): "lists only the prefix of settings.invocation_logs (a distillation's training "
+    "data from invocation logs); this run trains from a file",
 }
 
 
