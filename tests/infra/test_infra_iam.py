@@ -36,6 +36,7 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
     "validate_run": {
         ("lambda:InvokeFunction", "reward function", ""),
         ("s3:GetObject", "data objects", ""),
+        ("s3:ListBucket", "data bucket", ""),  # settings.invocation_logs: the objects under its prefix
         ("s3:PutObject", "artifacts objects", ""),
         ("kms:Decrypt", "key", "via s3"),
         ("kms:GenerateDataKey", "key", "via s3"),
