@@ -124,15 +124,25 @@ def test_a_child_that_exits_before_it_is_ready_is_an_error_with_its_output(fake:
         pytest.fail("the block must not run")
 
 
-def test_a_child_never_ready_times_out_and_is_stopped(fake: Path) -> None:
-    pid_file = fake / "pid"
+def test_a_child_never_ready_times_out_and_is_stopped(fake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The child is watched through its Popen object, not its pid file: on a loaded machine the 0.5 s may end
+    # before the child's interpreter has even started, and the test must not depend on that.
+    started: list[subprocess.Popen[str]] = []
+    real_popen = subprocess.Popen
+
+    def recording_popen(*args: object, **kwargs: object) -> subprocess.Popen[str]:
+        started.append(real_popen(*args, **kwargs))  # type: ignore[call-overload]
+        return started[-1]
+
+    monkeypatch.setattr(subprocess, "Popen", recording_popen)
     with (
         pytest.raises(TimeoutError, match="fake printed no readiness line"),
-        serving("fake", "fake_server", ["silent", str(pid_file)], READY, cwd=fake, timeout=0.5),
+        serving("fake", "fake_server", ["silent", str(fake / "pid")], READY, cwd=fake, timeout=0.5),
     ):
         pytest.fail("the block must not run")
-    assert _wait_for(pid_file.exists)
-    assert _gone(int(pid_file.read_text()))
+    (child,) = started
+    assert child.returncode is not None  # stopped and reaped before serving raised
+    assert _gone(child.pid)
 
 
 def test_a_child_that_ignores_sigterm_is_killed(fake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
