@@ -32,7 +32,7 @@ from botocore.exceptions import ClientError
 from customizer import aws
 from customizer.errors import SettingsError
 from customizer.families import BASE_MODELS, REGIONS_AS_OF, BaseModel, CustomizationType, distillation
-from customizer.families.base import PROFILE_GEOGRAPHIES
+from customizer.families.base import profile_id
 from customizer.settings import RunSettings
 
 LEGACY = "LEGACY"
@@ -226,10 +226,4 @@ def teacher_invoke_id(teacher_model_id: str, region: str | None, offering: Offer
     model_id = distillation.teacher(teacher_model_id).model_id
     if ON_DEMAND in offering.inference_types:
         return model_id
-    geography = next((g for prefix, g in PROFILE_GEOGRAPHIES if region and region.startswith(prefix)), None)
-    if geography is None:
-        raise SettingsError(
-            f"settings.distillation.teacher_model_id: {model_id} is called on demand only through a cross-region "
-            f"inference profile, and none is known for region {region or '(none)'}"
-        )
-    return f"{geography}.{model_id}"
+    return profile_id(model_id, region, "settings.distillation.teacher_model_id")

@@ -310,10 +310,16 @@ def base_invoke_id(model: BaseModel, region: str | None, configured: str | None 
         return configured
     if not model.on_demand_through_profile:
         return model.model_id
+    return profile_id(model.model_id, region, "settings.evaluation.base_invoke_id", "; give the profile's id or ARN")
+
+
+def profile_id(model_id: str, region: str | None, setting: str, hint: str = "") -> str:
+    """The system-defined cross-region inference profile of ``model_id`` called from ``region``
+    (``<geography>.<model id>``). Raises SettingsError naming ``setting`` when no geography is known."""
     geography = next((g for prefix, g in PROFILE_GEOGRAPHIES if region and region.startswith(prefix)), None)
     if geography is None:
         raise SettingsError(
-            f"settings.evaluation.base_invoke_id: {model.model_id} is called on demand only through a cross-region "
-            f"inference profile, and none is known for region {region or '(none)'}; give the profile's id or ARN"
+            f"{setting}: {model_id} is called on demand only through a cross-region inference profile, and none is "
+            f"known for region {region or '(none)'}{hint}"
         )
-    return f"{geography}.{model.model_id}"
+    return f"{geography}.{model_id}"
