@@ -287,7 +287,7 @@ class MetadataFilters(_Strict):
 
 class InvocationLogsSettings(_Strict):
     """Bedrock model invocation logs as the training data (trainingDataConfig.invocationLogsConfig), instead of
-    input.training_data; for DISTILLATION (and REINFORCEMENT_FINE_TUNING once it converts them)."""
+    input.training_data; for DISTILLATION and REINFORCEMENT_FINE_TUNING (customizer.invocation_logs.CONVERTERS)."""
 
     s3_uri: str = Field(
         ...,
@@ -332,7 +332,7 @@ class RunSettings(_Strict):
     serving: Literal["provisioned_throughput", "on_demand"] = "provisioned_throughput"
     # Only for customization_type DISTILLATION, which needs it.
     distillation: DistillationSettings | None = None
-    # The training data from invocation logs instead of input.training_data (DISTILLATION).
+    # The training data from invocation logs instead of input.training_data (DISTILLATION, REINFORCEMENT_FINE_TUNING).
     invocation_logs: InvocationLogsSettings | None = None
     # The reward of a REINFORCEMENT_FINE_TUNING job and the evaluation's ``grader`` metric (customizer.grading).
     grader: GraderSettings | None = None
