@@ -87,7 +87,8 @@ test-e2e: $(VENV)/.installed node_modules/.installed
 test-chaos: $(VENV)/.installed node_modules/.installed
 	CHAOS_SCHEDULES=$(CHAOS_SCHEDULES) CHAOS_SEED=$(CHAOS_SEED) $(VENV)/bin/pytest tests/chaos -p no:cacheprovider
 
-# Outside make test's budget: a run of the pipeline without each IAM statement moto enforces, one at a time.
+# Outside make test's budget: a run of the pipeline without each enforced IAM statement (the functions' roles, the
+# customization role, the key policy), one at a time.
 test-iam-mutations: $(VENV)/.installed node_modules/.installed
 	OFFLINE_ENFORCE_IAM=1 IAM_MUTATIONS=all $(VENV)/bin/pytest tests/e2e/test_e2e_iam.py -k removing -p no:cacheprovider
 

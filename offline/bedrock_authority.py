@@ -22,7 +22,8 @@ _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 def _document(policy: Any) -> dict[str, Any]:
     """A policy as moto keeps it (a JSON string, a URL-encoded one, or a managed Policy object) as a dict."""
     if isinstance(policy, dict):
-        return policy
+        # An IAM user's inline policy comes as {"policy_name", "policy_document", "user_name"}.
+        return _document(policy["policy_document"]) if "policy_document" in policy else policy
     if isinstance(policy, str):
         from urllib.parse import unquote
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -118,6 +119,21 @@ def _physical_name(logical_id: str, suffix: str = "") -> str:
     return f"{logical_id.lower()[:40]}{suffix}".replace("_", "-")
 
 
+def _stable_key_id(key_id: str, logical_id: str) -> tuple[str, str]:
+    """Give the key made for ``logical_id`` the same id in every deployment (moto's, in this process): the other
+    names of the stack are made from logical ids, and a handler module reads its environment (KMS_KEY_ARN) once, at
+    import, so a stack deployed again after a test wiped moto's backends must have the same key ARN."""
+    from moto.kms.models import kms_backends
+
+    backend = kms_backends[ACCOUNT][REGION]
+    stable = str(uuid.uuid5(uuid.NAMESPACE_URL, f"offline-stack:{logical_id}"))
+    key = backend.keys.pop(key_id)
+    key.id = stable
+    key.arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{stable}"
+    backend.keys[stable] = key
+    return stable, key.arn
+
+
 def _dummy_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -180,10 +196,11 @@ class Deployer:
         return DeployedStack(self.template, dict(self.resources), outputs)
 
     def _kms_key(self, logical_id: str, props: dict[str, Any]) -> Resource:
-        key = boto3.client("kms").create_key(Description=props.get("Description", logical_id))["KeyMetadata"]
+        created = boto3.client("kms").create_key(Description=props.get("Description", logical_id))["KeyMetadata"]
+        key_id, arn = _stable_key_id(created["KeyId"], logical_id)
         if props.get("KeyPolicy"):
-            self.deferred_key_policies.append((key["KeyId"], props["KeyPolicy"]))
-        return Resource(logical_id, "AWS::KMS::Key", key["KeyId"], {"Arn": key["Arn"]})
+            self.deferred_key_policies.append((key_id, props["KeyPolicy"]))
+        return Resource(logical_id, "AWS::KMS::Key", key_id, {"Arn": arn})
 
     def _s3_bucket(self, logical_id: str, props: dict[str, Any]) -> Resource:
         name = props.get("BucketName") or _physical_name(logical_id, "-offline")

@@ -1,10 +1,13 @@
-"""Issue 15, items 1 and 2: the offline runtime enforces IAM (offline/iam_enforcement.py). Each routed Lambda
-invocation signs with its own role's credentials (moto's STS), and moto's access control allows or denies its
-S3, DynamoDB, SNS and Step Functions calls by that role's policies from the synthesized template.
+"""Issue 15, items 1 and 2: the offline runtime enforces IAM (offline/iam_enforcement.py, and the Bedrock emulator's
+authorization). Each routed Lambda invocation signs with its own role's credentials (moto's STS): moto's access
+control allows or denies its S3, DynamoDB, SNS and Step Functions calls by that role's policies from the
+synthesized template, and the Bedrock emulator its Bedrock calls, the roles it passes and the key uses they need
+(with the key policy); the customization job runs as the customization role.
 
-The mutation tests remove one statement at a time from a function's role and run the pipeline: the run must go
-red (the function fails, or the run does not succeed). ``make test`` runs a focused subset; ``make
-test-iam-mutations`` (IAM_MUTATIONS=all) sweeps every statement moto enforces (README, Development)."""
+The mutation tests remove one statement at a time from a function's role, the customization role or the key
+policy and run the pipeline: the run must go red (a function fails, the job fails, or the run does not
+succeed), or the statement is in STAYS_GREEN with the reason. ``make test`` runs a focused subset; ``make
+test-iam-mutations`` (IAM_MUTATIONS=all) sweeps every enforced statement (README, Development)."""
 
 from __future__ import annotations
 
@@ -24,8 +27,8 @@ from offline.iam_enforcement import acting_as
 from offline.sample_data import as_format
 from tests.e2e.harness import E2E, RUN_TIMEOUT, sample_files
 
-# make test runs this file in a process of its own with OFFLINE_ENFORCE_IAM=1 (Makefile): in the shared e2e
-# workers, enforcement is off (see offline/runtime.py).
+# make test runs this file with OFFLINE_ENFORCE_IAM=1 in a pytest process of its own (Makefile; offline/runtime.py
+# says why enforcement is not the default yet).
 pytestmark = pytest.mark.skipif(
     os.environ.get("OFFLINE_ENFORCE_IAM") != "1", reason="run by make test with OFFLINE_ENFORCE_IAM=1, on its own"
 )
@@ -67,7 +70,20 @@ FOCUSED = (
 NOVA = "amazon.nova-micro-v1:0"
 
 
-# Statements without which this run stays green, each with why (the full sweep checks this list is exact).
+# Why a statement stays green (the full sweep checks STAYS_GREEN is exact).
+_KMS_OF_MOTO = (
+    "not enforced offline: moto's S3, DynamoDB and SNS do not ask KMS for the caller (the emulator checks the key "
+    "only for the Bedrock calls and for the service roles' S3 reads and writes)"
+)
+_ON_DEMAND = "on-demand deployments only (settings.serving on_demand); this run is served by provisioned throughput"
+_PROFILES = (
+    "bases served through a cross-region inference profile only (Llama 3.2, 3.3); Nova Micro is called by its id"
+)
+_BOTH_KEY_GRANTS = (
+    "the customization role's key use through Bedrock is granted twice, by its identity policy (with the key policy's "
+    "account-root statement) and by the key policy's statement naming the role; either alone allows it (KMS developer "
+    "guide, 'Key policies'): the Nova user guide's PermissionsModelCustomization is the key-policy one"
+)
 STAYS_GREEN = {
     ("start_run", "s3:GetObjectVersion"): "moto authorizes a GetObject with a versionId as s3:GetObject (AWS does "
     "not: S3 API reference, GetObject); offline, this statement cannot matter",
@@ -75,12 +91,51 @@ STAYS_GREEN = {
     "upload is accepted",
     ("check_job", "s3:ListBucket"): "when listing is refused the code reads the metrics at the path of AWS's "
     "sample code (customizer.jobs.validation_metrics_path), where the emulator writes them",
+    ("check_job", "bedrock:DeleteCustomModel"): "only the smoke job's model is deleted here; this run has no smoke job",
     ("evaluate", "s3:ListBucket"): "as for check_job: the training metrics are read at the sample code's path",
     ("plan_evaluation", "s3:PutObject"): "chunks are written only when the test set is fanned out (above "
     "evaluation.fan_out_above); this run evaluates in one step",
     ("validate_run", "s3:ListBucket"): "lists only the prefix of settings.invocation_logs (a distillation's training "
     "data from invocation logs); this run trains from a file",
+    ("create_throughput", "bedrock:CreateCustomModelDeployment"): _ON_DEMAND,
+    ("create_throughput", "bedrock:GetCustomModelDeployment"): _ON_DEMAND,
+    ("check_throughput", "bedrock:GetCustomModelDeployment"): _ON_DEMAND,
+    ("apply_policy", "bedrock:GetCustomModelDeployment"): _ON_DEMAND,
+    ("apply_policy", "bedrock:DeleteCustomModelDeployment"): _ON_DEMAND,
+    ("apply_policy", "bedrock:TagResource"): "only a custom model that lost its evaluation is tagged; this one wins",
+    ("evaluate", "bedrock:InvokeModel"): _PROFILES,  # the profile statements (the other InvokeModel one goes red)
+    **{
+        (owner, f"{action} via {service}"): _KMS_OF_MOTO
+        for owner, service, actions in (
+            ("start_run", "s3", ("kms:Decrypt",)),
+            ("start_run", "dynamodb", ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")),
+            ("start_run", "sns", ("kms:GenerateDataKey", "kms:Decrypt")),
+            ("validate_run", "s3", ("kms:Decrypt", "kms:GenerateDataKey")),
+            ("create_job", "dynamodb", ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")),
+            ("check_job", "s3", ("kms:Decrypt",)),
+            ("create_throughput", "dynamodb", ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")),
+            ("plan_evaluation", "s3", ("kms:Decrypt", "kms:GenerateDataKey")),
+            ("evaluate", "s3", ("kms:Decrypt", "kms:GenerateDataKey")),
+            ("notify", "sns", ("kms:GenerateDataKey", "kms:Decrypt")),
+            ("record_run", "dynamodb", ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")),
+            ("record_run", "s3", ("kms:GenerateDataKey",)),
+        )
+        for action in actions
+    },
+    (CUSTOMIZATION_ROLE, "s3:ListBucket"): "the emulated job reads and writes the objects it is given and never lists "
+    "(whether Bedrock lists the data and output locations is not documented; the grant tells a missing file from a "
+    "forbidden one)",
+    **{
+        (CUSTOMIZATION_ROLE, f"{a} via bedrock"): _BOTH_KEY_GRANTS
+        for a in ("kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant")
+    },
+    (KEY_POLICY, "BedrockCustomModelThroughCustomizationRole"): _BOTH_KEY_GRANTS,
+    (KEY_POLICY, "CloudWatchLogsOfThisAccountAndRegion"): "CloudWatch Logs is not emulated (log groups are created, "
+    "nothing encrypts log data offline)",
+    (KEY_POLICY, "cloudwatch.amazonaws.com"): "CloudWatch alarms' SNS actions are not emulated",
 }
+# The statements the focused run (make test) removes, by the same names.
+assert all(k not in STAYS_GREEN for k in FOCUSED)
 
 
 @dataclass(frozen=True)
@@ -100,10 +155,15 @@ class Statement:
 
     @property
     def keys(self) -> list[tuple[str, str]]:
-        """How STAYS_GREEN and FOCUSED name it: (owner, action) per action; a key-policy statement by its Sid."""
+        """How STAYS_GREEN and FOCUSED name it: (owner, action) per action, "kms:Decrypt via s3" for key use through
+        a service; a key-policy statement by its Sid, else its principal."""
         if self.owner == KEY_POLICY:
-            return [(KEY_POLICY, str(self.statement.get("Sid", self.index)))]
-        return [(self.owner, a) for a in self.actions]
+            principal = self.statement["Principal"]
+            name = self.statement.get("Sid") or principal.get("Service") or str(principal.get("AWS")).rsplit(":", 1)[-1]
+            return [(KEY_POLICY, str(name))]
+        via = str(self.statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService", ""))
+        suffix = f" via {via.split('.', maxsplit=1)[0]}" if via else ""
+        return [(self.owner, a + suffix) for a in self.actions]
 
     def __str__(self) -> str:
         where = self.statement.get("Sid") if self.owner == KEY_POLICY else self.statement["Resource"]
