@@ -41,7 +41,7 @@ def handler(event: JudgeInput, context: LambdaContext) -> dict[str, Any]:
     after = StateAfterJudge.model_validate(event.state)
     if event.step == "check":
         checked = judge.check(after.run, after.judge)
-        logger.info("judge status", status=checked.status, message=checked.message)
+        logger.info("judge status", status=checked.status, detail=checked.message)
         if checked.status != "InProgress":
             metrics.add_metric(name=f"Judge{checked.status}", unit=MetricUnit.Count, value=1)
         return checked.model_dump(mode="json")
