@@ -72,7 +72,6 @@ lint: $(VENV)/.installed
 
 test: lint node_modules/.installed browser
 	$(VENV)/bin/pytest -n 2 --dist loadfile
-	OFFLINE_ENFORCE_IAM=1 $(VENV)/bin/pytest tests/e2e/test_e2e_iam.py -p no:cacheprovider
 
 test-unit: $(VENV)/.installed
 	$(VENV)/bin/pytest tests/unit
@@ -90,7 +89,7 @@ test-chaos: $(VENV)/.installed node_modules/.installed
 # Outside make test's budget: a run of the pipeline without each enforced IAM statement (the functions' roles, the
 # customization role, the key policy), one at a time.
 test-iam-mutations: $(VENV)/.installed node_modules/.installed
-	OFFLINE_ENFORCE_IAM=1 IAM_MUTATIONS=all $(VENV)/bin/pytest tests/e2e/test_e2e_iam.py -k removing -p no:cacheprovider
+	IAM_MUTATIONS=all $(VENV)/bin/pytest tests/e2e/test_e2e_iam.py -k removing -p no:cacheprovider
 
 synth: $(VENV)/.installed node_modules/.installed
 	$(CDK) synth --app "$(PY) app.py" --quiet

@@ -71,10 +71,9 @@ class OfflineRuntime:
         enforce_iam: bool | None = None,
     ) -> None:
         self.quiet = quiet
-        # IAM enforcement (offline.iam_enforcement, and the Bedrock emulator's authorization): with enforce_iam=True
-        # or OFFLINE_ENFORCE_IAM=1 (the demo, and make test's IAM suite). Not yet the default: the grader's e2e tests
-        # call users' graders made at test time, which the stack grants only when cdk.json lists them (README).
-        self.enforce_iam = enforce_iam if enforce_iam is not None else os.environ.get("OFFLINE_ENFORCE_IAM") == "1"
+        # IAM enforcement (offline.iam_enforcement, and the Bedrock emulator's authorization): on unless
+        # enforce_iam=False or OFFLINE_ENFORCE_IAM=0 (the tests, the demo and the chaos suite run with it).
+        self.enforce_iam = enforce_iam if enforce_iam is not None else os.environ.get("OFFLINE_ENFORCE_IAM") != "0"
         self._enforcing_cm: Any = None
         self.pipeline_overrides = pipeline_overrides
         self.moto_port = moto_port or free_port()

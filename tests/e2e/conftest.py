@@ -24,7 +24,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from offline.runtime import OfflineRuntime
-from tests.e2e.harness import E2E, JOB_SECONDS, RUN_TIMEOUT, THROUGHPUT_SECONDS
+from tests.e2e.harness import E2E, JOB_SECONDS, RUN_TIMEOUT, SUITE_DEPLOYMENT, THROUGHPUT_SECONDS
 
 
 class _Holder:
@@ -41,7 +41,7 @@ class _Holder:
             self.runtime.stop()
             self.runtime = None
         if self.runtime is None:
-            runtime = OfflineRuntime(quiet=True, moto_port=port)
+            runtime = OfflineRuntime(pipeline_overrides=SUITE_DEPLOYMENT, quiet=True, moto_port=port)
             runtime.start()
             self.runtime = runtime
         return self.runtime

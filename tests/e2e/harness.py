@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 
 from offline.bedrock_emulator.emulator import BedrockEmulator
+from offline.cloud import ACCOUNT, REGION
 from offline.router import Invocation
 from offline.runtime import OfflineRuntime, RunResult, sample_dir
 
@@ -28,6 +29,12 @@ QUICK_EVALUATION = {"evaluation": {"max_examples": 30}}
 # A bound on waiting for a run to end: a broken run meets it, a slow machine does not (runs take 3 to 15 s idle).
 RUN_TIMEOUT = 180.0
 DATA_FILES = {"train.jsonl": "training", "validation.jsonl": "validation", "test.jsonl": "test"}
+# Users' own graders (settings.grader.lambda_arn) the tests create: the suite's stack lists them in
+# pipeline.grader_lambda_arns, as a deployment lists its users' graders, so IAM lets the pipeline call them and
+# nothing else. A test creates them by these names and deletes them when it ends.
+USERS_GRADER_NAMES = tuple(f"users-grader-{n}" for n in range(1, 5))
+USERS_GRADER_ARNS = [f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}" for name in USERS_GRADER_NAMES]
+SUITE_DEPLOYMENT = {"grader_lambda_arns": USERS_GRADER_ARNS}
 
 
 def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

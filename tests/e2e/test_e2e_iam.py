@@ -27,10 +27,9 @@ from offline.iam_enforcement import acting_as
 from offline.sample_data import as_format
 from tests.e2e.harness import E2E, RUN_TIMEOUT, sample_files
 
-# make test runs this file with OFFLINE_ENFORCE_IAM=1 in a pytest process of its own (Makefile; offline/runtime.py
-# says why enforcement is not the default yet).
+# Enforcement is the offline runtime's default (offline/runtime.py); these tests mean nothing with it turned off.
 pytestmark = pytest.mark.skipif(
-    os.environ.get("OFFLINE_ENFORCE_IAM") != "1", reason="run by make test with OFFLINE_ENFORCE_IAM=1, on its own"
+    os.environ.get("OFFLINE_ENFORCE_IAM") == "0", reason="IAM enforcement turned off (OFFLINE_ENFORCE_IAM=0)"
 )
 
 # The services whose calls are authorized offline: by moto (S3, DynamoDB, SNS, Step Functions) and by the Bedrock

@@ -11,7 +11,7 @@ import pytest
 
 from offline.router import Invocation
 from offline.sample_data import as_format
-from tests.e2e.harness import E2E, path_of, sample_files
+from tests.e2e.harness import E2E, USERS_GRADER_NAMES, path_of, sample_files
 
 NOVA_2_LITE = "amazon.nova-2-lite-v1:0"
 
@@ -163,8 +163,9 @@ def test_rft_from_invocation_logs_trains_on_the_logged_responses_with_the_users_
     run_name = e2e.run_name("rft-logs")
     iam, lam = boto3.client("iam"), boto3.client("lambda")
     role = iam.create_role(RoleName=run_name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    grader_name = USERS_GRADER_NAMES[0]  # a name the suite's stack grants (harness.SUITE_DEPLOYMENT)
     grader = lam.create_function(
-        FunctionName=run_name,
+        FunctionName=grader_name,
         Runtime="python3.12",
         Role=role,
         Handler="tests.rft_graders.exact_match",
@@ -182,9 +183,9 @@ def test_rft_from_invocation_logs_trains_on_the_logged_responses_with_the_users_
     files = {name: body for name, body in rft_files().items() if name != "train.jsonl"}
     try:
         result = e2e.run(lambda: e2e.start_console(run_name, e2e.settings(settings), files))
-        calls = [c for c in _grader_calls(e2e, run_name) if str(c.event[0]["id"]).startswith("step")]
+        calls = [c for c in _grader_calls(e2e, grader_name) if str(c.event[0]["id"]).startswith("step")]
     finally:
-        lam.delete_function(FunctionName=run_name)
+        lam.delete_function(FunctionName=grader_name)
         iam.delete_role(RoleName=run_name)
 
     assert result.status == "SUCCEEDED", (result.error, result.cause)
