@@ -73,5 +73,23 @@ class EvaluationRole(Construct):
                     conditions=arns.via_service(service),
                 )
             )
+        # The job's data is encrypted with the pipeline key (customerEncryptionKeyId): Bedrock itself, as the service
+        # principal, stores a temporary copy of it with that key. The statement is the user guide's ("Required Key
+        # policy elements to encrypt your model evaluation job using AWS KMS", model-evaluation-security-kms,
+        # read 2026-12-02): GenerateDataKey, Decrypt and DescribeKey, only for this account's evaluation jobs.
+        storage.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="BedrockEvaluationJobsOfThisAccount",
+                principals=[iam.ServicePrincipal(constants.BEDROCK_SERVICE)],
+                actions=["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"],
+                resources=["*"],
+                conditions={
+                    "StringLike": {
+                        "kms:EncryptionContext:evaluationJobArn": evaluation_jobs(self),
+                        "aws:SourceArn": evaluation_jobs(self),
+                    }
+                },
+            )
+        )
         acknowledge_object_wildcard(self.role, artifacts, JUDGE_FILES, JUDGE_FILES_REASON)
         acknowledge_bedrock_wildcards(self.role, "foundation-model", "inference-profile")

@@ -132,6 +132,9 @@ STAYS_GREEN = {
     (KEY_POLICY, "CloudWatchLogsOfThisAccountAndRegion"): "CloudWatch Logs is not emulated (log groups are created, "
     "nothing encrypts log data offline)",
     (KEY_POLICY, "cloudwatch.amazonaws.com"): "CloudWatch alarms' SNS actions are not emulated",
+    (KEY_POLICY, "BedrockEvaluationJobsOfThisAccount"): "the evaluation job's own temporary copy with the key (Bedrock "
+    "as its service principal) is not emulated: iam-simulate 0.1.173 does not evaluate kms:EncryptionContext:<key> "
+    "conditions, and this suite's judge runs are on the judge e2e file, not the sweep's happy path",
 }
 # The statements the focused run (make test) removes, by the same names.
 assert all(k not in STAYS_GREEN for k in FOCUSED)

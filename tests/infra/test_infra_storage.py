@@ -195,3 +195,18 @@ def test_every_log_group_is_encrypted_with_the_stacks_key_and_logs_may_use_it(sy
             "kms:EncryptionContext:aws:logs:arn": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"
         }
     }
+
+
+def test_key_policy_lets_bedrock_keep_an_evaluation_jobs_copy_of_its_data(synth: Synthesized) -> None:
+    # Issue 15: the judge's evaluation jobs are encrypted with the key (customerEncryptionKeyId); the user guide's
+    # "Required Key policy elements to encrypt your model evaluation job using AWS KMS" statement, for the service.
+    statements = resolve(
+        synth.resources[synth.logical_id(synth.stack.storage.key)]["Properties"]["KeyPolicy"]["Statement"]
+    )
+    (for_jobs,) = [s for s in statements if s.get("Sid") == "BedrockEvaluationJobsOfThisAccount"]
+    assert for_jobs["Principal"] == {"Service": "bedrock.amazonaws.com"}
+    assert sorted(for_jobs["Action"]) == ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"]
+    jobs = "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:evaluation-job/*"
+    assert for_jobs["Condition"] == {
+        "StringLike": {"kms:EncryptionContext:evaluationJobArn": jobs, "aws:SourceArn": jobs}
+    }
