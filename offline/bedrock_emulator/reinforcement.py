@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from customizer.families import rft
 from customizer.families.formats import reference_text
 from offline.bedrock_emulator.answering import BaseAnswerer, estimate_tokens
+from offline.bedrock_emulator.training import environment_client
 
 MAX_GRADED_STEPS = 50
 RFT_METRICS_HEADER = ("step_number", "epoch_number", "training_reward", "episode_length", "training_loss")
@@ -69,25 +70,13 @@ class LambdaRewardFunctions:
                         "the Bedrock emulator has no Lambda endpoint: set AWS_ENDPOINT_URL_LAMBDA (or "
                         "AWS_ENDPOINT_URL) to the offline Lambda (moto)"
                     )
-                import boto3
                 from botocore.config import Config
 
-                credentials: dict[str, str] = {}
-                if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
-                    credentials = {
-                        "aws_access_key_id": os.environ["AWS_ACCESS_KEY_ID"],
-                        "aws_secret_access_key": os.environ["AWS_SECRET_ACCESS_KEY"],
-                    }
-                    if os.environ.get("AWS_SESSION_TOKEN"):
-                        credentials["aws_session_token"] = os.environ["AWS_SESSION_TOKEN"]
-                else:
-                    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-                self._client = boto3.session.Session().client(
+                self._client = environment_client(
                     "lambda",
-                    region_name=self._region,
-                    endpoint_url=endpoint,
-                    config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=900),
-                    **credentials,
+                    self._region,
+                    endpoint,
+                    Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=900),
                 )
             return self._client
 

@@ -60,6 +60,31 @@ def _boto3_session() -> Any:
         return _SESSION
 
 
+def environment_client(service: str, region: str, endpoint: str, config: Any, *, credentials: Any = None) -> Any:
+    """A client of ``service`` at ``endpoint`` (moto, offline) for the emulator's own calls, signed with
+    ``credentials`` (a service role's session: access_key, secret_key, token) or else the environment's
+    credentials now, not those the process-wide session resolved when it was first used (another emulator, other
+    credentials): with the offline IAM enforcement on, a stale key is refused (InvalidAccessKeyId)."""
+    session = _boto3_session()
+    keys: dict[str, str] = {}
+    if credentials is not None:
+        keys = {
+            "aws_access_key_id": credentials.access_key,
+            "aws_secret_access_key": credentials.secret_key,
+            "aws_session_token": credentials.token,
+        }
+    elif os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+        keys = {
+            "aws_access_key_id": os.environ["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": os.environ["AWS_SECRET_ACCESS_KEY"],
+        }
+        if os.environ.get("AWS_SESSION_TOKEN"):
+            keys["aws_session_token"] = os.environ["AWS_SESSION_TOKEN"]
+    elif session.get_credentials() is None:
+        keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    return session.client(service, region_name=region, endpoint_url=endpoint, config=config, **keys)
+
+
 class S3Objects:
     """Objects on the S3 endpoint of the environment (moto, offline). Never real S3: with no endpoint
     configured every access fails with a message saying how to set one."""
@@ -86,32 +111,12 @@ class S3Objects:
                     )
                 from botocore.config import Config
 
-                session = _boto3_session()
-                # The credentials of the environment now, not those the process-wide session resolved when it
-                # was first used (another emulator, other credentials): with the offline IAM enforcement on, a
-                # stale key is refused (InvalidAccessKeyId).
-                credentials: dict[str, str] = {}
-                if self._credentials is not None:
-                    credentials = {
-                        "aws_access_key_id": self._credentials.access_key,
-                        "aws_secret_access_key": self._credentials.secret_key,
-                        "aws_session_token": self._credentials.token,
-                    }
-                elif os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
-                    credentials = {
-                        "aws_access_key_id": os.environ["AWS_ACCESS_KEY_ID"],
-                        "aws_secret_access_key": os.environ["AWS_SECRET_ACCESS_KEY"],
-                    }
-                    if os.environ.get("AWS_SESSION_TOKEN"):
-                        credentials["aws_session_token"] = os.environ["AWS_SESSION_TOKEN"]
-                elif session.get_credentials() is None:
-                    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-                self._client = session.client(
+                self._client = environment_client(
                     "s3",
-                    region_name=self._region,
-                    endpoint_url=endpoint,
-                    config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}, connect_timeout=5),
-                    **credentials,
+                    self._region,
+                    endpoint,
+                    Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}, connect_timeout=5),
+                    credentials=self._credentials,
                 )
             return self._client
 
