@@ -49,6 +49,10 @@ class Follower:
     def poll(self) -> dict[str, Any] | None:
         """Show what is new; the execution's description once it has ended, else None."""
         sfn = self.stack.client("stepfunctions")
+        # Described before the history is read: an execution that has ended by then has all its events in the
+        # history read after, so its last states are shown before the end (read the other way round, a run that
+        # ended between the two calls lost them).
+        description: dict[str, Any] = sfn.describe_execution(executionArn=self.execution_arn)
         events: list[dict[str, Any]] = []
         for page in sfn.get_paginator("get_execution_history").paginate(executionArn=self.execution_arn):
             events.extend(page.get("events", []))
@@ -67,7 +71,6 @@ class Follower:
                     self._state = parsed
         self._seen = len(events)
         self._details()
-        description: dict[str, Any] = sfn.describe_execution(executionArn=self.execution_arn)
         return description if description["status"] in TERMINAL else None
 
     def _details(self) -> None:
