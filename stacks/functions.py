@@ -16,7 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from customizer.jobs import PIPELINE_TAG_KEY
 from customizer.settings import DeploymentSettings
@@ -255,9 +255,19 @@ class Functions(Construct):
                 "ARTIFACTS_BUCKET": artifacts.bucket_name,
                 "RUN_DEFAULTS": self._settings.defaults.model_dump_json(),
                 "SWEEPER": self._settings.sweeper.model_dump_json(),
+                "RUN_LEASES_TABLE": self.idempotency_table.table_name,
             },
         )
         role = self._role(function)
+        # Holds the run's lease, one execution per run (customizer/leases.py): reads and conditionally writes the
+        # lease item in the idempotency table. (dynamodb:LeadingKeys "run#*" would narrow it to lease items; the
+        # offline enforcement cannot evaluate that key, so it is not used unproven.)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:PutItem"], resources=[self.idempotency_table.table_arn]
+            )
+        )
+        self._allow_key_via(function, "dynamodb", TABLE_KEY_ACTIONS)
         # Reads the run's data files and run config to check them before any job is created.
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[data.arn_for_objects("*")])
@@ -704,6 +714,24 @@ class Functions(Construct):
         self.record_run = function
         return function
 
+    def allow_lease_checks(self, state_machine: sfn.StateMachine) -> None:
+        """The validation step asks whether the execution holding its run's lease still runs (customizer/leases.py),
+        of this state machine's executions only. A policy of its own, not the role's default policy: the function
+        depends on its default policy and the state machine on the function, so a statement naming the state
+        machine there would be a dependency cycle."""
+        role = self._role(self.validate_run)
+        policy = iam.Policy(
+            self,
+            "ValidateRunLeasePolicy",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["states:DescribeExecution"], resources=[self._executions_of(state_machine)]
+                )
+            ],
+        )
+        role.attach_inline_policy(policy)
+        self._acknowledge_executions(policy, state_machine)
+
     def _executions_of(self, state_machine: sfn.StateMachine) -> str:
         return Stack.of(self).format_arn(
             service="states",
@@ -712,7 +740,7 @@ class Functions(Construct):
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
 
-    def _acknowledge_executions(self, role: iam.IRole, state_machine: sfn.StateMachine) -> None:
+    def _acknowledge_executions(self, role: IConstruct, state_machine: sfn.StateMachine) -> None:
         acknowledge(
             role,
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{Stack.of(self).get_logical_id(state_machine.node.default_child)}.Name>:*]",  # type: ignore[arg-type]

@@ -48,6 +48,7 @@ class PipelineStack(Stack):
             customization_role=self.customization_role.role,
         )
         self.workflow = Workflow(self, "Workflow", settings=settings, functions=self.functions)
+        self.functions.allow_lease_checks(self.workflow.state_machine)
         start_run = self.functions.build_start_run(self.workflow.state_machine)
         self.trigger = Trigger(
             self, "Trigger", bucket=self.storage.data_bucket, function=start_run, run_prefix=settings.run_prefix

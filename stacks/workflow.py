@@ -106,7 +106,11 @@ class Workflow(Construct):
             "Validate the run",
             f.validate_run,
             "$.run",
-            {"request": sfn.JsonPath.entire_payload, "execution_name": sfn.JsonPath.execution_name},
+            {
+                "request": sfn.JsonPath.entire_payload,
+                "execution_name": sfn.JsonPath.execution_name,
+                "execution_arn": sfn.JsonPath.execution_id,
+            },
         )
         create_job = self._task("Create the customization job", f.create_job, "$.job")
         wait_for_job = sfn.Wait(

@@ -52,6 +52,11 @@ class StepInProgressError(PipelineError):
     once that step finishes, this execution gets its result instead of doing the work twice."""
 
 
+class RunAlreadyRunningError(PipelineError):
+    """Another execution of the same run still runs (a duplicated start; customizer/leases.py). Not retried:
+    this execution ends at validation, before anything is created, naming the execution that runs the run."""
+
+
 class WaitTimeoutError(PipelineError):
     """A job or throughput took longer than its configured timeout. Caught: the run cleans up."""
 

@@ -359,6 +359,7 @@ class AnyState(_State):
 class ValidateInput(_State):
     request: dict[str, Any]
     execution_name: str
+    execution_arn: str  # $$.Execution.Id: the run's lease names its holder by it (customizer/leases.py)
 
 
 class NotifyInput(_State):

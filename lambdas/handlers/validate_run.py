@@ -10,7 +10,8 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from customizer.errors import RunInputError
+from customizer.errors import RunAlreadyRunningError, RunInputError
+from customizer.leases import claim_run
 from customizer.models import ValidateInput
 from customizer.run import validate_run
 from customizer.settings import SweeperSettings
@@ -25,6 +26,7 @@ class _Env(BaseModel):
     # The stack's reward function and the users' own graders it may call (JSON list): the grader's check.
     REWARD_FUNCTION_ARN: str = ""
     GRADER_LAMBDA_ARNS: str = "[]"
+    RUN_LEASES_TABLE: str  # the idempotency table, which also holds each run's lease (one execution per run)
 
 
 ENV = read_environment(_Env)
@@ -53,7 +55,12 @@ def handler(event: ValidateInput, context: LambdaContext) -> dict[str, Any]:
         # The request, settings or data are wrong: counted, then raised for the state machine's Catch.
         metrics.add_metric(name="ValidationErrors", unit=MetricUnit.Count, value=1)
         raise
-    logger.info("run validated", run_id=run.run_id, records=run.data.training.records)
+    try:
+        lease = claim_run(run.run_id, event.execution_arn, table=ENV.RUN_LEASES_TABLE)
+    except RunAlreadyRunningError:
+        metrics.add_metric(name="DuplicateStarts", unit=MetricUnit.Count, value=1)
+        raise
+    logger.info("run validated", run_id=run.run_id, records=run.data.training.records, lease=lease)
     metrics.add_metric(name="RunsValidated", unit=MetricUnit.Count, value=1)
     # $.run.smoke is present only when a smoke test is planned: the state machine's "Smoke test first?" asks.
     return run.model_dump(mode="json", exclude={"smoke"} if run.smoke is None else None)

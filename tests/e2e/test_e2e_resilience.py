@@ -113,7 +113,9 @@ def test_the_same_upload_delivered_twice_starts_one_run(e2e: E2E) -> None:
 
 
 @pytest.mark.e2e
-def test_a_second_console_start_of_the_same_run_shares_its_job(e2e: E2E) -> None:
+def test_a_second_console_start_of_a_running_run_ends_at_validation_and_a_start_after_it_finds_its_job(
+    e2e: E2E,
+) -> None:
     run_name = e2e.run_name("twice")
     creates_before = e2e.calls().get("CreateModelCustomizationJob", 0)
     request = e2e.upload_console_input(run_name, e2e.settings())
@@ -122,21 +124,31 @@ def test_a_second_console_start_of_the_same_run_shares_its_job(e2e: E2E) -> None
     second = e2e.runtime.start_console_run(request, name=f"{run_name}-console-2")
     results = e2e.wait_all([first, second])
 
-    assert [r.status for r in results] == ["SUCCEEDED", "SUCCEEDED"], [(r.error, r.cause) for r in results]
+    assert [r.status for r in results] == ["SUCCEEDED", "FAILED"], [(r.error, r.cause) for r in results]
+    # The duplicate did nothing: refused at validation, reported, never in a step that creates or deletes.
+    assert path_of(results[1]) == ["Validate the run", "Notify failure", "Run failed"], path_of(results[1])
+    (refused,) = [n for n in e2e.notifications_for(run_name) if n["status"] == "FAILED"]
+    assert "RunAlreadyRunningError" in json.dumps(refused) and f"{run_name}-console-1" in json.dumps(refused)
     jobs = e2e.jobs_for(run_name)
     assert [j["status"] for j in jobs] == ["Completed"], jobs
-    # The second run found the first's job through the idempotent create step: Bedrock was asked once.
     assert e2e.calls().get("CreateModelCustomizationJob", 0) == creates_before + 1
     assert len(e2e.models_for(run_name)) == 1
     assert len(e2e.throughputs_for(run_name)) == 1
-    assert {(r.output or {})["job"]["job_arn"] for r in results} == {jobs[0]["jobArn"]}
-    assert {(r.output or {})["run"]["run_id"] for r in results} == {jobs[0]["tags"]["run-id"]}
+
+    # Once the first has ended, the run may be started again: the start takes the run over and finds its job.
+    third = e2e.wait(e2e.runtime.start_console_run(request, name=f"{run_name}-console-3"))
+    assert third.status == "SUCCEEDED", (third.error, third.cause)
+    assert e2e.calls().get("CreateModelCustomizationJob", 0) == creates_before + 1
+    assert (third.output or {})["job"]["job_arn"] == jobs[0]["jobArn"]
+    assert (third.output or {})["run"]["run_id"] == jobs[0]["tags"]["run-id"]
 
 
 @pytest.mark.e2e
-def test_concurrent_duplicate_starts_do_not_harm_each_other(e2e: E2E) -> None:
-    # The first run's call to create the job is held at the emulator: the first run is inside its create step (its
-    # idempotency record in progress) for as long as the test wants, whatever the machine's speed.
+def test_a_duplicate_start_while_the_first_is_inside_its_create_step_is_refused_and_the_first_goes_on(
+    e2e: E2E,
+) -> None:
+    # The first run's call to create the job is held at the emulator: the first run is inside its create step for
+    # as long as the test wants, whatever the machine's speed.
     e2e.emulator.hold("CreateModelCustomizationJob")
     run_name = e2e.run_name("dupe-race")
     request = e2e.upload_console_input(run_name, e2e.settings())
@@ -144,21 +156,19 @@ def test_concurrent_duplicate_starts_do_not_harm_each_other(e2e: E2E) -> None:
         first = e2e.runtime.start_console_run(request, name=f"{run_name}-console-1")
         e2e.emulator.wait_held("CreateModelCustomizationJob")
         assert e2e.jobs_for(run_name) == []  # asked for, not yet created
-        # When the duplicate starts now, it meets the first inside the create step
-        second = e2e.runtime.start_console_run(request, name=f"{run_name}-console-2")
-        wait_until(lambda: "StepInProgressError" in [c.error_type for c in e2e.invocations("create_job", run_name)])
+        # The duplicate ends while the first is still held: it waits for nothing of the first's.
+        duplicate = e2e.wait(e2e.runtime.start_console_run(request, name=f"{run_name}-console-2"))
     finally:
         e2e.emulator.release("CreateModelCustomizationJob")
-    results = e2e.wait_all([first, second])
+    result = e2e.wait(first)
 
+    assert duplicate.status == "FAILED" and "Create the customization job" not in path_of(duplicate)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert "Clean up" not in path_of(result)
     jobs = e2e.jobs_for(run_name)
-    assert len(jobs) == 1, jobs
-    assert jobs[0]["status"] == "Completed", [n["reason"] for n in e2e.notifications_for(run_name)]
-    assert jobs[0]["tags"]["execution"] == f"{run_name}-console-1"
-    assert [r.status for r in results] == ["SUCCEEDED", "SUCCEEDED"], [(r.error, r.cause) for r in results]
-    # The duplicate waited for the first (its retry found the first's job) instead of cleaning up.
-    assert all("Clean up" not in path_of(r) for r in results)
-    assert {(r.output or {})["job"]["job_arn"] for r in results} == {jobs[0]["jobArn"]}
+    assert [(j["status"], j["tags"]["execution"]) for j in jobs] == [("Completed", f"{run_name}-console-1")]
+    creates = [json.dumps(c.event) for c in e2e.invocations("create_job", run_name)]
+    assert creates and not [c for c in creates if f'"execution_name": "{run_name}-console-2"' in c]
 
 
 # A step that acted, then timed out before its reply reached Step Functions: each is run again and the run goes on

@@ -32,6 +32,7 @@ ENVIRONMENT = {
         "SWEEPER",
         "REWARD_FUNCTION_ARN",
         "GRADER_LAMBDA_ARNS",
+        "RUN_LEASES_TABLE",
     },
     "create_job": {
         "CUSTOMIZATION_ROLE_ARN",

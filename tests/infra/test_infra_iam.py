@@ -41,6 +41,16 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("kms:Decrypt", "key", "via s3"),
         ("kms:GenerateDataKey", "key", "via s3"),
         ("bedrock:GetFoundationModel", "foundation-model/*", ""),
+        # The run's lease (customizer/leases.py): read and conditionally put in the idempotency table, and whether
+        # its holder still runs (a policy of its own: a statement naming the state machine in the default policy
+        # would be a dependency cycle).
+        ("dynamodb:GetItem", "idempotency table", ""),
+        ("dynamodb:PutItem", "idempotency table", ""),
+        ("kms:Decrypt", "key", "via dynamodb"),
+        ("kms:Encrypt", "key", "via dynamodb"),
+        ("kms:GenerateDataKey", "key", "via dynamodb"),
+        ("kms:DescribeKey", "key", "via dynamodb"),
+        ("states:DescribeExecution", "executions of the state machine", ""),
     },
     "create_job": {
         ("bedrock:CreateModelCustomizationJob", "custom-model/*", ""),

@@ -157,6 +157,7 @@ def test_validate_gets_the_request_and_the_execution_name(definition: dict[str, 
     assert _states(definition)["Validate the run"]["Parameters"] == {
         "request.$": "$",
         "execution_name.$": "$$.Execution.Name",
+        "execution_arn.$": "$$.Execution.Id",  # the run's lease names its holder by it
     }
 
 

@@ -54,6 +54,7 @@ def handler_env(moto_aws, s3, data_bucket, artifacts_bucket, monkeypatch) -> dic
         "EVALUATION_ROLE_ARN": EVALUATION_ROLE_ARN,
         "KMS_KEY_ARN": KMS_KEY_ARN,
         "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+        "RUN_LEASES_TABLE": IDEMPOTENCY_TABLE,
         "PIPELINE_TAG": "bedrock-customization",
         "TOPIC_ARN": topic_arn,
         "STATE_MACHINE_ARN": machine_arn,

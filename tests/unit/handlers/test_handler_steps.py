@@ -13,7 +13,14 @@ from botocore.stub import ANY, Stubber
 from pydantic import ValidationError
 
 from customizer import aws
-from customizer.errors import DataNotFoundError, JudgeFailedError, RunInputError, SettingsError, StepInProgressError
+from customizer.errors import (
+    DataNotFoundError,
+    JudgeFailedError,
+    RunAlreadyRunningError,
+    RunInputError,
+    SettingsError,
+    StepInProgressError,
+)
 from customizer.models import Evaluation, Job, Run, Throughput
 from tests.unit.core.stubs import JOB_ARN, MODEL_ARN, THROUGHPUT_ARN, job_response, throughput_response
 from tests.unit.evaluation.fakes import FakeModels, by_table
@@ -31,6 +38,10 @@ def idempotency_records() -> list[dict[str, Any]]:
     items = aws.client("dynamodb").scan(TableName=IDEMPOTENCY_TABLE)["Items"]
     deserialize = TypeDeserializer().deserialize
     return [{k: deserialize(v) for k, v in item.items()} for item in items]
+
+
+def execution_arn(name: str) -> str:
+    return f"arn:aws:states:us-east-1:123456789012:execution:customization:{name}"
 
 
 def state_of(run: Run, **parts: Any) -> dict[str, Any]:
@@ -51,6 +62,7 @@ def test_validate_run_returns_the_run(load_handler, lambda_context, s3, data_buc
     event = {
         "request": {"run_name": "bot", "training_data": f"s3://{data_bucket}/runs/bot/train.jsonl"},
         "execution_name": "exec-123",
+        "execution_arn": execution_arn("exec-123"),
     }
 
     # When the step runs
@@ -74,6 +86,26 @@ def test_validate_run_returns_the_run(load_handler, lambda_context, s3, data_buc
     assert estimate["hours_if_kept"] == 12.5  # the sweeper's 12 h lifetime, then up to one 30-minute sweep
 
 
+def test_a_second_start_of_a_running_run_ends_at_validation_naming_the_first(
+    load_handler, lambda_context, s3, data_bucket, handler_env
+):
+    s3.put_object(Bucket=data_bucket, Key="runs/bot/train.jsonl", Body=jsonl([{"prompt": "q", "completion": "a"}] * 3))
+    handler = load_handler("validate_run").handler
+    sfn = aws.client("stepfunctions")
+    first, second = (
+        sfn.start_execution(stateMachineArn=handler_env["STATE_MACHINE_ARN"], name=name)["executionArn"]
+        for name in ("console-1", "console-2")
+    )
+    request = {"run_name": "bot", "training_data": f"s3://{data_bucket}/runs/bot/train.jsonl"}
+    run = handler({"request": request, "execution_name": "console-1", "execution_arn": first}, lambda_context)
+    with pytest.raises(RunAlreadyRunningError, match=f"run {run['run_id']} is already running in execution console-1"):
+        handler({"request": request, "execution_name": "console-2", "execution_arn": second}, lambda_context)
+    # Once the first has ended, the run may be started again.
+    sfn.stop_execution(executionArn=first)
+    again = handler({"request": request, "execution_name": "console-2", "execution_arn": second}, lambda_context)
+    assert again["run_id"] == run["run_id"] and again["execution_name"] == "console-2"
+
+
 @pytest.mark.parametrize(
     ("request_", "error"),
     [
@@ -86,7 +118,7 @@ def test_validate_run_raises_typed_input_errors(load_handler, lambda_context, da
     handler = load_handler("validate_run").handler
     request = {k: v.format(bucket=data_bucket) if isinstance(v, str) else v for k, v in request_.items()}
     with pytest.raises(RunInputError) as caught:
-        handler({"request": request, "execution_name": "e"}, lambda_context)
+        handler({"request": request, "execution_name": "e", "execution_arn": execution_arn("e")}, lambda_context)
     # Lambda reports the class name as errorType, which the state machine's Catch names
     assert type(caught.value) is error
 

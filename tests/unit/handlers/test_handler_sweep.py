@@ -179,6 +179,7 @@ def test_validate_run_counts_a_rejected_run_and_still_raises(load_handler, lambd
             {
                 "request": {"run_name": "bot", "training_data": "s3://b/k", "settings": {"model_units": 0}},
                 "execution_name": "e",
+                "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:customization:e",
             },
             lambda_context,
         )
