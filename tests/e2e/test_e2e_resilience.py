@@ -128,7 +128,8 @@ def test_a_second_console_start_of_a_running_run_ends_at_validation_and_a_start_
     # The duplicate did nothing: refused at validation, reported, never in a step that creates or deletes.
     assert path_of(results[1]) == ["Validate the run", "Notify failure", "Run failed"], path_of(results[1])
     (refused,) = [n for n in e2e.notifications_for(run_name) if n["status"] == "FAILED"]
-    assert "RunAlreadyRunningError" in json.dumps(refused) and f"{run_name}-console-1" in json.dumps(refused)
+    assert refused["reason"].startswith("RunAlreadyRunningError: run "), refused
+    assert f"is already running in execution {run_name}-console-1 " in refused["reason"], refused
     jobs = e2e.jobs_for(run_name)
     assert [j["status"] for j in jobs] == ["Completed"], jobs
     assert e2e.calls().get("CreateModelCustomizationJob", 0) == creates_before + 1
@@ -163,6 +164,9 @@ def test_a_duplicate_start_while_the_first_is_inside_its_create_step_is_refused_
     result = e2e.wait(first)
 
     assert duplicate.status == "FAILED" and "Create the customization job" not in path_of(duplicate)
+    (refused,) = [n for n in e2e.notifications_for(run_name) if n["status"] == "FAILED"]
+    assert refused["reason"].startswith("RunAlreadyRunningError: run "), refused
+    assert f"is already running in execution {run_name}-console-1 " in refused["reason"], refused
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     assert "Clean up" not in path_of(result)
     jobs = e2e.jobs_for(run_name)
