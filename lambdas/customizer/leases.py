@@ -1,13 +1,15 @@
-"""One execution at a time per run: the first execution of a run to pass validation holds the run's lease, and
+"""One execution at a time per run: the first execution of a run whose data is checked holds the run's lease, and
 another execution of the same run (a second console start, a retry started by hand) ends at validation while the
-holder still runs, naming it. Once the holder has ended, however it ended, the next start takes the lease over.
+holder still runs, naming it, before it writes or creates anything. Once the holder has ended, however it ended,
+the next start takes the lease over.
 
 Why: every step is idempotent by the run's names, so two executions of one run shared one job and one
 throughput, but each then evaluated and applied the throughput policy on its own: with ``throughput_policy:
 delete`` the first to finish deleted the throughput the other was still evaluating on (the chaos suite found it,
 seed 1, schedules 55, 69 and 152), and both paid for their own evaluation (base model calls, judge jobs). Step
-Functions itself answers a second StartExecution of a running execution's name with ExecutionAlreadyExists
-(StartExecution, API reference); this is the same rule for a run.
+Functions keeps the same rule for an execution's name: a second StartExecution with the name of an open
+execution starts nothing (it returns that execution for the same input, ExecutionAlreadyExists for another;
+StartExecution, API reference); this is that rule for a run.
 
 The lease is an item of the stack's idempotency table (DynamoDB), ``run#<run id>`` -> the holder's execution ARN,
 written with a conditional put, so two executions validating at once cannot both hold it. It is never released:

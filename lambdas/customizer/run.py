@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -302,8 +302,13 @@ def validate_run(
     sweeper: SweeperSettings | None = None,
     reward_function_arn: str | None = None,
     grader_lambda_arns: Sequence[str] = (),
+    claim: Callable[[str], object] | None = None,
 ) -> Run:
     """Everything the run needs, checked. Raises RunInputError (or a subclass) naming the problem.
+
+    ``claim`` is called with the run's id as soon as it is known (its data read and checked), before anything is
+    written under it: the pipeline takes the run's lease there (customizer/leases.py), so a duplicated start
+    ends without touching the running execution's files.
 
     ``sweeper`` is the stack's sweeper, whose maximum lifetime bounds a kept throughput's estimated hours.
     ``reward_function_arn`` is the stack's reward function and ``grader_lambda_arns`` the users' own graders it
@@ -362,6 +367,8 @@ def validate_run(
     )
     names = derive_names(req.run_name, settings, hyperparameters, data, req.attempt)
     run_id = names.job_name
+    if claim is not None:
+        claim(run_id)
     usd_per_hour = report.cost.throughput_usd_per_hour if report.cost else 0.0
     report.throughput = estimate = estimate_throughput(
         settings, data.test.records if data.test else 0, usd_per_hour, sweeper

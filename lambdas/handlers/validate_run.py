@@ -40,6 +40,11 @@ GRADER_LAMBDA_ARNS: list[str] = json.loads(ENV.GRADER_LAMBDA_ARNS)
 @metrics.log_metrics
 @event_parser(model=ValidateInput)
 def handler(event: ValidateInput, context: LambdaContext) -> dict[str, Any]:
+    leases: list[str] = []
+
+    def claim(run_id: str) -> None:
+        leases.append(claim_run(run_id, event.execution_arn, table=ENV.RUN_LEASES_TABLE))
+
     try:
         run = validate_run(
             event.request,
@@ -50,17 +55,17 @@ def handler(event: ValidateInput, context: LambdaContext) -> dict[str, Any]:
             sweeper=SWEEPER,
             reward_function_arn=ENV.REWARD_FUNCTION_ARN or None,
             grader_lambda_arns=GRADER_LAMBDA_ARNS,
+            claim=claim,
         )
+    except RunAlreadyRunningError:
+        # Another execution of this run still runs: this one ends here, before it writes or creates anything.
+        metrics.add_metric(name="DuplicateStarts", unit=MetricUnit.Count, value=1)
+        raise
     except RunInputError:
         # The request, settings or data are wrong: counted, then raised for the state machine's Catch.
         metrics.add_metric(name="ValidationErrors", unit=MetricUnit.Count, value=1)
         raise
-    try:
-        lease = claim_run(run.run_id, event.execution_arn, table=ENV.RUN_LEASES_TABLE)
-    except RunAlreadyRunningError:
-        metrics.add_metric(name="DuplicateStarts", unit=MetricUnit.Count, value=1)
-        raise
-    logger.info("run validated", run_id=run.run_id, records=run.data.training.records, lease=lease)
+    logger.info("run validated", run_id=run.run_id, records=run.data.training.records, lease=leases)
     metrics.add_metric(name="RunsValidated", unit=MetricUnit.Count, value=1)
     # $.run.smoke is present only when a smoke test is planned: the state machine's "Smoke test first?" asks.
     return run.model_dump(mode="json", exclude={"smoke"} if run.smoke is None else None)

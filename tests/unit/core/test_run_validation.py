@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from customizer.errors import DataNotFoundError, RunInputError, SettingsError
+from customizer.errors import DataNotFoundError, RunAlreadyRunningError, RunInputError, SettingsError
 from customizer.models import DataObject, DataSet, Run
 from customizer.run import MAX_ERRORS_SHOWN, DataValidationError, derive_names, parse_request, validate_run
 from customizer.settings import resolve_run_settings
@@ -183,6 +183,25 @@ def test_the_same_data_and_settings_give_the_same_names(upload, validate):
     second = validate({"run_name": "a", "training_data": train, "settings": KEEP}, execution_name="e2")
     assert second.names == first.names
     assert second.run_id == first.run_id
+
+
+def test_the_run_is_claimed_by_its_id_before_anything_is_written_under_it(upload, s3, data_bucket, artifacts_bucket):
+    # A smoke test too: its sample is one more file the run would write under runs/<run id>/.
+    train, _, _ = upload("runs/a/train.jsonl", PAIRS[:3])
+    request = {"run_name": "a", "training_data": train, "settings": {**KEEP, "smoke_test": {"enabled": True}}}
+    claimed: list[str] = []
+
+    def refuse(run_id: str) -> None:
+        claimed.append(run_id)
+        raise RunAlreadyRunningError(f"run {run_id} is already running in execution first")
+
+    kwargs = {"execution_name": "e2", "defaults": {}, "data_bucket": data_bucket, "artifacts_bucket": artifacts_bucket}
+    with pytest.raises(RunAlreadyRunningError):
+        validate_run(request, claim=refuse, **kwargs)
+    assert s3.list_objects_v2(Bucket=artifacts_bucket).get("KeyCount") == 0
+    run = validate_run(request, claim=claimed.append, **kwargs)
+    assert claimed == [run.run_id, run.run_id]
+    assert s3.list_objects_v2(Bucket=artifacts_bucket)["KeyCount"] > 0  # the report and the smoke sample
 
 
 @pytest.mark.parametrize(
