@@ -1,7 +1,7 @@
 """The grader's check before any job (issue 12, item 3): an RFT run whose grader crashes, times out, answers out of
 range, rewards any answer or does not reward the reference is refused in "Validate the run", naming the grader,
 with no job created. The user's grader is a Lambda function created in moto whose handler the offline router runs
-(tests/unit/grading/graders.py); the project's scorers are checked through the deployed reward function."""
+(tests/graders.py); the project's scorers are checked through the deployed reward function."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tests.e2e.test_e2e_rft import NOVA_2_LITE, rft_files
 
 @pytest.fixture
 def users_grader(e2e: E2E) -> Iterator[Callable[[str], str]]:
-    """``create(handler)``: a user's own grader Lambda running ``tests.unit.grading.graders.<handler>``; its ARN."""
+    """``create(handler)``: a user's own grader Lambda running ``tests.graders.<handler>``; its ARN."""
     iam, lam = boto3.client("iam"), boto3.client("lambda")
     created: list[str] = []
     role = iam.create_role(RoleName=e2e.run_name("grader-role"), AssumeRolePolicyDocument="{}")["Role"]
@@ -34,7 +34,7 @@ def users_grader(e2e: E2E) -> Iterator[Callable[[str], str]]:
                 FunctionName=name,
                 Runtime="python3.12",
                 Role=role["Arn"],
-                Handler=f"tests.unit.grading.graders.{handler}",
+                Handler=f"tests.graders.{handler}",
                 Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
                 Timeout=60,
             )["FunctionArn"]

@@ -168,7 +168,7 @@ def test_rft_from_invocation_logs_trains_on_the_logged_responses_with_the_users_
         FunctionName=grader_name,
         Runtime="python3.12",
         Role=role,
-        Handler="tests.rft_graders.exact_match",
+        Handler="tests.graders.exact_match",
         Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
         Timeout=900,
     )["FunctionArn"]

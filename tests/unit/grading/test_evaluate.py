@@ -35,7 +35,7 @@ def _function(handler: str) -> str:
         FunctionName=handler.replace("_", "-"),
         Runtime="python3.12",
         Role=role,
-        Handler=f"tests.unit.grading.graders.{handler}",
+        Handler=f"tests.graders.{handler}",
         Code={"ZipFile": b"PK\x05\x06" + b"\0" * 18},
     )
     return str(created["FunctionArn"])

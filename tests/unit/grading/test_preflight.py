@@ -51,7 +51,7 @@ SAMPLES = [
 
 
 def _user(functions: Callable[[str, str], str], handler: str) -> tuple[GraderSettings, str]:
-    arn = functions(handler.replace("_", "-"), f"tests.unit.grading.graders.{handler}")
+    arn = functions(handler.replace("_", "-"), f"tests.graders.{handler}")
     return GraderSettings(lambda_arn=arn), arn
 
 

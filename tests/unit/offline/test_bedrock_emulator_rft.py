@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from offline.router import LambdaRouter
-from tests import rft_graders
+from tests import graders as users_graders
 from tests.unit.offline.conftest import ACCOUNT, BUCKET, REGION, ROLE_ARN, qa_records
 
 NOVA_2_LITE = "amazon.nova-2-lite-v1:0:256k"
@@ -58,12 +58,12 @@ def graders(offline_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
                 FunctionName=name,
                 Runtime="python3.12",
                 Role=role,
-                Handler=f"tests.rft_graders.{handler}",
+                Handler=f"tests.graders.{handler}",
                 Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
             )["FunctionArn"]
         )
 
-    rft_graders.CALLS.clear()
+    users_graders.CALLS.clear()
     with LambdaRouter().installed():
         yield deploy
 
@@ -93,12 +93,12 @@ def test_a_job_trains_on_its_graders_rewards_which_rise(
     arn = bedrock.create_model_customization_job(**_request(put_data, "rft-1", grader))["jobArn"]
     described = bedrock.get_model_customization_job(jobIdentifier=arn)
     assert described["customizationConfig"]["rftConfig"]["hyperParameters"]["batchSize"] == 16
-    assert not rft_graders.CALLS  # not before training starts
+    assert not users_graders.CALLS  # not before training starts
     emulator.advance(emulator.store.durations.job_seconds)
     job = bedrock.get_model_customization_job(jobIdentifier=arn)
     assert job["status"] == "Completed", job.get("failureMessage")
     # 120 prompts in batches of 16: 8 steps an epoch, 2 epochs, each step one call of 16 x 4 samples (the last 8 x 4).
-    assert rft_graders.CALLS == [64] * 7 + [32] + [64] * 7 + [32]
+    assert users_graders.CALLS == [64] * 7 + [32] + [64] * 7 + [32]
     key = f"rft-1/output/model-customization-job-{arn.rsplit('/', 1)[-1]}/training_artifacts/step_wise_training_metrics.csv"
     rows = list(csv.DictReader(io.StringIO(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode())))
     rewards = [float(r["training_reward"]) for r in rows]
@@ -110,7 +110,7 @@ def test_a_job_trains_on_its_graders_rewards_which_rise(
 @pytest.mark.parametrize(
     ("handler", "message"),
     [
-        ("crashes", "failed at training step 1: RuntimeError: the grader's database is gone"),
+        ("loses_its_database", "failed at training step 1: RuntimeError: the grader's database is gone"),
         ("forgets_ids", "failed at training step 1: no aggregate_reward_score for sample step1-prompt0-sample0"),
     ],
 )
@@ -222,9 +222,9 @@ def test_the_job_invokes_its_grader_as_its_role(
         emulator.authorize_with(None)
     if granted:
         assert job["status"] == "Completed", job.get("failureMessage")
-        assert rft_graders.CALLS
+        assert users_graders.CALLS
     else:
         assert job["status"] == "Failed"
         assert f"The reward function {grader} could not be invoked" in job["failureMessage"]
         assert "lambda:InvokeFunction" in job["failureMessage"]
-        assert not rft_graders.CALLS
+        assert not users_graders.CALLS
