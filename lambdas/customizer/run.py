@@ -351,12 +351,12 @@ def validate_run(
             if req.training_data
             else preflight.samples_of(logs.body.splitlines() if logs else [])
         )
-        preflight.check_grader(
+        report.grader_check = preflight.check_grader(
             settings.grader,
             samples,
             reward_function_arn=reward_function_arn,
             allowed_lambda_arns=grader_lambda_arns,
-        )
+        ).as_dict()
     described = {role: data.described(report, role) for role, data in objects.items()}
     if logs is not None:
         described[Role.TRAINING] = logs.described(report)

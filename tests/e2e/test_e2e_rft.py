@@ -88,6 +88,12 @@ def test_rft_trains_on_the_graders_rewards_is_evaluated_and_cleaned_up(
     report = json.loads(e2e.runtime.read_artifact(evaluation["report_uri"]))
     assert len(report["reward_curve"]) == 20
     assert e2e.throughputs_for(run_name) == [] and e2e.deployments_for(run_name) == []
+    # The validation report says the grader was checked, on what, and what it gave.
+    validation = output["run"]["report_prefix"] + "validation/report"
+    check = json.loads(e2e.runtime.read_artifact(validation + ".json"))["grader_check"]
+    assert check["grader"].startswith(f"the pipeline's reward function {arn}") and check["samples"] == 3
+    assert set(check["reference_scores"].values()) == {1.0} and max(check["empty_scores"].values()) < 1.0
+    assert "## Grader check (passed)" in e2e.runtime.read_artifact(validation + ".md").decode()
 
 
 @pytest.mark.e2e

@@ -52,6 +52,15 @@ class PreflightResult:
     reference_scores: dict[str, float]
     empty_scores: dict[str, float]
 
+    def as_dict(self) -> dict[str, Any]:
+        """For the validation report (``grader_check``): what was called, on how many records, what it gave."""
+        return {
+            "grader": self.grader,
+            "samples": self.samples,
+            "reference_scores": self.reference_scores,
+            "empty_scores": self.empty_scores,
+        }
+
 
 def describe(grader: GraderSettings, reward_function_arn: str | None) -> str:
     if grader.lambda_arn is not None:

@@ -154,6 +154,8 @@ class Report:
     cost: CostEstimate | None = None
     throughput: ThroughputEstimate | None = None  # set by the pipeline, which knows the run's serving and policy
     judge: JudgeCostEstimate | None = None  # set by the pipeline when settings.evaluation.judge is on
+    # Set by the pipeline for an RFT run: the grader's pre-flight check, passed (grading.preflight.PreflightResult).
+    grader_check: dict[str, Any] | None = None
     # The images and videos the records name (file, line, field, URI), the first MAX_MEDIA_KEPT distinct
     # URIs: the pipeline checks they exist (HEAD) before any job; media_total counts every one named.
     media: list[tuple[str, int, str, str]] = field(default_factory=list)
@@ -210,6 +212,7 @@ class Report:
             "cost": self.cost.as_dict() if self.cost else None,
             "throughput_estimate": self.throughput.as_dict() if self.throughput else None,
             "judge_estimate": self.judge.as_dict() if self.judge else None,
+            "grader_check": self.grader_check,
             "media_named": self.media_total,
             "token_estimator": self.estimator,
             "json_library": self.json_library,
@@ -244,6 +247,21 @@ def _throughput_markdown(t: ThroughputEstimate) -> Iterator[str]:
     yield ""
     price = "no price for a commitment in the table" if t.usd_per_hour is None else f"USD {t.usd_per_hour:,.2f} an hour"
     yield f"Assumes {t.assumptions}; {price}."
+    yield ""
+
+
+def _grader_check_markdown(check: dict[str, Any]) -> Iterator[str]:
+    yield "## Grader check (passed)"
+    yield ""
+    yield (
+        f"Called {_cell(check['grader'])} on {check['samples']:,} training records before any job: the reference "
+        "answer must get the maximum (1), an empty answer less."
+    )
+    yield ""
+    yield "| record | score |"
+    yield "|---|---|"
+    for record_id, score in {**check["reference_scores"], **check["empty_scores"]}.items():
+        yield f"| {_cell(record_id)} | {score:g} |"
     yield ""
 
 
@@ -346,6 +364,8 @@ def _markdown(report: Report) -> Iterator[str]:
         yield ""
     if report.throughput:
         yield from _throughput_markdown(report.throughput)
+    if report.grader_check:
+        yield from _grader_check_markdown(report.grader_check)
     yield "## How tokens are estimated"
     yield ""
     yield report.estimator
