@@ -227,7 +227,10 @@ def without(statement: Statement) -> Iterator[None]:
     iam = boto3.client("iam")
     document = _document(iam.get_role_policy(RoleName=statement.role, PolicyName=statement.policy)["PolicyDocument"])
     mutated = dict(document, Statement=[s for i, s in enumerate(document["Statement"]) if i != statement.index])
-    iam.put_role_policy(RoleName=statement.role, PolicyName=statement.policy, PolicyDocument=json.dumps(mutated))
+    if mutated["Statement"]:
+        iam.put_role_policy(RoleName=statement.role, PolicyName=statement.policy, PolicyDocument=json.dumps(mutated))
+    else:  # a policy of one statement (IAM refuses a policy with none): the policy goes for the block
+        iam.delete_role_policy(RoleName=statement.role, PolicyName=statement.policy)
     try:
         yield
     finally:
