@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from customizer import aws
@@ -54,12 +54,7 @@ class PreflightResult:
 
     def as_dict(self) -> dict[str, Any]:
         """For the validation report (``grader_check``): what was called, on how many records, what it gave."""
-        return {
-            "grader": self.grader,
-            "samples": self.samples,
-            "reference_scores": self.reference_scores,
-            "empty_scores": self.empty_scores,
-        }
+        return asdict(self)
 
 
 def describe(grader: GraderSettings, reward_function_arn: str | None) -> str:
